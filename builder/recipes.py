@@ -1,0 +1,362 @@
+"""Release recipes: everything builder knows about one PyTorch release, loaded from recipes/<tag>.toml.
+
+Code asks the recipe ("which defines turn on Vulkan at this release?"), never the version number.
+The schema is enforced here on load: unknown keys, wrong types and unknown feature names are errors.
+See recipes/README.md for the file format.
+"""
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import Version
+
+from .errors import RecipeError, UsageError, did_you_mean
+
+SCHEMA_VERSION = 1
+TARGETS = ("android", "ios", "host")
+FEATURES = (
+    "lite_interpreter", "selected_ops", "tracing_based", "lightweight_dispatch",
+    "vulkan", "vulkan_fp16", "vulkan_relaxed", "vulkan_shaderc", "vulkan_wrapper",
+    "metal", "coreml",
+)
+TAG_RE = re.compile(r"^v\d+\.\d+\.\d+$")
+DefineValue = bool | str
+Defines = Mapping[str, DefineValue]
+
+
+def _ro(d: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(d or {}))
+
+
+@dataclass(frozen=True)
+class Conditional:
+    """Defines that apply only when the NDK revision matches ``ndk`` (a version specifier)."""
+
+    ndk: SpecifierSet
+    defines: Defines
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    targets: tuple[str, ...]
+    on: Defines
+    off: Defines
+    env_on: Mapping[str, str]
+    default: bool
+    requires: tuple[str, ...]
+    submodules: tuple[str, ...]
+    description: str
+
+
+@dataclass(frozen=True)
+class SystemLib:
+    name: str
+    defines: Defines
+    replaces: tuple[str, ...]   # submodules no longer needed
+    packages: tuple[str, ...]   # Debian packages that provide it (documentation for users)
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    script: str
+    generator: str
+    build_type: str
+    defines: Defines
+    env: Mapping[str, str]
+    submodules: tuple[str, ...]
+    extra_defines: Defines = field(default_factory=_ro)   # builder's additions, each explained in the recipe
+    conditionals: tuple[Conditional, ...] = ()
+    # android
+    abis: tuple[str, ...] = ()
+    default_abis: tuple[str, ...] = ()
+    abi_defines: Defines = field(default_factory=_ro)
+    api_level: int | None = None
+    stl: str | None = None
+    # ios
+    platforms: Mapping[str, tuple[str, ...]] = field(default_factory=_ro)
+    default_platforms: tuple[str, ...] = ()
+    slice_defines: Defines = field(default_factory=_ro)
+    deployment_target: str | None = None
+    # packaging
+    artifact_lite: str | None = None
+    artifact_full: str | None = None
+
+
+@dataclass(frozen=True)
+class Recipe:
+    tag: str
+    version: Version
+    commit: str | None
+    commit_verified: bool
+    commit_source: str
+    sources: Mapping[str, str]          # file read -> commit (or ref) it was read at
+    notes: str
+    python: SpecifierSet
+    cmake: SpecifierSet
+    cmake_policy_minimum: str | None
+    ndk_supported: SpecifierSet
+    ndk_tested: SpecifierSet
+    ndk_default: str | None
+    bytecode_max: int | None
+    bytecode_min: int | None
+    targets: Mapping[str, Target]
+    features: Mapping[str, Feature]
+    system_libs: Mapping[str, SystemLib]
+    path: Path
+
+    def has(self, feature: str, target: str | None = None) -> bool:
+        f = self.features.get(feature)
+        return f is not None and (target is None or target in f.targets)
+
+    def target(self, name: str) -> Target:
+        try:
+            return self.targets[name]
+        except KeyError:
+            raise UsageError(f"{self.tag} has no recipe for target '{name}'",
+                             hint=f"targets: {', '.join(self.targets)}") from None
+
+    def submodules_for(self, target: str, features: frozenset[str] = frozenset(),
+                       system_libs: frozenset[str] = frozenset()) -> tuple[str, ...]:
+        """The submodules a build needs: the target's, plus enabled features', minus system libs'."""
+        needed = list(self.target(target).submodules)
+        for name in sorted(features):
+            needed.extend(self.features[name].submodules)
+        replaced = {p for lib in system_libs for p in self.system_libs[lib].replaces}
+        return tuple(sorted({p for p in needed if p not in replaced}))
+
+
+# ---------------------------------------------------------------- loading
+
+def recipes_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "recipes"
+
+
+def available_tags(directory: Path | None = None) -> tuple[str, ...]:
+    d = directory or recipes_dir()
+    tags = [p.stem for p in d.glob("v*.toml")]
+    return tuple(sorted(tags, key=lambda t: Version(t[1:])))
+
+
+def load_recipe(tag: str, directory: Path | None = None) -> Recipe:
+    d = directory or recipes_dir()
+    tags = available_tags(d)
+    if not TAG_RE.match(tag):
+        raise UsageError(f"malformed tag '{tag}': tags look like v1.13.1" + did_you_mean(tag, tags),
+                         hint="see `builder recipes list`")
+    if tag not in tags:
+        raise UsageError(f"no recipe for tag '{tag}'" + did_you_mean(tag, tags),
+                         hint="see `builder recipes list`")
+    return _load_cached(d / f"{tag}.toml")
+
+
+@cache
+def _load_cached(path: Path) -> Recipe:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise RecipeError(f"{path.name}: {exc}") from exc
+    return parse_recipe(data, path)
+
+
+def load_all(directory: Path | None = None) -> tuple[Recipe, ...]:
+    d = directory or recipes_dir()
+    return tuple(load_recipe(t, d) for t in available_tags(d))
+
+
+class _Reader:
+    """Typed access to a TOML table that remembers what was read, so unknown keys are errors."""
+
+    def __init__(self, data: Mapping[str, Any], where: str) -> None:
+        if not isinstance(data, Mapping):
+            raise RecipeError(f"{where}: expected a table")
+        self.data, self.where, self.seen = data, where, set()
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = ..., ) -> Any:
+        self.seen.add(key)
+        if key not in self.data:
+            if default is ...:
+                raise RecipeError(f"{self.where}: missing key '{key}'")
+            return default
+        value = self.data[key]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise RecipeError(f"{self.where}.{key}: expected {kind}, got {type(value).__name__}")
+        return value
+
+    def table(self, key: str, required: bool = False) -> _Reader:
+        return _Reader(self.get(key, dict, ... if required else {}), f"{self.where}.{key}")
+
+    def strings(self, key: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+        value = self.get(key, list, list(default))
+        if not all(isinstance(v, str) for v in value):
+            raise RecipeError(f"{self.where}.{key}: expected a list of strings")
+        return tuple(value)
+
+    def defines(self, key: str) -> Defines:
+        value = self.get(key, dict, {})
+        for k, v in value.items():
+            if not isinstance(v, (bool, str)):
+                raise RecipeError(f"{self.where}.{key}.{k}: define values are true/false or strings")
+        return _ro(value)
+
+    def env(self, key: str) -> Mapping[str, str]:
+        value = self.get(key, dict, {})
+        if not all(isinstance(v, str) for v in value.values()):
+            raise RecipeError(f"{self.where}.{key}: environment values must be strings")
+        return _ro(value)
+
+    def spec(self, key: str, default: str | None = None) -> SpecifierSet:
+        text = self.get(key, str, default if default is not None else ...)
+        try:
+            return SpecifierSet(text)
+        except InvalidSpecifier as exc:
+            raise RecipeError(f"{self.where}.{key}: {exc}") from exc
+
+    def done(self) -> None:
+        extra = set(self.data) - self.seen
+        if extra:
+            key = sorted(extra)[0]
+            raise RecipeError(f"{self.where}: unknown key '{key}'" + did_you_mean(key, self.seen))
+
+
+def parse_recipe(data: Mapping[str, Any], path: Path) -> Recipe:
+    r = _Reader(data, path.name)
+    if r.get("schema", int) != SCHEMA_VERSION:
+        raise RecipeError(f"{path.name}: schema must be {SCHEMA_VERSION}")
+    tag = r.get("tag", str)
+    if tag != path.stem or not TAG_RE.match(tag):
+        raise RecipeError(f"{path.name}: tag '{tag}' does not match the file name")
+    commit = r.get("commit", str, None)
+    if commit is not None and not re.fullmatch(r"[0-9a-f]{40}", commit):
+        raise RecipeError(f"{path.name}: commit must be 40 hex digits")
+    req, rt = r.table("requirements", required=True), r.table("runtime")
+    features = _parse_features(r.table("features"))
+    recipe = Recipe(
+        tag=tag, version=Version(tag[1:]), commit=commit,
+        commit_verified=r.get("commit_verified", bool, False) and commit is not None,
+        commit_source=r.get("commit_source", str),
+        sources=_ro(r.get("sources", dict)), notes=r.get("notes", str, ""),
+        python=req.spec("python"), cmake=req.spec("cmake"),
+        cmake_policy_minimum=req.get("cmake_policy_minimum", str, None),
+        ndk_supported=req.spec("ndk_supported"), ndk_tested=req.spec("ndk_tested"),
+        ndk_default=req.get("ndk_default", str, None),
+        bytecode_max=rt.get("bytecode_max", int, None), bytecode_min=rt.get("bytecode_min", int, None),
+        targets=_ro({name: _parse_target(name, r.table("targets").table(name, required=True))
+                     for name in r.get("targets", dict)}),
+        features=features, system_libs=_parse_system_libs(r.table("system_libs")), path=path)
+    for reader in (req, rt):
+        reader.done()
+    r.done()
+    _check_consistency(recipe)
+    return recipe
+
+
+def _parse_target(name: str, t: _Reader) -> Target:
+    if name not in TARGETS:
+        raise RecipeError(f"{t.where}: unknown target" + did_you_mean(name, TARGETS))
+    conds = tuple(_parse_conditional(_Reader(c, f"{t.where}.when[{i}]"))
+                  for i, c in enumerate(t.get("when", list, [])))
+    platforms = t.get("platforms", dict, {})
+    target = Target(
+        name=name, script=t.get("script", str), generator=t.get("generator", str, "Ninja"),
+        build_type=t.get("build_type", str), defines=t.defines("defines"), env=t.env("env"),
+        submodules=t.strings("submodules"), extra_defines=t.defines("extra_defines"), conditionals=conds,
+        abis=t.strings("abis"), default_abis=t.strings("default_abis"),
+        abi_defines=t.defines("abi_defines"), api_level=t.get("api_level", int, None),
+        stl=t.get("stl", str, None),
+        platforms=_ro({k: tuple(v) for k, v in platforms.items()}),
+        default_platforms=t.strings("default_platforms"), slice_defines=t.defines("slice_defines"),
+        deployment_target=t.get("deployment_target", str, None),
+        artifact_lite=t.get("artifact_lite", str, None), artifact_full=t.get("artifact_full", str, None))
+    t.done()
+    if not set(target.default_abis) <= set(target.abis):
+        raise RecipeError(f"{t.where}: default_abis must be a subset of abis")
+    return target
+
+
+def _parse_conditional(c: _Reader) -> Conditional:
+    cond = Conditional(ndk=c.spec("ndk"), defines=c.defines("defines"))
+    c.done()
+    return cond
+
+
+def _parse_features(table: _Reader) -> Mapping[str, Feature]:
+    out = {}
+    for name in table.data:
+        if name not in FEATURES:
+            raise RecipeError(f"{table.where}: unknown feature '{name}'" + did_you_mean(name, FEATURES))
+        f = table.table(name)
+        out[name] = Feature(
+            name=name, targets=f.strings("targets", TARGETS), on=f.defines("on"), off=f.defines("off"),
+            env_on=f.env("env_on"), default=f.get("default", bool, False),
+            requires=f.strings("requires"), submodules=f.strings("submodules"),
+            description=f.get("description", str, ""))
+        f.done()
+    table.done()
+    return _ro(out)
+
+
+def _parse_system_libs(table: _Reader) -> Mapping[str, SystemLib]:
+    out = {}
+    for name in table.data:
+        s = table.table(name)
+        out[name] = SystemLib(name=name, defines=s.defines("defines"), replaces=s.strings("replaces"),
+                              packages=s.strings("packages"))
+        s.done()
+    table.done()
+    return _ro(out)
+
+
+def _check_consistency(recipe: Recipe) -> None:
+    for f in recipe.features.values():
+        for dep in f.requires:
+            if dep not in recipe.features:
+                raise RecipeError(f"{recipe.path.name}: feature {f.name} requires unknown feature {dep}")
+        for t in f.targets:
+            if t not in TARGETS:
+                raise RecipeError(f"{recipe.path.name}: feature {f.name} names unknown target {t}")
+    if not recipe.sources:
+        raise RecipeError(f"{recipe.path.name}: [sources] must cite the files the recipe was read from")
+
+
+def summary(recipe: Recipe) -> dict[str, Any]:
+    """A JSON-ready description (for `builder recipes show --json`)."""
+    def spec(s: SpecifierSet) -> str:
+        return str(s)
+
+    return {
+        "tag": recipe.tag, "commit": recipe.commit, "commit_verified": recipe.commit_verified,
+        "commit_source": recipe.commit_source, "sources": dict(recipe.sources), "notes": recipe.notes,
+        "python": spec(recipe.python), "cmake": spec(recipe.cmake),
+        "cmake_policy_minimum": recipe.cmake_policy_minimum,
+        "ndk": {"supported": spec(recipe.ndk_supported), "tested": spec(recipe.ndk_tested),
+                "default": recipe.ndk_default},
+        "bytecode": {"min": recipe.bytecode_min, "max": recipe.bytecode_max},
+        "features": {n: {"targets": list(f.targets), "default": f.default, "on": dict(f.on),
+                         "off": dict(f.off)} for n, f in recipe.features.items()},
+        "system_libs": {n: {"defines": dict(s.defines), "replaces": list(s.replaces)}
+                        for n, s in recipe.system_libs.items()},
+        "targets": {n: _target_summary(t) for n, t in recipe.targets.items()},
+    }
+
+
+def _target_summary(t: Target) -> dict[str, Any]:
+    out: dict[str, Any] = {"script": t.script, "build_type": t.build_type, "defines": dict(t.defines),
+                           "extra_defines": dict(t.extra_defines),
+                           "env": dict(t.env), "submodules": list(t.submodules)}
+    if t.abis:
+        out.update(abis=list(t.abis), default_abis=list(t.default_abis), api_level=t.api_level, stl=t.stl)
+    if t.platforms:
+        out.update(platforms={k: list(v) for k, v in t.platforms.items()},
+                   deployment_target=t.deployment_target)
+    out.update(artifact_lite=t.artifact_lite, artifact_full=t.artifact_full)
+    return out
