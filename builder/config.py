@@ -1,0 +1,369 @@
+"""BuildRequest (what the user asked) -> resolve() -> BuildConfig (everything a plan needs), frozen.
+
+Precedence: CLI > environment > config file (builder.toml) > recipe > defaults. resolve() validates everything and
+reports all problems at once, before any side effect (it only reads files and asks tools their versions).
+"""
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from packaging.version import Version
+
+from . import recipes as recipes_mod
+from .errors import BuilderError, UsageError, ValidationErrors, did_you_mean
+from .recipes import Defines, Recipe
+from .source import SourceSpec
+from .targets.base import Slice, get_target
+from .toolchains import ndk as ndk_mod
+from .toolchains import tools
+
+UPSTREAM = "https://github.com/pytorch/pytorch.git"
+DEFAULT_TAG = "v1.13.1"
+FLAG_FEATURES = {"vulkan": "vulkan", "vulkan_fp16": "vulkan_fp16", "vulkan_relaxed": "vulkan_relaxed",
+                 "vulkan_shaderc": "vulkan_shaderc", "vulkan_wrapper": "vulkan_wrapper", "metal": "metal",
+                 "coreml": "coreml", "tracing_based": "tracing_based",
+                 "lightweight_dispatch": "lightweight_dispatch"}
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """Raw user intent. ``None`` means "not given" so lower layers (env, config file, recipe) can fill it."""
+
+    target: str
+    tag: str | None = None
+    abis: tuple[str, ...] = ()
+    api_level: int | None = None
+    ops_file: Path | None = None
+    lite: bool | None = None
+    features: tuple[str, ...] = ()
+    platforms: tuple[str, ...] = ()
+    arches: tuple[str, ...] = ()
+    deployment_target: str | None = None
+    defines: tuple[tuple[str, str], ...] = ()
+    system_libs: tuple[str, ...] = ()
+    out: Path | None = None
+    ndk: str | None = None
+    force_ndk: bool = False
+    repo: str | None = None
+    mirror: str | None = None
+    source_dir: Path | None = None
+    allow_unpinned: bool = False
+    cache: str | None = None
+    jobs: int | None = None
+    page_size_16k: bool = False
+    config_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    target: str
+    recipe: Recipe
+    source: SourceSpec
+    source_path: Path
+    submodules: tuple[str, ...]
+    patches: tuple[Path, ...]
+    slices: tuple[Slice, ...]
+    features: frozenset[str]
+    system_libs: frozenset[str]
+    ops_file: Path | None
+    user_defines: tuple[tuple[str, str], ...]
+    ndk: ndk_mod.NdkInfo | None
+    api_level: int | None
+    stl: str | None
+    deployment_target: str | None
+    cmake: tools.Tool
+    ninja: tools.Tool
+    launcher: Path | None
+    out_dir: Path
+    python: Path
+    python_purelib: Path
+    jobs: int
+    page_size_16k: bool
+    host_os: str
+    warnings: tuple[str, ...] = ()
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def lite(self) -> bool:
+        return "lite_interpreter" in self.features
+
+    @property
+    def artifact(self) -> str | None:
+        t = self.recipe.target(self.target)
+        return t.artifact_lite if self.lite else t.artifact_full
+
+
+@dataclass(frozen=True)
+class Environment:
+    """What resolve() may look at outside the request: passed in, so tests control it."""
+
+    environ: Mapping[str, str]
+    home: Path
+    host_os: str           # platform.system(): Linux, Darwin, Windows
+    cwd: Path
+
+    @classmethod
+    def current(cls) -> Environment:
+        return cls(dict(os.environ), Path.home(), platform.system(), Path.cwd())
+
+
+def cache_dir(env: Environment) -> Path:
+    if "BUILDER_CACHE_DIR" in env.environ:
+        return Path(env.environ["BUILDER_CACHE_DIR"])
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("builder"))
+
+
+# ------------------------------------------------------------------ layering: env and config file
+
+def apply_layers(request: BuildRequest, env: Environment) -> BuildRequest:
+    """Fill what the CLI left unset from the environment, then from the config file."""
+    layered = _from_env(request, env.environ)
+    return _from_config_file(layered, env)
+
+
+def _from_env(request: BuildRequest, environ: Mapping[str, str]) -> BuildRequest:
+    updates: dict[str, Any] = {}
+    if request.tag is None and environ.get("BUILDER_TAG"):
+        updates["tag"] = environ["BUILDER_TAG"]
+    if request.ops_file is None and environ.get("SELECTED_OP_LIST"):
+        updates["ops_file"] = Path(environ["SELECTED_OP_LIST"])
+    if request.jobs is None and environ.get("MAX_JOBS", "").isdigit():
+        updates["jobs"] = int(environ["MAX_JOBS"])
+    if request.mirror is None and environ.get("BUILDER_MIRROR"):
+        updates["mirror"] = environ["BUILDER_MIRROR"]
+    if request.cache is None and environ.get("BUILDER_CACHE"):
+        updates["cache"] = environ["BUILDER_CACHE"]
+    return replace(request, **updates)
+
+
+_CONFIG_KEYS = {"tag": str, "abis": list, "api_level": int, "ops_file": str, "lite": bool, "features": list,
+                "platforms": list, "arches": list, "deployment_target": str, "system_libs": list, "out": str,
+                "ndk": str, "repo": str, "mirror": str, "source_dir": str, "cache": str, "jobs": int,
+                "defines": dict}
+
+
+def _from_config_file(request: BuildRequest, env: Environment) -> BuildRequest:
+    path = request.config_file or env.cwd / "builder.toml"
+    if not path.is_file():
+        if request.config_file is not None:
+            raise UsageError(f"config file {path} not found", hint="check --config")
+        return request
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path}: not valid TOML ({exc})", hint="fix the file or pass --config") from exc
+    section = {**{k: v for k, v in data.items() if not isinstance(v, dict) or k == "defines"},
+               **data.get(request.target, {})}
+    updates: dict[str, Any] = {}
+    for key, value in section.items():
+        if key not in _CONFIG_KEYS:
+            raise UsageError(f"{path}: unknown key '{key}'" + did_you_mean(key, _CONFIG_KEYS))
+        if not isinstance(value, _CONFIG_KEYS[key]):
+            raise UsageError(f"{path}: '{key}' must be a {_CONFIG_KEYS[key].__name__}")
+        updates[key] = _config_value(key, value, getattr(request, key))
+    return replace(request, **{k: v for k, v in updates.items() if v is not None})
+
+
+def _config_value(key: str, value: Any, current: Any) -> Any:
+    """The config file fills only what is unset; -D defines from the file come before the CLI's."""
+    if key == "defines":
+        return tuple((str(k), _define_text(v)) for k, v in value.items()) + current
+    if current not in (None, (), False):
+        return None
+    if isinstance(value, list):
+        return tuple(str(v) for v in value)
+    if key in ("ops_file", "out", "source_dir"):
+        return Path(value)
+    return value
+
+
+def _define_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "ON" if value else "OFF"
+    return str(value)
+
+
+# ------------------------------------------------------------------ resolve
+
+def resolve(request: BuildRequest, env: Environment | None = None) -> BuildConfig:
+    env = env or Environment.current()
+    request = apply_layers(request, env)
+    recipe = recipes_mod.load_recipe(request.tag or DEFAULT_TAG)   # an unknown tag stops here
+    problems: list[UsageError] = []
+    warnings: list[str] = []
+    target_mod = get_target(request.target)
+    recipe.target(request.target)
+    slices = target_mod.slices(request, recipe, problems)
+    features = _features(request, recipe, problems)
+    system_libs = _system_libs(request, recipe, problems)
+    ops_file = _ops_file(request, env, problems)
+    ndk = _ndk(request, recipe, env, problems, warnings)
+    _defines_syntax(request.defines, problems)
+    if request.target == "ios" and env.host_os != "Darwin":
+        warnings.append("iOS builds need macOS and Xcode: this host can only print the plan (--dry-run)")
+    cmake, ninja = _tools(recipe, problems)
+    launcher = _launcher(request, env, problems)
+    if problems:
+        raise ValidationErrors(problems) if len(problems) > 1 else problems[0]
+    assert cmake is not None and ninja is not None
+    return _assemble(request, env, recipe, slices, features, system_libs, ops_file, ndk, cmake, ninja,
+                     launcher, tuple(warnings))
+
+
+def _assemble(request: BuildRequest, env: Environment, recipe: Recipe, slices, features, system_libs,
+              ops_file, ndk, cmake, ninja, launcher, warnings) -> BuildConfig:
+    target = recipe.target(request.target)
+    cache = cache_dir(env)
+    spec = SourceSpec(repo_url=request.repo or UPSTREAM, mirror=request.mirror, source_dir=request.source_dir,
+                      cache_dir=cache / "git", allow_unpinned=request.allow_unpinned)
+    source_path = request.source_dir or (cache / "git" / "worktrees" / recipe.tag)
+    patches_dir = recipes_mod.recipes_dir().parent / "patches" / recipe.tag
+    import sysconfig
+
+    return BuildConfig(
+        target=request.target, recipe=recipe, source=spec, source_path=source_path.resolve(),
+        submodules=recipe.submodules_for(request.target, features, system_libs),
+        patches=tuple(sorted(patches_dir.glob("*.patch"))), slices=slices, features=features,
+        system_libs=system_libs, ops_file=ops_file, user_defines=request.defines, ndk=ndk,
+        api_level=request.api_level or target.api_level, stl=target.stl,
+        deployment_target=request.deployment_target or target.deployment_target,
+        cmake=cmake, ninja=ninja, launcher=launcher,
+        out_dir=(request.out or env.cwd / "builder-out").resolve(),
+        python=Path(sys.executable), python_purelib=Path(sysconfig.get_path("purelib")),
+        jobs=request.jobs or os.cpu_count() or 2, page_size_16k=request.page_size_16k,
+        host_os=env.host_os, warnings=warnings)
+
+
+def _features(request: BuildRequest, recipe: Recipe, problems: list) -> frozenset[str]:
+    wanted = {name for name, f in recipe.features.items()
+              if f.default and request.target in f.targets}
+    if request.lite is not None:
+        _want(recipe, request.target, "lite_interpreter", "--lite" if request.lite else "--full-jit",
+              problems, enable=request.lite)
+        wanted.discard("lite_interpreter")
+        if request.lite:
+            wanted.add("lite_interpreter")
+    if request.ops_file is not None:
+        if _want(recipe, request.target, "selected_ops", "--ops", problems):
+            wanted.add("selected_ops")
+    for flag in request.features:
+        name = FLAG_FEATURES.get(flag)
+        if name is None:
+            problems.append(UsageError(f"unknown feature '{flag}'" + did_you_mean(flag, FLAG_FEATURES)))
+        elif _want(recipe, request.target, name, "--" + flag.replace("_", "-"), problems):
+            wanted.add(name)
+    for name in sorted(wanted):
+        for dep in recipe.features[name].requires:
+            if dep not in wanted:
+                problems.append(UsageError(f"{name.replace('_', '-')} needs {dep.replace('_', '-')}",
+                                           hint=f"add --{dep.replace('_', '-')}" if dep != "selected_ops"
+                                           else "add --ops FILE"))
+    return frozenset(wanted)
+
+
+def _want(recipe: Recipe, target: str, name: str, flag: str, problems: list, enable: bool = True) -> bool:
+    feature = recipe.features.get(name)
+    if feature is None:
+        if enable or name != "lite_interpreter":
+            problems.append(UsageError(f"{flag}: {recipe.tag} has no {name.replace('_', ' ')}",
+                                       hint=_releases_with(name)))
+        return False
+    if target not in feature.targets:
+        problems.append(UsageError(f"{flag} is not available for {target}",
+                                   hint=f"{name} builds for: {', '.join(feature.targets)}"))
+        return False
+    return True
+
+
+def _releases_with(feature: str) -> str:
+    tags = [r.tag for r in recipes_mod.load_all() if feature in r.features]
+    return f"releases with it: {', '.join(tags)}" if tags else "no supported release has it"
+
+
+def _system_libs(request: BuildRequest, recipe: Recipe, problems: list) -> frozenset[str]:
+    out = set()
+    for name in request.system_libs:
+        if name not in recipe.system_libs:
+            problems.append(UsageError(f"unknown --system-lib '{name}' for {recipe.tag}"
+                                       + did_you_mean(name, recipe.system_libs),
+                                       hint=f"choose from {', '.join(recipe.system_libs) or 'none'}"))
+        else:
+            out.add(name)
+    return frozenset(out)
+
+
+def _ops_file(request: BuildRequest, env: Environment, problems: list) -> Path | None:
+    if request.ops_file is None:
+        return None
+    from .models.oplist import read_op_list
+
+    path = request.ops_file if request.ops_file.is_absolute() else env.cwd / request.ops_file
+    try:
+        read_op_list(path)
+    except UsageError as exc:
+        problems.append(exc)
+    return path.resolve()
+
+
+def _ndk(request: BuildRequest, recipe: Recipe, env: Environment, problems: list,
+         warnings: list) -> ndk_mod.NdkInfo | None:
+    if request.target != "android":
+        if request.ndk:
+            problems.append(UsageError("--ndk is for `builder android`"))
+        return None
+    try:
+        ask = ndk_mod.parse_ndk_request(request.ndk or "any")
+        scan = ndk_mod.scan_ndks(env.environ, env.home)
+        chosen, warns = ndk_mod.select_ndk(ask, scan.found, recipe.ndk_supported, recipe.ndk_tested,
+                                           request.force_ndk, rejected=scan.rejected)
+    except BuilderError as exc:
+        problems.append(exc if isinstance(exc, UsageError) else UsageError(str(exc)))
+        return None
+    warnings.extend(warns)
+    return chosen
+
+
+def _defines_syntax(defines: tuple[tuple[str, str], ...], problems: list) -> None:
+    for key, _ in defines:
+        if not key or not key.replace("_", "").replace(":", "").isalnum():
+            problems.append(UsageError(f"-D '{key}': not a CMake variable name", hint="use -D NAME=VALUE"))
+
+
+def _tools(recipe: Recipe, problems: list) -> tuple[tools.Tool | None, tools.Tool | None]:
+    found: list[tools.Tool | None] = []
+    for finder in (lambda: tools.find_cmake(recipe.cmake), tools.find_ninja):
+        try:
+            found.append(finder())
+        except UsageError as exc:
+            problems.append(exc)
+            found.append(None)
+    return found[0], found[1]
+
+
+def _launcher(request: BuildRequest, env: Environment, problems: list) -> Path | None:
+    try:
+        return tools.find_launcher(request.cache or "auto", dict(env.environ))
+    except UsageError as exc:
+        problems.append(exc)
+        return None
+
+
+def cmake_major(config: BuildConfig) -> int:
+    version = config.cmake.version or Version("0")
+    return version.major
+
+
+def request_fields() -> tuple[str, ...]:
+    return tuple(f.name for f in fields(BuildRequest))
+
+
+__all__ = ["BuildRequest", "BuildConfig", "Environment", "resolve", "Defines"]

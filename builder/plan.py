@@ -1,0 +1,204 @@
+"""plan(config) -> Plan: the exact, ordered steps of a build. Pure: reads files, runs nothing.
+
+CMake defines are typed data; ``render_define`` is the one place they become ``-DKEY=VALUE``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import source
+from .config import BuildConfig, cmake_major
+from .errors import RecipeError
+from .proc import render
+from .recipes import DefineValue
+from .targets.base import Slice, get_target
+
+STAMP = ".builder-done.json"
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: str                      # source | configure | build | install | package
+    title: str
+    argv: tuple[str, ...] = ()
+    cwd: Path | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    slice: str | None = None
+    data: Any = None               # kind-specific payload (git action, install paths, ...)
+
+    def shell(self) -> str:
+        return render(self.argv, self.cwd, self.env) if self.argv else f"# {self.title}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "title": self.title, "argv": list(self.argv),
+                "cwd": str(self.cwd) if self.cwd else None, "env": dict(self.env), "slice": self.slice}
+
+
+@dataclass(frozen=True)
+class SlicePlan:
+    slice: Slice
+    key: str                       # hash of everything that changes this slice's output
+    build_dir: Path
+    install_dir: Path
+    defines: Mapping[str, DefineValue | Path]
+    env: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Plan:
+    config: BuildConfig
+    steps: tuple[Step, ...]
+    slices: tuple[SlicePlan, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        c = self.config
+        return {
+            "target": c.target, "tag": c.recipe.tag, "commit": c.recipe.commit,
+            "commit_verified": c.recipe.commit_verified, "source": str(c.source_path),
+            "submodules": list(c.submodules), "patches": [p.name for p in c.patches],
+            "features": sorted(c.features), "system_libs": sorted(c.system_libs),
+            "ndk": {"path": str(c.ndk.path), "revision": str(c.ndk.revision)} if c.ndk else None,
+            "cmake": c.cmake.describe(), "ninja": c.ninja.describe(),
+            "launcher": str(c.launcher) if c.launcher else None, "warnings": list(c.warnings),
+            "slices": [{"name": s.slice.name, "key": s.key, "build_dir": str(s.build_dir),
+                        "install_dir": str(s.install_dir),
+                        "defines": {k: render_value(v) for k, v in s.defines.items()}} for s in self.slices],
+            "steps": [s.to_json() for s in self.steps],
+        }
+
+    def to_text(self) -> str:
+        lines = [f"# builder plan: {self.config.target} {self.config.recipe.tag} "
+                 f"({len(self.slices)} slice{'s' if len(self.slices) != 1 else ''})"]
+        lines += [f"# warning: {w}" for w in self.config.warnings]
+        for step in self.steps:
+            lines.append(f"# {step.kind}: {step.title}")
+            if step.argv:
+                lines.append(step.shell())
+        return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------ defines
+
+def render_value(value: DefineValue | Path) -> str:
+    if isinstance(value, bool):
+        return "ON" if value else "OFF"
+    return str(value)
+
+
+def render_define(key: str, value: DefineValue | Path) -> str:
+    return f"-D{key}={render_value(value)}"
+
+
+class _Strict(dict):
+    def __missing__(self, key: str) -> str:
+        raise RecipeError(f"unknown placeholder {{{key}}} in a recipe define")
+
+
+def _fill(defines: Mapping[str, DefineValue], values: Mapping[str, str]) -> dict[str, DefineValue]:
+    table = _Strict(values)
+    return {k: v.format_map(table) if isinstance(v, str) else v for k, v in defines.items()}
+
+
+def slice_defines(config: BuildConfig, slice_: Slice) -> dict[str, DefineValue | Path]:
+    """Every define for one slice, in the documented order (last wins)."""
+    recipe, target = config.recipe, config.recipe.target(config.target)
+    tmod = get_target(config.target)
+    values = {"source": str(config.source_path), "python": str(config.python),
+              "python_purelib": str(config.python_purelib),
+              "ops_file": str(config.ops_file) if config.ops_file else "", **tmod.placeholders(config, slice_)}
+    layers: list[Mapping[str, DefineValue]] = [target.defines]
+    if config.ndk is not None:
+        layers += [c.defines for c in target.conditionals if config.ndk.revision in c.ndk]
+    layers += [target.extra_defines, target.slice_defines]
+    for name, feature in recipe.features.items():
+        if config.target in feature.targets:
+            layers.append(feature.on if name in config.features else feature.off)
+    layers += [recipe.system_libs[name].defines for name in sorted(config.system_libs)]
+    layers.append(_builder_defines(config))
+    layers.append(tmod.defines(config, slice_))
+    out: dict[str, DefineValue | Path] = {}
+    for layer in layers:
+        out.update(_fill(layer, values))
+    out.update(dict(config.user_defines))
+    return out
+
+
+def _builder_defines(config: BuildConfig) -> dict[str, DefineValue]:
+    target = config.recipe.target(config.target)
+    out: dict[str, DefineValue] = {"CMAKE_BUILD_TYPE": target.build_type,
+                                   "CMAKE_MAKE_PROGRAM": str(config.ninja.path)}
+    if config.launcher is not None:
+        out["CMAKE_C_COMPILER_LAUNCHER"] = str(config.launcher)
+        out["CMAKE_CXX_COMPILER_LAUNCHER"] = str(config.launcher)
+    if config.recipe.cmake_policy_minimum and cmake_major(config) >= 4:
+        out["CMAKE_POLICY_VERSION_MINIMUM"] = config.recipe.cmake_policy_minimum
+    return out
+
+
+# ------------------------------------------------------------------ keys and layout
+
+def _sha_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
+
+
+def slice_key(config: BuildConfig, slice_: Slice, defines: Mapping[str, Any], env: Mapping[str, str]) -> str:
+    """A hash of everything that changes a slice's output; a changed input means a fresh build folder."""
+    payload = {
+        "commit": config.recipe.commit, "tag": config.recipe.tag, "target": config.target,
+        "slice": slice_.name, "patches": [(p.name, _sha_file(p)) for p in config.patches],
+        "submodules": list(config.submodules),
+        "ndk": str(config.ndk.revision) if config.ndk else None,
+        "toolchain_file": _sha_file(config.ndk.path / "build/cmake/android.toolchain.cmake") if config.ndk else None,
+        "api_level": config.api_level, "defines": {k: render_value(v) for k, v in defines.items()
+                                                   if k != "CMAKE_INSTALL_PREFIX"},
+        "ops": _sha_file(config.ops_file) if config.ops_file else None,
+        "env": dict(env), "compiler": config.extra.get("compiler"),
+        "source": str(config.source_path),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def plan_slice(config: BuildConfig, slice_: Slice) -> SlicePlan:
+    tmod = get_target(config.target)
+    env = {**config.recipe.target(config.target).env, **tmod.env(config, slice_)}
+    defines = slice_defines(config, slice_)
+    key = slice_key(config, slice_, defines, env)
+    build_dir = config.out_dir / "build" / f"{config.target}-{slice_.name}-{key[:12]}"
+    install_dir = build_dir / "install"
+    defines = {**defines, "CMAKE_INSTALL_PREFIX": install_dir}
+    return SlicePlan(slice_, key, build_dir, install_dir, defines, env)
+
+
+def build_steps(config: BuildConfig, sp: SlicePlan) -> list[Step]:
+    cmake = str(config.cmake.path)
+    gen = config.recipe.target(config.target).generator
+    configure = (cmake, "-S", str(config.source_path), "-B", str(sp.build_dir), "-G", gen,
+                 *(render_define(k, v) for k, v in sp.defines.items()))
+    staging = sp.build_dir / "install.partial"
+    name = sp.slice.name
+    return [
+        Step("configure", f"configure {name}", configure, None, sp.env, name, sp),
+        Step("build", f"build {name}", (cmake, "--build", str(sp.build_dir), "-j", str(config.jobs)),
+             None, sp.env, name, sp),
+        Step("install", f"install {name} (staged, then renamed to {sp.install_dir})",
+             (cmake, "--install", str(sp.build_dir), "--prefix", str(staging)), None, sp.env, name, sp),
+    ]
+
+
+def source_steps(config: BuildConfig) -> list[Step]:
+    actions = source.plan_checkout(config.source, config.recipe.tag, config.recipe.commit,
+                                   config.submodules, config.patches)
+    return [Step("source", a.title, tuple(a.shell), None, {}, None, a) for a in actions]
+
+
+def plan(config: BuildConfig) -> Plan:
+    slices = tuple(plan_slice(config, s) for s in config.slices)
+    steps = source_steps(config)
+    for sp in slices:
+        steps += build_steps(config, sp)
+    return Plan(config, tuple(steps), slices)

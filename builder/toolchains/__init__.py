@@ -1,0 +1,1 @@
+"""builder: source-build automation for mobile PyTorch."""
