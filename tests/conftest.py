@@ -1,0 +1,9 @@
+"""Shared fixtures. Unit tests (tests/unit) may not start processes: an autouse fixture there forbids it."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
