@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import platform
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -347,28 +348,36 @@ def host_tag(system: str, machine: str) -> str:
 
 
 def find_glslc(ndk: NdkInfo | Path | None, *, env: Mapping[str, str] | None = None,
-               system: str = "linux", machine: str = "x86_64") -> Path | None:
-    """The NDK's shader-tools glslc, else glslc on env['PATH']; None when neither exists."""
+               system: str | None = None, machine: str | None = None) -> Path | None:
+    """The NDK's shader-tools glslc, else glslc on ``env['PATH']``; None when neither exists.
+
+    ``env`` is the caller's environment; without it (or without PATH in it) only the NDK is
+    searched. ``system``/``machine`` default to this host (platform.system()/machine()).
+    """
+    system = system or platform.system()
     exe = "glslc.exe" if system.lower() == "windows" else "glslc"
     if ndk is not None:
-        root = ndk.path if isinstance(ndk, NdkInfo) else Path(ndk)
-        candidate = root / "shader-tools" / host_tag(system, machine) / exe
+        candidate = _shader_tools(ndk, system, machine) / exe
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return candidate
-    path_var = None if env is None else env.get("PATH")
-    if env is not None and path_var is None:
+    path_var = (env or {}).get("PATH")
+    if path_var is None:
         return None
     hit = proc.which(exe, path=path_var)
     return Path(hit) if hit else None
 
 
 def glslc(ndk: NdkInfo | Path | None, *, env: Mapping[str, str] | None = None,
-          system: str = "linux", machine: str = "x86_64") -> Path:
+          system: str | None = None, machine: str | None = None) -> Path:
     """Like find_glslc, but raises ToolchainError naming both places it looked."""
     hit = find_glslc(ndk, env=env, system=system, machine=machine)
     if hit is not None:
         return hit
-    where = "" if ndk is None else \
-        f"{(ndk.path if isinstance(ndk, NdkInfo) else Path(ndk)) / 'shader-tools' / host_tag(system, machine)} or "
+    where = "" if ndk is None else f"{_shader_tools(ndk, system or platform.system(), machine)} or "
     raise ToolchainError(f"glslc (Vulkan shader compiler) not found in {where}PATH",
                          hint="Vulkan builds need it: use an NDK that has shader-tools, or install glslc")
+
+
+def _shader_tools(ndk: NdkInfo | Path, system: str, machine: str | None) -> Path:
+    root = ndk.path if isinstance(ndk, NdkInfo) else Path(ndk)
+    return root / "shader-tools" / host_tag(system, machine or platform.machine())

@@ -296,7 +296,11 @@ def extract_ndk_zip(zip_path: Path, dest: Path, check: Callable[[Path], None] | 
         os.chmod(tmp, 0o755)
         if check is not None:
             check(tmp)
-        os.replace(tmp, dest)
+        try:
+            os.replace(tmp, dest)
+        except OSError as exc:
+            raise ToolchainError(f"cannot move the unpacked NDK to {dest}: {exc}",
+                                 hint="another install may have created it meanwhile") from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         for folder in created:          # deepest first: only folders this call made
