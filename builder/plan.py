@@ -30,13 +30,17 @@ class Step:
     env: Mapping[str, str] = field(default_factory=dict)
     slice: str | None = None
     data: Any = None               # kind-specific payload (git action, install paths, ...)
+    script: tuple[str, ...] = ()   # for in-process steps (git via GitPython): equivalent shell lines
 
     def shell(self) -> str:
-        return render(self.argv, self.cwd, self.env) if self.argv else f"# {self.title}"
+        if self.argv:
+            return render(self.argv, self.cwd, self.env)
+        return "\n".join(self.script) if self.script else f"# {self.title}"
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "title": self.title, "argv": list(self.argv),
-                "cwd": str(self.cwd) if self.cwd else None, "env": dict(self.env), "slice": self.slice}
+                "cwd": str(self.cwd) if self.cwd else None, "env": dict(self.env), "slice": self.slice,
+                "shell": self.shell()}
 
 
 @dataclass(frozen=True)
@@ -77,7 +81,7 @@ class Plan:
         lines += [f"# warning: {w}" for w in self.config.warnings]
         for step in self.steps:
             lines.append(f"# {step.kind}: {step.title}")
-            if step.argv:
+            if step.argv or step.script:
                 lines.append(step.shell())
         return "\n".join(lines) + "\n"
 
@@ -193,7 +197,7 @@ def build_steps(config: BuildConfig, sp: SlicePlan) -> list[Step]:
 def source_steps(config: BuildConfig) -> list[Step]:
     actions = source.plan_checkout(config.source, config.recipe.tag, config.recipe.commit,
                                    config.submodules, config.patches)
-    return [Step("source", a.title, tuple(a.shell), None, {}, None, a) for a in actions]
+    return [Step("source", a.title, (), None, {}, None, a, tuple(a.shell)) for a in actions]
 
 
 def plan(config: BuildConfig) -> Plan:

@@ -28,9 +28,10 @@ class Tool:
 
 
 def find_cmake(spec: SpecifierSet) -> Tool:
-    from scikit_build_core.program_search import best_program, get_cmake_programs
+    """The best CMake in ``spec`` among the PyPI wheel's and PATH's (scikit-build-core's search order)."""
+    from scikit_build_core.program_search import Program, best_program
 
-    programs = list(get_cmake_programs())
+    programs = [Program(p, _cached_version(p, ("-E", "capabilities"), _cmake_version)) for p in _candidates("cmake")]
     best = best_program(programs, version=spec)
     if best is None:
         seen = ", ".join(f"{p.version} at {p.path}" for p in programs) or "none"
@@ -40,24 +41,106 @@ def find_cmake(spec: SpecifierSet) -> Tool:
 
 
 def find_ninja(spec: SpecifierSet = SpecifierSet(">=1.10")) -> Tool:
-    from scikit_build_core.program_search import best_program, get_ninja_programs
+    from scikit_build_core.program_search import Program, best_program
 
-    programs = list(get_ninja_programs())
+    programs = [Program(p, _cached_version(p, ("--version",), _plain_version)) for p in _candidates("ninja")]
     best = best_program(programs, version=spec)
     if best is None:
         raise ToolchainError(f"no Ninja {spec} found", hint=f'install one with: pip install "ninja{_pip_spec(spec)}"')
     return Tool("ninja", best.path, best.version)
 
 
+_PATH_NAMES = {"cmake": ("cmake", "cmake3"), "ninja": ("ninja-build", "ninja", "samu")}
+_WHEEL_BIN = {"cmake": ("cmake", "data/bin/cmake"), "ninja": ("ninja", "data/bin/ninja")}
+
+
+def _candidates(name: str) -> list[Path]:
+    """The PyPI wheel's binary first, then PATH: the order of scikit-build-core's program_search.
+
+    The wheel is located with find_spec rather than imported (importing `cmake` costs ~50 ms of start-up).
+    """
+    import importlib.util
+
+    out: list[Path] = []
+    module, rel = _WHEEL_BIN[name]
+    spec = importlib.util.find_spec(module)
+    if spec is not None and spec.submodule_search_locations:
+        wheel_bin = Path(list(spec.submodule_search_locations)[0]) / rel
+        if wheel_bin.is_file():
+            out.append(wheel_bin)
+    for exe in _PATH_NAMES[name]:
+        found = proc.which(exe)
+        if found and Path(found) not in out:
+            out.append(Path(found))
+    return out
+
+
+def _cmake_version(stdout: str) -> Version | None:
+    import json
+
+    try:
+        v = json.loads(stdout)["version"]
+        return Version(f"{v['major']}.{v['minor']}.{v['patch']}")
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _plain_version(stdout: str) -> Version | None:
+    try:
+        return Version(".".join(stdout.strip().split(".")[:3]))
+    except ValueError:
+        return None
+
+
+def _cached_version(path: Path, args: tuple[str, ...], parse) -> Version | None:
+    """Ask a tool its version once per binary (keyed by path, size and mtime); start-up stays fast."""
+    import json
+
+    try:
+        st = path.resolve().stat()
+    except OSError:
+        return None
+    key = f"{path}|{st.st_size}|{st.st_mtime_ns}"
+    cache_file = _version_cache_file()
+    try:
+        cache = json.loads(cache_file.read_text())
+    except (OSError, ValueError):
+        cache = {}
+    if key in cache:
+        return Version(cache[key]) if cache[key] else None
+    try:
+        out = proc.run([path, *args], check=False, timeout=30).stdout
+    except OSError:
+        out = ""
+    version = parse(out)
+    cache[key] = str(version) if version else None
+    try:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(cache, indent=1))
+        os.replace(tmp, cache_file)
+    except OSError:
+        pass
+    return version
+
+
+def _version_cache_file() -> Path:
+    root = os.environ.get("BUILDER_CACHE_DIR")
+    if root:
+        return Path(root) / "tool-versions.json"
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("builder")) / "tool-versions.json"
+
+
 def _pip_spec(spec: SpecifierSet) -> str:
     return ",".join(str(s) for s in sorted(spec, key=str)) or ""
 
 
-def all_cmakes() -> tuple[Tool, ...]:
-    from scikit_build_core.program_search import get_cmake_programs, get_ninja_programs
-
-    found = [Tool("cmake", p.path, p.version) for p in get_cmake_programs()]
-    found += [Tool("ninja", p.path, p.version) for p in get_ninja_programs()]
+def all_tools() -> tuple[Tool, ...]:
+    """Every CMake and Ninja candidate with its version (for `builder doctor`)."""
+    found = [Tool("cmake", p, _cached_version(p, ("-E", "capabilities"), _cmake_version)) for p in _candidates("cmake")]
+    found += [Tool("ninja", p, _cached_version(p, ("--version",), _plain_version)) for p in _candidates("ninja")]
     return tuple(found)
 
 

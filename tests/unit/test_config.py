@@ -1,0 +1,163 @@
+"""resolve(): precedence, validation of every bad input before any side effect, all problems at once."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from builder.config import BuildRequest, resolve
+from builder.errors import ToolchainError, UsageError, ValidationErrors
+
+
+def req(**kw) -> BuildRequest:
+    kw.setdefault("target", "android")
+    kw.setdefault("tag", "v1.13.1")
+    return BuildRequest(**kw)
+
+
+def test_android_defaults_from_recipe(env):
+    config = resolve(req(abis=("arm64-v8a",)), env)
+    assert [s.abi for s in config.slices] == ["arm64-v8a"]
+    assert config.api_level == 21 and config.stl == "c++_shared"
+    assert str(config.ndk.revision) == "20.0.5594570"
+    assert "lite_interpreter" in config.features
+    assert "third_party/pocketfft" in config.submodules and "third_party/gloo" not in config.submodules
+    assert not any(p.exists() for p in (env.cwd / "builder-out", Path(env.environ["BUILDER_CACHE_DIR"])))
+
+
+def test_default_abis_are_the_recipes(env):
+    config = resolve(req(), env)
+    assert [s.abi for s in config.slices] == ["armeabi-v7a", "arm64-v8a", "x86", "x86_64"]
+
+
+@pytest.mark.parametrize("tag, fragment", [("v1.13.2", "did you mean v1.13.1"), ("1.13.1", "malformed tag"),
+                                           ("v9.9.9", "no recipe for tag")])
+def test_bad_tags(env, tag, fragment):
+    with pytest.raises(UsageError, match=fragment) as info:
+        resolve(req(tag=tag), env)
+    assert info.value.exit_code == 2
+
+
+def test_unknown_abi_suggests(env):
+    with pytest.raises(UsageError, match="did you mean arm64-v8a"):
+        resolve(req(abis=("arm64-v8",)), env)
+
+
+def test_duplicate_abi(env):
+    with pytest.raises(UsageError, match="given twice"):
+        resolve(req(abis=("x86", "x86")), env)
+
+
+def test_all_problems_at_once(env):
+    with pytest.raises(ValidationErrors) as info:
+        resolve(req(abis=("arm64", "x86", "x86"), features=("metal",), ops_file=env.cwd / "nope.yaml"), env)
+    text = str(info.value)
+    assert "unknown ABI" in text and "given twice" in text and "--metal" in text and "nope.yaml" in text
+    assert len(info.value.problems) == 4
+
+
+def test_ndk_not_found(env, tmp_path):
+    environ = dict(env.environ)
+    del environ["ANDROID_NDK"]
+    from dataclasses import replace
+
+    with pytest.raises(ToolchainError, match="no Android NDK found"):
+        resolve(req(), replace(env, environ=environ))
+
+
+def test_ndk_version_not_installed(env):
+    with pytest.raises(ToolchainError, match="not installed"):
+        resolve(req(ndk="r21e"), env)
+
+
+def test_not_an_ndk(env, tmp_path):
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    with pytest.raises(UsageError, match="source.properties|not an NDK|NDK"):
+        resolve(req(ndk=str(folder)), env)
+
+
+def test_ndk_outside_supported_range(env, tmp_path):
+    from tests.fixtures.standin_ndk import make_standin_ndk
+
+    old = make_standin_ndk(tmp_path / "old", revision="16.1.4479499")
+    with pytest.raises(ToolchainError, match="supported"):
+        resolve(req(ndk=str(old)), env)
+    config = resolve(req(ndk=str(old), force_ndk=True), env)
+    assert str(config.ndk.revision) == "16.1.4479499"
+
+
+def test_ndk_outside_tested_range_warns(env):
+    config = resolve(req(), env)
+    assert any("tested" in w for w in config.warnings)
+
+
+def test_ops_file_missing_and_malformed(env):
+    with pytest.raises(UsageError, match="not found|does not exist|missing"):
+        resolve(req(ops_file=env.cwd / "ops.yaml"), env)
+    bad = env.cwd / "bad.yaml"
+    bad.write_text("operators: {a: 1}\n")
+    with pytest.raises(UsageError):
+        resolve(req(ops_file=bad), env)
+
+
+def test_ops_file_enables_selected_ops(env):
+    ops = env.cwd / "ops.yaml"
+    ops.write_text("- aten::conv2d\n- aten::relu\n")
+    config = resolve(req(ops_file=ops), env)
+    assert "selected_ops" in config.features and config.ops_file == ops.resolve()
+
+
+def test_feature_the_target_lacks(env):
+    with pytest.raises(UsageError, match="--metal is not available for android"):
+        resolve(req(features=("metal",)), env)
+    with pytest.raises(UsageError, match="--vulkan is not available for ios"):
+        resolve(req(target="ios", features=("vulkan",)), env)
+
+
+def test_feature_requires(env):
+    with pytest.raises(UsageError, match="vulkan-fp16 needs vulkan"):
+        resolve(req(features=("vulkan_fp16",)), env)
+
+
+def test_ios_on_linux_still_plans(env):
+    config = resolve(req(target="ios"), env)
+    assert [s.name for s in config.slices] == ["OS-arm64", "SIMULATOR-x86_64", "SIMULATOR-arm64"]
+    assert any("macOS" in w for w in config.warnings)
+
+
+def test_unknown_system_lib(env):
+    with pytest.raises(UsageError, match="did you mean xnnpack"):
+        resolve(req(system_libs=("xnnpak",)), env)
+
+
+def test_system_lib_drops_submodule(env):
+    config = resolve(req(target="host", system_libs=("xnnpack",)), env)
+    assert "third_party/XNNPACK" not in config.submodules
+
+
+def test_precedence_cli_env_config_file(env):
+    from dataclasses import replace
+
+    (env.cwd / "builder.toml").write_text('tag = "v1.13.1"\njobs = 3\n[android]\nabis = ["x86"]\n'
+                                          '[defines]\nFOO = "file"\n')
+    environ = {**env.environ, "MAX_JOBS": "5"}
+    config = resolve(req(tag=None, defines=(("FOO", "cli"),)), replace(env, environ=environ))
+    assert config.jobs == 5                      # env beats the config file
+    assert [s.abi for s in config.slices] == ["x86"]   # config file beats the recipe
+    assert dict(config.user_defines)["FOO"] == "cli"   # CLI beats the config file (last wins)
+
+
+def test_config_file_unknown_key(env):
+    (env.cwd / "builder.toml").write_text('abi = ["x86"]\n')
+    with pytest.raises(UsageError, match="did you mean abis"):
+        resolve(req(), env)
+
+
+def test_cache_choice():
+    from builder.toolchains.tools import find_launcher
+
+    with pytest.raises(UsageError, match="did you mean sccache"):
+        find_launcher("sccach")
+    assert find_launcher("none") is None
+    assert find_launcher("auto", {"PATH": "/nonexistent"}) is None
