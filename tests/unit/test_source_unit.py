@@ -1,0 +1,109 @@
+"""builder.source pure parts: URL rewriting and the checkout plan (no git, no I/O)."""
+from __future__ import annotations
+
+import dataclasses
+import shlex
+from pathlib import Path
+
+import pytest
+
+from builder.errors import SourceError
+from builder.source import GitAction, SourceSpec, plan_checkout, rewrite_url
+
+FILE_MIRROR = "file:///srv/mirror/"
+CORP = "https://git.corp/github/"
+COMMIT = "a" * 40
+
+
+@pytest.mark.parametrize(("url", "mirror", "expected"), [
+    ("https://github.com/pytorch/pytorch.git", FILE_MIRROR, "file:///srv/mirror/pytorch/pytorch.git"),
+    ("https://github.com/pytorch/pytorch", CORP, "https://git.corp/github/pytorch/pytorch"),
+    ("git@github.com:google/XNNPACK.git", CORP, "https://git.corp/github/google/XNNPACK.git"),
+    ("ssh://git@github.com/x/y.git", "file:///m", "file:///m/x/y.git"),
+    ("https://gitlab.com/libeigen/eigen.git", CORP, "https://gitlab.com/libeigen/eigen.git"),
+    ("https://github.com/x/y.git", None, "https://github.com/x/y.git"),
+])
+def test_rewrite_absolute(url: str, mirror: str | None, expected: str) -> None:
+    assert rewrite_url(url, mirror) == expected
+
+
+@pytest.mark.parametrize(("url", "base", "mirror", "expected"), [
+    ("../foo.git", "https://github.com/pytorch/pytorch.git", CORP, "https://git.corp/github/pytorch/foo.git"),
+    ("../../c/n.git", "https://github.com/a/needed.git/", None, "https://github.com/c/n.git"),
+    ("../../c/n.git", "git@github.com:a/needed.git", FILE_MIRROR, "file:///srv/mirror/c/n.git"),
+    ("./sub.git", "https://github.com/a/b", None, "https://github.com/a/b/sub.git"),
+    ("../x.git", "file:///srv/mirror/a/b.git", None, "file:///srv/mirror/a/x.git"),
+])
+def test_rewrite_relative(url: str, base: str, mirror: str | None, expected: str) -> None:
+    assert rewrite_url(url, mirror, base=base) == expected
+
+
+def test_rewrite_relative_errors() -> None:
+    with pytest.raises(SourceError):
+        rewrite_url("../x.git", None)
+    with pytest.raises(SourceError, match="above the root"):
+        rewrite_url("../../../x.git", "https://github.com/a/b.git", base="https://github.com/a/b.git")
+
+
+def _spec(tmp_path: Path, **kw) -> SourceSpec:
+    return SourceSpec(cache_dir=tmp_path / "cache", **kw)
+
+
+def test_plan_cache_mode_shell_lines(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    patch = Path("/p/fix.patch")
+    plan = plan_checkout(_spec(tmp_path, mirror=FILE_MIRROR), "v2.1.0", COMMIT,
+                         ("third_party/pthreadpool", "third_party/XNNPACK"), (patch,))
+    assert [a.kind for a in plan] == ["fetch", "verify", "worktree", "submodules", "patch"]
+    assert not cache.exists(), "planning does no I/O"
+    fetch, verify, worktree, subs, apply = plan
+    mirror, tree = cache / "mirror.git", cache / "worktrees" / "v2.1.0"
+    assert fetch.shell == (f"test -d {mirror} || git init -q --bare {mirror}",
+                           f"git -C {mirror} fetch -q --depth 1 --no-tags "
+                           "file:///srv/mirror/pytorch/pytorch.git +refs/tags/v2.1.0:refs/tags/v2.1.0")
+    assert verify.shell == (f"test \"$(git -C {mirror} rev-parse 'refs/tags/v2.1.0^{{commit}}')\" = {COMMIT}",)
+    assert worktree.shell == (
+        f"test -d {tree}/.git || git clone -q --depth 1 --no-tags --branch v2.1.0 {mirror.as_uri()} {tree}",
+        f"git -C {tree} checkout -q --detach refs/tags/v2.1.0",
+        f"git -C {tree} remote set-url origin https://github.com/pytorch/pytorch.git")
+    argv = shlex.split(subs.shell[0])
+    assert argv[:4] == ["git", "-C", str(tree), "-c"]
+    assert "protocol.file.allow=always" in argv
+    assert "url.file:///srv/mirror/.insteadOf=https://github.com/" in argv
+    assert "url.file:///srv/mirror/.insteadOf=git@github.com:" in argv
+    assert argv[argv.index("submodule"):] == [
+        "submodule", "update", "--init", "--recursive", "--depth", "1", "--jobs", "8", "--",
+        "third_party/pthreadpool", "third_party/XNNPACK"]
+    assert apply.shell == (f"git -C {tree} apply --reverse --check /p/fix.patch 2>/dev/null || "
+                           f"git -C {tree} apply /p/fix.patch",)
+    assert {a.lock for a in plan if a.kind != "fetch" and a.kind != "verify"} == {
+        cache / "worktrees" / "v2.1.0.lock"}
+
+
+def test_plan_https_mirror_has_no_file_protocol(tmp_path: Path) -> None:
+    plan = plan_checkout(_spec(tmp_path, mirror=CORP), "v1", COMMIT, ("third_party/x",))
+    subs = plan[-1]
+    assert plan[0].url == "https://git.corp/github/pytorch/pytorch.git"
+    assert "protocol.file.allow=always" not in subs.git_config
+    assert "url.https://git.corp/github/.insteadOf=https://github.com/" in subs.git_config
+    assert plan_checkout(_spec(tmp_path), "v1", COMMIT, ("x",))[-1].git_config == ()
+
+
+def test_plan_source_dir_mode(tmp_path: Path) -> None:
+    src = tmp_path / "pytorch"
+    plan = plan_checkout(_spec(tmp_path, source_dir=src), "v1", COMMIT, ("third_party/x",))
+    assert [a.kind for a in plan] == ["verify", "submodules"]
+    assert plan[0].require_clean and plan[0].ref == "HEAD" and plan[0].worktree == src
+    assert plan[0].shell[1] == f'test "$(git -C {src} rev-parse HEAD)" = {COMMIT}'
+    assert all(a.lock is None for a in plan)
+
+
+def test_plan_is_frozen_and_tag_is_sanitized(tmp_path: Path) -> None:
+    plan = plan_checkout(_spec(tmp_path), "ciflow/x-1", COMMIT)
+    assert plan[2].repo.name == "ciflow_x-1"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        plan[0].title = "x"  # type: ignore[misc]
+    assert isinstance(plan[0], GitAction)
+    for bad in ("", "v1 .0", "../x", "-x"):
+        with pytest.raises(SourceError, match="invalid tag"):
+            plan_checkout(_spec(tmp_path), bad, COMMIT)
