@@ -225,8 +225,8 @@ def _assemble(request: BuildRequest, env: Environment, recipe: Recipe, slices, f
     cache = cache_dir(env)
     spec = SourceSpec(repo_url=request.repo or UPSTREAM, mirror=request.mirror, source_dir=request.source_dir,
                       cache_dir=cache / "git", allow_unpinned=request.allow_unpinned)
-    source_path = request.source_dir or (cache / "git" / "worktrees" / recipe.tag)
-    patches_dir = recipes_mod.recipes_dir().parent / "patches" / recipe.tag
+    source_path = request.source_dir or spec.worktree_dir(recipe.tag)
+    patches_dir = recipes_mod.patches_dir(recipe.tag)
     import sysconfig
 
     return BuildConfig(
@@ -304,7 +304,7 @@ def _system_libs(request: BuildRequest, recipe: Recipe, problems: list) -> froze
 def _ops_file(request: BuildRequest, env: Environment, problems: list) -> Path | None:
     if request.ops_file is None:
         return None
-    from .models.oplist import read_op_list
+    from .models.ops import read_op_list
 
     path = request.ops_file if request.ops_file.is_absolute() else env.cwd / request.ops_file
     try:

@@ -138,7 +138,15 @@ class Recipe:
 # ---------------------------------------------------------------- loading
 
 def recipes_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "recipes"
+    """recipes/ of this checkout; BUILDER_RECIPES_DIR points elsewhere (patches/ is its sibling)."""
+    import os
+
+    override = os.environ.get("BUILDER_RECIPES_DIR")
+    return Path(override) if override else Path(__file__).resolve().parent.parent / "recipes"
+
+
+def patches_dir(tag: str) -> Path:
+    return recipes_dir().parent / "patches" / tag
 
 
 def available_tags(directory: Path | None = None) -> tuple[str, ...]:
@@ -156,11 +164,12 @@ def load_recipe(tag: str, directory: Path | None = None) -> Recipe:
     if tag not in tags:
         raise UsageError(f"no recipe for tag '{tag}'" + did_you_mean(tag, tags),
                          hint="see `builder recipes list`")
-    return _load_cached(d / f"{tag}.toml")
+    path = d / f"{tag}.toml"
+    return _load_cached(path, path.stat().st_mtime_ns)
 
 
 @cache
-def _load_cached(path: Path) -> Recipe:
+def _load_cached(path: Path, _mtime: int) -> Recipe:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:

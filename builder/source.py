@@ -31,12 +31,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import git
 import platformdirs
 from filelock import FileLock, Timeout
 
 from builder.errors import SourceError, did_you_mean
 from builder.proc import quote
+
+
+class _LazyGit:
+    """GitPython, imported on first use: planning (--dry-run) never pays its ~40 ms import."""
+
+    def __getattr__(self, name: str):
+        import git as _git
+
+        return getattr(_git, name)
+
+
+git = _LazyGit()
 
 log = logging.getLogger("builder")
 
