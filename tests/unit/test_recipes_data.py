@@ -1,0 +1,184 @@
+"""The recipe files themselves: they load, cite what they were read from, and agree with the golden captures.
+
+The golden JSON under tests/golden/expected/ was produced by tests/golden/capture.py running each release's own
+script with a fake cmake; these tests only read it (no process is started).
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from packaging.version import Version
+
+from builder.recipes import FEATURES, TARGETS, Recipe, Target, available_tags, load_all, load_recipe
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
+EXPECTED = GOLDEN / "expected"
+HEX40 = re.compile(r"\b[0-9a-f]{40}\b")
+TAGS = available_tags()
+
+# Which release first has each feature, from the evidence cited in the recipes' notes. A recipe for an earlier
+# release must not offer the feature (it would configure an option that does not exist there).
+FIRST_RELEASE = {
+    "lite_interpreter": "1.9.0", "tracing_based": "1.11.0", "lightweight_dispatch": "1.12.0",
+    "coreml": "1.10.0", "metal": "1.7.0", "vulkan": "1.6.0", "selected_ops": "1.4.0",
+}
+GPU_TARGETS = {"vulkan": {"android", "host"}, "vulkan_fp16": {"android", "host"},
+               "vulkan_relaxed": {"android", "host"}, "vulkan_shaderc": {"android", "host"},
+               "vulkan_wrapper": {"android", "host"}, "metal": {"ios"}, "coreml": {"ios"}}
+
+
+def test_the_expected_releases_have_recipes():
+    for tag in ("v1.2.0", "v1.4.0", "v1.7.1", "v1.9.0", "v1.10.2", "v1.12.1", "v1.13.1", "v2.0.1", "v2.1.2"):
+        assert tag in TAGS
+
+
+@pytest.mark.parametrize("tag", TAGS)
+def test_recipe_loads_and_pins_a_commit(tag):
+    r = load_recipe(tag)
+    assert r.tag == tag and r.version == Version(tag[1:])
+    if r.commit_verified:
+        assert r.commit and HEX40.fullmatch(r.commit)
+        assert r.commit in r.commit_source, "the cited pin must name the commit it pins"
+    else:
+        assert "not" in r.notes.lower() or r.commit is None
+
+
+@pytest.mark.parametrize("tag", TAGS)
+def test_every_source_cites_a_commit(tag):
+    r = load_recipe(tag)
+    assert r.sources
+    for name, ref in r.sources.items():
+        assert HEX40.search(str(ref)) or HEX40.search(name), f"{tag}: [sources] '{name}' cites no commit"
+
+
+@pytest.mark.parametrize("tag", TAGS)
+def test_requirements_are_consistent(tag):
+    r = load_recipe(tag)
+    if r.ndk_default is not None:
+        assert r.ndk_default in r.ndk_supported
+    if r.bytecode_min is not None or r.bytecode_max is not None:
+        assert r.bytecode_min is not None and r.bytecode_max is not None
+        assert 1 <= r.bytecode_min <= r.bytecode_max
+
+
+@pytest.mark.parametrize("tag", TAGS)
+def test_features_and_targets_make_sense(tag):
+    r = load_recipe(tag)
+    assert set(r.targets) <= set(TARGETS) and "android" in r.targets
+    for f in r.features.values():
+        assert f.name in FEATURES
+        assert f.on, f"{tag}: feature {f.name} turns nothing on"
+        for dep in f.requires:
+            assert dep in r.features
+        if f.name in GPU_TARGETS:
+            assert set(f.targets) <= GPU_TARGETS[f.name], f"{tag}: {f.name} on {f.targets}"
+    for name, first in FIRST_RELEASE.items():
+        if r.version < Version(first):
+            assert name not in r.features, f"{tag} offers {name}, which first appears in {first}"
+    for t in r.targets.values():
+        assert t.build_type in ("Release", "MinSizeRel", "RelWithDebInfo", "Debug")
+        for key in t.defines:
+            assert key not in ("CMAKE_BUILD_TYPE", "CMAKE_INSTALL_PREFIX"), "builder sets these itself"
+        placeholders = {p for v in t.defines.values() if isinstance(v, str) for p in re.findall(r"{(\w+)}", v)}
+        assert placeholders <= {"source", "python", "python_purelib", "ndk", "abi", "api_level", "stl",
+                                "ios_platform", "ios_arch", "deployment_target", "ops_file"}
+        if t.name == "android":
+            assert t.abis and set(t.default_abis) <= set(t.abis) and t.api_level
+            assert not (t.stl is None and "{stl}" in t.defines.values())
+        if t.name == "ios":
+            assert t.platforms and set(t.default_platforms) <= set(t.platforms)
+            assert "IOS_PLATFORM" in t.slice_defines
+
+
+@pytest.mark.parametrize("tag", TAGS)
+def test_submodules_are_paths_from_gitmodules_style(tag):
+    r = load_recipe(tag)
+    for t in r.targets.values():
+        assert list(t.submodules) == sorted(set(t.submodules)), f"{tag}/{t.name}: keep submodules sorted, unique"
+        for p in t.submodules:
+            assert p.startswith(("third_party/", "android/libs/")), p
+        if t.name != "android":
+            assert not any(p.startswith("android/") for p in t.submodules)
+
+
+# ---------------------------------------------------------------- golden captures
+
+def _golden_cases():
+    for path in sorted(EXPECTED.glob("v*/*.json")):
+        yield pytest.param(path.parent.name, path.stem, id=f"{path.parent.name}-{path.stem}")
+
+
+def _render(value, values: dict[str, str]) -> str:
+    if isinstance(value, bool):
+        return "ON" if value else "OFF"
+    return re.sub(r"{(\w+)}", lambda m: values[m.group(1)], value)
+
+
+def _enabled_features(recipe: Recipe, inputs: dict[str, str]) -> set[str]:
+    enabled = {n for n, f in recipe.features.items() if f.default}
+    if inputs.get("BUILD_LITE_INTERPRETER") == "0":
+        enabled.discard("lite_interpreter")
+    return enabled
+
+
+def recipe_defines(recipe: Recipe, target: Target, golden: dict) -> dict[str, str]:
+    """What builder passes for the golden's inputs, minus its own additions (extra_defines)."""
+    inputs, ph = golden["inputs"], golden["placeholders"]
+    values = {"source": ph["source"], "ndk": ph["ndk"], "python": ph["python"],
+              "python_purelib": ph["python_purelib"], "abi": inputs.get("ANDROID_ABI", ""),
+              "api_level": str(target.api_level or ""), "stl": target.stl or "",
+              "ios_platform": inputs.get("IOS_PLATFORM", ""), "ios_arch": inputs.get("IOS_ARCH", ""),
+              "deployment_target": target.deployment_target or ""}
+    out: dict = dict(target.defines)
+    for cond in target.conditionals:
+        if Version(ph["ndk_revision"]) in cond.ndk:
+            out.update(cond.defines)
+    out.update(target.slice_defines)
+    enabled = _enabled_features(recipe, inputs)
+    for name, f in recipe.features.items():
+        if target.name in f.targets:
+            out.update(f.on if name in enabled else f.off)
+    return {k: _render(v, values) for k, v in out.items()}
+
+
+@pytest.mark.parametrize("tag,target", list(_golden_cases()))
+def test_recipe_matches_golden_capture(tag, target):
+    golden = json.loads((EXPECTED / tag / f"{target}.json").read_text())
+    recipe = load_recipe(tag)
+    t = recipe.target(target)
+    assert golden["script"] == t.script
+    if recipe.commit:
+        assert golden["source_commit"] == recipe.commit
+    assert golden["build_type"] == t.build_type
+    expected = golden["defines"]
+    got = recipe_defines(recipe, t, golden)
+    missing = {k: v for k, v in expected.items() if k not in got}
+    extra = {k: v for k, v in got.items() if k not in expected}
+    differ = {k: (got[k], v) for k, v in expected.items() if k in got and got[k] != v}
+    assert not (missing or extra or differ), f"missing={missing} extra={extra} differ(recipe, script)={differ}"
+    for k, v in t.env.items():
+        assert golden["env"].get(k) == v, f"the script runs with {k}={golden['env'].get(k)!r}, recipe says {v!r}"
+
+
+def test_golden_scripts_are_stored_with_provenance():
+    for tag_dir in sorted((GOLDEN / "scripts").iterdir()):
+        sources = (tag_dir / "SOURCES.md").read_text()
+        for script in tag_dir.glob("*.sh"):
+            assert re.search(rf"^\|\s*{re.escape(script.name)}\s*\|\s*[0-9a-f]{{40}}\s*\|", sources, re.M), script
+        assert (EXPECTED / tag_dir.name).is_dir(), f"run python tests/golden/capture.py {tag_dir.name}"
+
+
+def test_capture_parser_last_define_wins():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("capture", GOLDEN / "capture.py")
+    capture = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(capture)
+    parsed = capture.parse_configure(["/src", "-GNinja", "-DA=1", "-DB:BOOL=ON", "-D", "C=x y", "-DA=2"])
+    assert parsed == {"source": "/src", "generator": "Ninja", "defines": {"B": "ON", "C": "x y", "A": "2"}}
+
+
+def test_all_recipes_load_together():
+    assert [r.tag for r in load_all()] == list(TAGS)
