@@ -27,7 +27,7 @@ STATE = {"debug": False}
 def _console(stderr: bool = False):
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False)
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
 def fail(exc: BaseException) -> None:

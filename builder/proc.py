@@ -113,4 +113,4 @@ def _open_log(path: Path | None):
     if path is None:
         return _NullCtx()
     path.parent.mkdir(parents=True, exist_ok=True)
-    return open(path, "a", encoding="utf-8", errors="replace")
+    return open(path, "a", encoding="utf-8", errors="replace", buffering=1)
