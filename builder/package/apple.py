@@ -10,6 +10,7 @@ anything is written.
 from __future__ import annotations
 
 import logging
+import mmap
 import plistlib
 import re
 import shutil
@@ -133,7 +134,8 @@ def check_slices(slices: Sequence[AppleSlice], spec: FrameworkSpec) -> dict[str,
         if s.platform not in PLATFORMS:
             problems.append(f"{s.name}: unknown platform {s.platform!r} (expected {', '.join(PLATFORMS)})")
         elif (s.platform, s.arch) in seen:
-            problems.append(f"{s.name}: given twice ({seen[(s.platform, s.arch)].build_dir} and {s.build_dir})")
+            first = seen[(s.platform, s.arch)].build_dir
+            problems.append(f"{s.name}: given twice ({first} and {s.build_dir})")
         seen[(s.platform, s.arch)] = s
     found: dict[str, tuple[Path, ...]] = {}
     for s in slices:
@@ -166,12 +168,14 @@ def _slice_libs(s: AppleSlice, spec: FrameworkSpec) -> tuple[tuple[Path, ...], l
     want = PLATFORMS.get(s.platform, ("?", None, ""))[0]
     for lib in (p for p in libs if p.is_file()):
         try:
-            objects = macho.describe(lib.read_bytes(), lib.name)
+            objects = _describe_file(lib)
         except PackageError as exc:
             problems.append(f"{s.name}: {exc}")
             continue
-        bad = [o for o in objects if o.arch != "bitcode" and (o.arch != s.arch or o.platform not in (want, None))]
-        problems += [f"{s.name}: {o.member} is {o.arch}/{o.platform}, expected {s.arch}/{want}" for o in bad[:3]]
+        bad = [o for o in objects
+               if o.arch != "bitcode" and (o.arch != s.arch or o.platform not in (want, None))]
+        problems += [f"{s.name}: {o.member} is {o.arch}/{o.platform}, expected {s.arch}/{want}"
+                     for o in bad[:3]]
     return tuple(libs), problems
 
 
@@ -179,14 +183,22 @@ def _slice_libs(s: AppleSlice, spec: FrameworkSpec) -> tuple[tuple[Path, ...], l
 
 def merge_static_libs(libs: Sequence[Path], dest: Path, arch: str, tools: AppleTools) -> Path:
     """One static library from many (deterministic: -D, ZERO_AR_DATE=1)."""
-    proc.run([*tools.libtool, "-static", "-D", "-no_warning_for_no_symbols", "-arch_only", arch,
-              "-o", dest, *libs], env={"ZERO_AR_DATE": "1"})
+    _run([*tools.libtool, "-static", "-D", "-no_warning_for_no_symbols", "-arch_only", arch,
+          "-o", dest, *libs], what=f"merging {len(libs)} static libraries for {arch}",
+         env={"ZERO_AR_DATE": "1"})
     return dest
 
 
 def lipo_create(inputs: Sequence[Path], dest: Path, tools: AppleTools) -> Path:
-    proc.run([*tools.lipo, "-create", *inputs, "-output", dest])
+    _run([*tools.lipo, "-create", *inputs, "-output", dest], what=f"lipo -create {dest.name}")
     return dest
+
+
+def _run(argv: list[str | Path], *, what: str, env: dict[str, str] | None = None) -> None:
+    try:
+        proc.run(argv, env=env)
+    except proc.ProcessFailed as exc:
+        raise PackageError(f"{what} failed: {exc}") from exc
 
 
 # --- generated files --------------------------------------------------------------------------
@@ -261,8 +273,8 @@ def podspec(spec: FrameworkSpec, *, zip_name: str, sha256: str, url: str | None 
         f"  s.source = {{ :http => {source}, :sha256 => {_rb(sha256)} }}",
         f"  s.ios.deployment_target = {_rb(spec.min_ios)}",
         f"  s.vendored_frameworks = {_rb(spec.name + '.xcframework')}",
-        f"  s.frameworks = {', '.join(_rb(f) for f in spec.system_frameworks)}" if spec.system_frameworks else "",
-        f"  s.libraries = {', '.join(_rb(x) for x in spec.system_libraries)}" if spec.system_libraries else "",
+        _rb_list("s.frameworks", spec.system_frameworks),
+        _rb_list("s.libraries", spec.system_libraries),
         "  s.user_target_xcconfig = {",
         *[f"    {_rb(k)} => {_rb(v)}," for k, v in sorted(xc_user.items())],
         "  }",
@@ -331,7 +343,7 @@ def _platform_framework(group: list[AppleSlice], found: dict[str, tuple[Path, ..
         umbrella.write_text(umbrella_header(spec, fw / "Headers"))
     (fw / "Modules" / "module.modulemap").write_text(module_map(spec))
     (fw / "Info.plist").write_bytes(framework_info_plist(spec, platform))
-    got = macho.archs((fw / spec.name).read_bytes(), spec.name)
+    got = tuple(sorted({o.arch for o in _describe_file(fw / spec.name)}))
     if got != tuple(sorted(archs)):
         raise PackageError(f"{ident}: merged binary has arches {got}, expected {sorted(archs)}")
     for path in fw.rglob("*"):
@@ -362,6 +374,18 @@ def package_ios(slices: Sequence[AppleSlice], out_dir: Path, spec: FrameworkSpec
     swift = package_swift(spec, url=url, checksum=sha) if url else package_swift(spec, path=name)
     swift_path = archive.write_text(out_dir / "Package.swift", swift)
     return IosPackage(out_dir / name, zip_path, sha, spec_path, swift_path, libraries)
+
+
+def _describe_file(path: Path) -> tuple[macho.MachObject, ...]:
+    """macho.describe on a memory map: static libraries can be hundreds of MB."""
+    if path.stat().st_size == 0:
+        raise PackageError(f"{path.name}: empty file")
+    with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        return macho.describe(data, path.name)  # type: ignore[arg-type]
+
+
+def _rb_list(attr: str, values: Sequence[str]) -> str:
+    return f"  {attr} = {', '.join(_rb(v) for v in values)}" if values else ""
 
 
 def _rb(value: str) -> str:

@@ -162,3 +162,13 @@ def test_no_output_dir_created_on_check_failure(tmp_path: Path) -> None:
     with pytest.raises(UsageError):
         apple.package_ios([], tmp_path / "out", SPEC, source_date_epoch=SDE)
     assert listing(tmp_path) == []
+
+
+def test_tool_failure_is_a_package_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    def fail(argv, **_kw):
+        raise proc.ProcessFailed(proc.Result(tuple(map(str, argv)), 1, "", "error: bad archive"))
+
+    monkeypatch.setattr(proc, "run", fail)
+    tools = apple.AppleTools(("llvm-libtool-darwin",), ("llvm-lipo",))
+    with pytest.raises(PackageError, match=r"(?s)merging 1 static libraries for arm64 failed: .*bad archive"):
+        apple.merge_static_libs([tmp_path / "a.a"], tmp_path / "m.a", "arm64", tools)
