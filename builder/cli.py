@@ -237,5 +237,235 @@ def recipes_show(tag: str, as_json: Annotated[bool, typer.Option("--json")] = Fa
     _console().print(Pretty(data))
 
 
+# ------------------------------------------------------------------ doctor, clean
+
+@app.command()
+@guarded
+def doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """What this machine has: git, CMake/Ninja, compilers, caches, NDKs (and the releases each builds), SDK, JDK, Xcode."""
+    import dataclasses
+    import os
+    import platform as platform_mod
+
+    from .doctor import check
+
+    rows = check(dict(os.environ), Path.home(), platform_mod.system())
+    if as_json:
+        sys.stdout.write(json.dumps([dataclasses.asdict(r) for r in rows], indent=2) + "\n")
+        return
+    from rich.table import Table
+
+    table = Table("", "what", "", "details")
+    for r in rows:
+        table.add_row(r.section, r.name, "[green]ok[/]" if r.found else "[red]--[/]", r.detail)
+    _console().print(table)
+
+
+@app.command()
+@guarded
+def clean(out: Annotated[Path, typer.Option(help="Output folder whose builds to clean.")] = Path("builder-out"),
+          tag: Annotated[Optional[str], typer.Option(help="Only builds of this release.")] = None,
+          target: Annotated[Optional[str], typer.Option(help="Only android, ios or host builds.")] = None,
+          all_: Annotated[bool, typer.Option("--all", help="Every build folder under --out.")] = False,
+          dry_run: Annotated[bool, typer.Option(help="Show what would be freed.")] = False) -> None:
+    """Remove build folders and show what it frees (one tag, one target, or --all)."""
+    from .clean import find_builds, human, remove, select
+    from .errors import UsageError
+
+    if not (all_ or tag or target):
+        raise UsageError("say what to clean", hint="use --tag TAG, --target T or --all")
+    chosen = select(find_builds(out), tag=tag, target=target)
+    console = _console()
+    for b in chosen:
+        console.print(f"{human(b.size):>9}  {b.path}  ({b.tag} {b.target} {b.slice})")
+    total = sum(b.size for b in chosen)
+    if dry_run:
+        console.print(f"would free {human(total)} in {len(chosen)} folder(s)")
+        return
+    console.print(f"freed {human(remove(chosen))} in {len(chosen)} folder(s)")
+
+
+# ------------------------------------------------------------------ ndk, docker
+
+@ndk_app.command("list")
+@guarded
+def ndk_list(all_hosts: Annotated[bool, typer.Option(help="Archives for every host OS.")] = False) -> None:
+    """NDKs builder can install (pinned checksums) and the ones installed."""
+    import os
+    import platform as platform_mod
+
+    from rich.table import Table
+
+    from .toolchains.ndk import find_ndks
+    from .toolchains.ndk_install import host_os, list_rows, load_catalog
+
+    rows = list_rows(load_catalog(), find_ndks(dict(os.environ), Path.home()),
+                     None if all_hosts else host_os(platform_mod.system()))
+    table = Table(*[f.replace("_", " ") for f in rows[0].__dataclass_fields__] if rows else ["none"])
+    for row in rows:
+        table.add_row(*[str(getattr(row, f)) for f in row.__dataclass_fields__])
+    _console().print(table)
+
+
+@ndk_app.command("install")
+@guarded
+def ndk_install(version: str,
+                sdk: Annotated[Optional[Path], typer.Option(help="Android SDK folder (NDK goes to <sdk>/ndk/<revision>).")] = None,
+                mirror: Annotated[Optional[str], typer.Option(help="Base URL serving the NDK archives.")] = None,
+                allow_unverified: Annotated[bool, typer.Option(help="Accept checksums not read from Google.")] = False,
+                keep_archive: Annotated[bool, typer.Option(help="Keep the downloaded zip.")] = False) -> None:
+    """Download, verify (pinned checksum) and unpack an NDK; resumable."""
+    import os
+    import platform as platform_mod
+
+    from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
+
+    from .config import Environment, cache_dir
+    from .toolchains.ndk import default_sdk_root
+    from .toolchains.ndk_install import host_os, install_ndk
+
+    env = Environment.current()
+    sdk_root = sdk or default_sdk_root(dict(os.environ), Path.home(), platform_mod.system())
+    with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(),
+                  console=_console(stderr=True)) as progress:
+        task = progress.add_task(f"NDK {version}", total=None)
+
+        def on_progress(done: int, total: int | None) -> None:
+            progress.update(task, completed=done, total=total)
+        kwargs = {"base_url": mirror} if mirror else {}
+        result = install_ndk(version, sdk_root=sdk_root, download_dir=cache_dir(env) / "downloads",
+                             host=host_os(platform_mod.system()), progress=on_progress,
+                             allow_unverified=allow_unverified, keep_archive=keep_archive, **kwargs)
+    for w in result.warnings:
+        _console(stderr=True).print(f"[yellow]warning:[/] {w}")
+    state = "already installed" if result.already_installed else "installed"
+    _console().print(f"NDK {result.info.revision} {state} at {result.info.path}")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@guarded
+def docker(ctx: typer.Context,
+           image: Annotated[str, typer.Option(help="Build image.")] = "builder-android:latest",
+           cache_dir_: Annotated[Optional[list[str]], typer.Option("--cache-dir", help="NAME=PATH cache mount (builder, sccache).")] = None,
+           user: Annotated[Optional[str], typer.Option(help="uid:gid inside the container.")] = None,
+           run: Annotated[bool, typer.Option(help="Run it (needs a Docker engine); default: print it.")] = False) -> None:
+    """Print (or run) the exact `docker run` for a build: `builder docker -- android --abi arm64-v8a`."""
+    import os
+
+    from . import proc
+    from .docker import docker_run_argv
+    from .errors import UsageError
+
+    caches = {}
+    for item in cache_dir_ or ():
+        if "=" not in item:
+            raise UsageError(f"--cache-dir {item}: expected NAME=PATH", hint="e.g. --cache-dir sccache=~/.cache/sccache")
+        name, path = item.split("=", 1)
+        caches[name] = Path(path).expanduser().resolve()
+    argv = docker_run_argv(image, Path.cwd(), caches, list(ctx.args), user=user or f"{os.getuid()}:{os.getgid()}")
+    if run:
+        raise typer.Exit(proc.stream(argv, on_line=lambda line: _console().print(line, markup=False)))
+    sys.stdout.write(proc.quote(argv) + "\n")
+
+
+# ------------------------------------------------------------------ models
+
+def _checkout_for(tag: str | None, source: Path | None) -> Path | None:
+    """A release tree to check operators against: --source, else the cached work tree of --tag."""
+    from .config import Environment, cache_dir
+    from .source import SourceSpec
+
+    if source is not None:
+        return source
+    if tag is None:
+        return None
+    tree = SourceSpec(cache_dir=cache_dir(Environment.current()) / "git").worktree_dir(tag)
+    return tree if tree.is_dir() else None
+
+
+@app.command()
+@guarded
+def ops(models: Annotated[list[Path], typer.Argument(help="TorchScript (.pt) or lite (.ptl) models.")],
+        output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the op list here.")] = None,
+        fmt: Annotated[str, typer.Option("--format", help="plain (SELECTED_OP_LIST) or tracing.")] = "plain",
+        custom_op: Annotated[Optional[list[str]], typer.Option(help="Operator registered by your own code.")] = None,
+        tag: Tag = None,
+        source: Annotated[Optional[Path], typer.Option(help="Release checkout to validate against.")] = None) -> None:
+    """Root operators of models, merged, validated against the release, in its SELECTED_OP_LIST format."""
+    from .errors import UsageError
+    from .models.ops import collect_ops, format_op_list, load_known_ops, tracing_supported, validate_ops, \
+        write_op_list
+    from .recipes import load_recipe
+
+    if fmt not in ("plain", "tracing"):
+        raise UsageError(f"unknown --format '{fmt}'", hint="use plain or tracing")
+    recipe = load_recipe(tag) if tag else None
+    checkout = _checkout_for(tag, source)
+    if fmt == "tracing" and not ((recipe and recipe.has("tracing_based")) or (checkout and tracing_supported(checkout))):
+        raise UsageError(f"{tag or 'this release'} has no tracing-based selective build", hint="use --format plain")
+    oplist = collect_ops(models)
+    err = _console(stderr=True)
+    if checkout is not None:
+        for warning in validate_ops(oplist.names, load_known_ops(checkout), tuple(custom_op or ())):
+            err.print(f"[yellow]warning:[/] {warning}")
+    else:
+        err.print("[yellow]note:[/] no release checkout to validate against (pass --tag with a cached checkout, or --source)")
+    for use in oplist.ops:
+        err.print(f"  {use.name:<40} {', '.join(Path(m).name for m in use.models)}", markup=False)
+    err.print(f"{len(oplist.ops)} operators from {len(models)} model(s)")
+    if output is None:
+        sys.stdout.write(format_op_list(oplist, fmt))
+    else:
+        write_op_list(oplist, output, fmt)
+        err.print(f"wrote {output}")
+
+
+@app.command()
+@guarded
+def export(model: Annotated[Path, typer.Argument(help="TorchScript model (.pt).")],
+           output: Annotated[Path, typer.Option("-o", "--output", help="Lite-interpreter file to write.")],
+           tag: Tag = None,
+           backend: Annotated[str, typer.Option(help="cpu, vulkan or metal (where the release has it).")] = "cpu",
+           optimize: Annotated[bool, typer.Option("--optimize/--no-optimize", help="Run optimize_for_mobile.")] = True) -> None:
+    """Export a model for a release's lite interpreter (bytecode the release reads; backported if needed)."""
+    from .config import DEFAULT_TAG
+    from .models.export import ExportTarget, export_model
+    from .recipes import load_recipe
+
+    recipe = load_recipe(tag or DEFAULT_TAG)
+    backends = frozenset({"cpu"} | {b for b in ("vulkan", "metal") if recipe.has(b)})
+    target = ExportTarget(recipe.bytecode_max or 4, backends, recipe.bytecode_min or 4)
+    res = export_model(model, output, target, optimize=optimize, backend=backend)
+    note = f" (backported from v{res.torch_bytecode_version})" if res.backported else ""
+    _console().print(f"wrote {res.output}: bytecode v{res.bytecode_version}{note} for {recipe.tag}, "
+                     f"{len(res.ops)} operators, torch {res.torch_version}")
+
+
+@app.command()
+@guarded
+def verify(model: Annotated[Path, typer.Option("--model", help="Lite-interpreter model (.ptl).")],
+           build: Annotated[Optional[Path], typer.Option("--build", help="A host build's install folder (or its build folder).")] = None,
+           inputs: Annotated[Optional[Path], typer.Option(help="Inputs (.pt tensor/list, or builder tensor file).")] = None,
+           shapes: Annotated[str, typer.Option(help="Random inputs of these shapes, e.g. 1x3x224x224.")] = "1x3x224x224",
+           seed: Annotated[int, typer.Option(help="Seed for random inputs.")] = 0,
+           rtol: Annotated[float, typer.Option(help="Relative tolerance.")] = 1e-4,
+           atol: Annotated[float, typer.Option(help="Absolute tolerance.")] = 1e-5) -> None:
+    """Compile a runner against a host build, run the model on it and compare with torch eager."""
+    from .config import Environment, cache_dir
+    from .models.verify import Tolerance, compile_runner, find_install, load_inputs, make_inputs, parse_shapes, \
+        verify_model
+
+    if build is not None and (build / "install").is_dir():
+        build = build / "install"
+    install = find_install(build)
+    work = cache_dir(Environment.current()) / "verify"
+    runner = compile_runner(install, work)
+    values = load_inputs(inputs) if inputs else make_inputs(parse_shapes(shapes), seed)
+    res = verify_model(model, runner, values, work, Tolerance(rtol=rtol, atol=atol))
+    _console().print(f"ok: {model.name} on {install.root}: {len(res.outputs)} output(s) match torch "
+                     f"{res.torch_version} (max abs {res.max_abs_error:.2e}, max rel {res.max_rel_error:.2e}); "
+                     f"forward {res.forward_ms:.1f} ms")
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -205,7 +205,7 @@ def resolve(request: BuildRequest, env: Environment | None = None) -> BuildConfi
     slices = target_mod.slices(request, recipe, problems)
     features = _features(request, recipe, problems)
     system_libs = _system_libs(request, recipe, problems)
-    ops_file = _ops_file(request, env, problems)
+    ops_file = _ops_file(request, env, problems, _source_path(request, recipe, env))
     ndk = _ndk(request, recipe, env, problems, warnings)
     _defines_syntax(request.defines, problems)
     if request.target == "ios" and env.host_os != "Darwin":
@@ -225,7 +225,7 @@ def _assemble(request: BuildRequest, env: Environment, recipe: Recipe, slices, f
     cache = cache_dir(env)
     spec = SourceSpec(repo_url=request.repo or UPSTREAM, mirror=request.mirror, source_dir=request.source_dir,
                       cache_dir=cache / "git", allow_unpinned=request.allow_unpinned)
-    source_path = request.source_dir or spec.worktree_dir(recipe.tag)
+    source_path = _source_path(request, recipe, env)
     patches_dir = recipes_mod.patches_dir(recipe.tag)
     import sysconfig
 
@@ -301,16 +301,25 @@ def _system_libs(request: BuildRequest, recipe: Recipe, problems: list) -> froze
     return frozenset(out)
 
 
-def _ops_file(request: BuildRequest, env: Environment, problems: list) -> Path | None:
+def _source_path(request: BuildRequest, recipe: Recipe, env: Environment) -> Path:
+    if request.source_dir is not None:
+        return request.source_dir
+    return SourceSpec(cache_dir=cache_dir(env) / "git").worktree_dir(recipe.tag)
+
+
+def _ops_file(request: BuildRequest, env: Environment, problems: list, tree: Path) -> Path | None:
+    """The op list must parse; its names are checked against the release when its tree is already here."""
     if request.ops_file is None:
         return None
-    from .models.ops import read_op_list
+    from .models.ops import load_known_ops, read_op_list, validate_ops
 
     path = request.ops_file if request.ops_file.is_absolute() else env.cwd / request.ops_file
     try:
-        read_op_list(path)
+        oplist = read_op_list(path)
+        if (tree / "aten/src/ATen/native/native_functions.yaml").is_file():
+            validate_ops(oplist.names, load_known_ops(tree))
     except UsageError as exc:
-        problems.append(exc)
+        problems.extend(exc.problems if isinstance(exc, ValidationErrors) else [exc])
     return path.resolve()
 
 

@@ -73,7 +73,7 @@ def execute(plan: Plan, on_event: Listener = _quiet) -> RunResult:
     before = cache_stats(plan.config.launcher)
     for sp in plan.slices:
         steps = [s for s in plan.steps if s.slice == sp.slice.name]
-        result.slices.append(_run_slice(sp, steps, on_event))
+        result.slices.append(_run_slice(sp, steps, on_event, plan.config))
     after = cache_stats(plan.config.launcher)
     if before is not None and after is not None:
         result.cache_stats = {k: after.get(k, 0) - before.get(k, 0) for k in after}
@@ -90,7 +90,17 @@ def stamp_valid(sp: SlicePlan) -> bool:
     return data.get("key") == sp.key and sp.install_dir.is_dir()
 
 
-def _run_slice(sp: SlicePlan, steps: list[Step], on_event: Listener) -> SliceResult:
+def _write_meta(sp: SlicePlan, config) -> None:
+    """What this folder is (for `builder clean` and people): tag, target, slice, key, defines."""
+    from .clean import META
+    from .plan import render_value
+
+    meta = {"tag": config.recipe.tag, "target": config.target, "slice": sp.slice.name, "key": sp.key,
+            "defines": {k: render_value(v) for k, v in sp.defines.items()}, "env": dict(sp.env)}
+    (sp.build_dir / META).write_text(json.dumps(meta, indent=1, sort_keys=True))
+
+
+def _run_slice(sp: SlicePlan, steps: list[Step], on_event: Listener, plan_config) -> SliceResult:
     name = sp.slice.name
     log_path = sp.build_dir / "builder.log"
     t0 = time.monotonic()
@@ -99,6 +109,7 @@ def _run_slice(sp: SlicePlan, steps: list[Step], on_event: Listener) -> SliceRes
         log.info("%s: up to date, nothing to do", name)
         return SliceResult(name, sp.install_dir, True, time.monotonic() - t0, log_path)
     sp.build_dir.mkdir(parents=True, exist_ok=True)
+    _write_meta(sp, plan_config)
     for step in steps:
         if step.kind == "configure" and _configured_with(sp, step):
             log.info("%s: already configured with the same arguments", name)
