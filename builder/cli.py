@@ -195,6 +195,8 @@ def _execute_with_progress(the_plan) -> None:
         result = execute(the_plan, on_event)
     for s in result.slices:
         console.print(f"{s.name}: {'up to date' if s.skipped else 'built'} -> {s.install_dir} ({s.seconds:.1f} s)")
+    for artifact in result.artifacts:
+        console.print(f"artifact: {artifact} (manifest: {artifact}.manifest.json)")
     if the_plan.config.launcher is not None:
         console.print(f"compiler cache ({the_plan.config.launcher.name}): hit rate {hit_rate(result.cache_stats)}")
     console.print(f"done in {result.seconds:.1f} s")

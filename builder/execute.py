@@ -52,6 +52,7 @@ class RunResult:
     checkout: source.CheckoutResult | None = None
     cache_stats: dict[str, int] | None = None
     seconds: float = 0.0
+    artifacts: tuple[Path, ...] = ()
 
 
 Listener = Callable[[Event], None]
@@ -74,6 +75,11 @@ def execute(plan: Plan, on_event: Listener = _quiet) -> RunResult:
     for sp in plan.slices:
         steps = [s for s in plan.steps if s.slice == sp.slice.name]
         result.slices.append(_run_slice(sp, steps, on_event, plan.config))
+    if any(s.kind == "package" for s in plan.steps):
+        from .package.outputs import package
+
+        on_event(Event("step", None, "package"))
+        result.artifacts = package(plan, result)
     after = cache_stats(plan.config.launcher)
     if before is not None and after is not None:
         result.cache_stats = {k: after.get(k, 0) - before.get(k, 0) for k in after}

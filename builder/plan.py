@@ -205,4 +205,13 @@ def plan(config: BuildConfig) -> Plan:
     steps = source_steps(config)
     for sp in slices:
         steps += build_steps(config, sp)
+    steps.append(package_step(config))
     return Plan(config, tuple(steps), slices)
+
+
+def package_step(config: BuildConfig) -> Step:
+    if config.target == "host":
+        what = f"host SDK {config.out_dir / (str(config.artifact) + '-' + config.recipe.tag + '.tar.gz')}"
+    else:
+        what = "install folders"
+    return Step("package", f"package {what} with manifest.json (tag, commit, submodules, patches, defines, files)")

@@ -24,7 +24,7 @@ def test_render_define():
 def test_android_plan_steps(env):
     p = make(env, abis=("arm64-v8a", "x86"))
     kinds = [s.kind for s in p.steps]
-    assert kinds[0] == "source" and kinds[-3:] == ["configure", "build", "install"]
+    assert kinds[0] == "source" and kinds[-4:] == ["configure", "build", "install", "package"]
     assert kinds.count("configure") == 2
     conf = next(s for s in p.steps if s.kind == "configure")
     argv = list(conf.argv)
