@@ -118,6 +118,7 @@ def _build_command(target: str):
         deployment_target: Annotated[Optional[str], typer.Option(help="iOS deployment target.")] = None,
         define: Define = None,
         system_lib: Annotated[Optional[list[str]], typer.Option(help="Use a system copy instead of a submodule (xnnpack, cpuinfo, ...).")] = None,
+        skip_submodule: Annotated[Optional[list[str]], typer.Option(help="Build without an optional submodule (see `builder recipes show`).")] = None,
         out: Annotated[Optional[Path], typer.Option(help="Output folder (default ./builder-out).")] = None,
         repo: Annotated[Optional[str], typer.Option(help="PyTorch repository URL.")] = None,
         mirror: Annotated[Optional[str], typer.Option(help="URL prefix replacing https://github.com/ for the repo and every submodule.")] = None,
@@ -137,7 +138,7 @@ def _build_command(target: str):
             target=target, tag=tag, abis=tuple(abi or ()), api_level=api_level, ops_file=ops, lite=lite,
             features=tuple(features + list(feature or ())), platforms=tuple(platform or ()),
             arches=tuple(arch or ()), deployment_target=deployment_target, defines=_parse_defines(define),
-            system_libs=tuple(system_lib or ()), out=out, ndk=ndk, force_ndk=force_ndk, repo=repo,
+            system_libs=tuple(system_lib or ()), skip_submodules=tuple(skip_submodule or ()), out=out, ndk=ndk, force_ndk=force_ndk, repo=repo,
             mirror=mirror, source_dir=source, allow_unpinned=allow_unpinned, cache=cache, jobs=jobs,
             page_size_16k=page_size_16k, config_file=config)
         run_build(request, dry_run=dry_run or as_json, as_json=as_json)

@@ -48,6 +48,7 @@ class BuildRequest:
     deployment_target: str | None = None
     defines: tuple[tuple[str, str], ...] = ()
     system_libs: tuple[str, ...] = ()
+    skip_submodules: tuple[str, ...] = ()
     out: Path | None = None
     ndk: str | None = None
     force_ndk: bool = False
@@ -205,6 +206,7 @@ def resolve(request: BuildRequest, env: Environment | None = None) -> BuildConfi
     slices = target_mod.slices(request, recipe, problems)
     features = _features(request, recipe, problems)
     system_libs = _system_libs(request, recipe, problems)
+    skipped = _skipped(request, recipe, problems, warnings)
     ops_file = _ops_file(request, env, problems, _source_path(request, recipe, env))
     ndk = _ndk(request, recipe, env, problems, warnings)
     _defines_syntax(request.defines, problems)
@@ -215,12 +217,14 @@ def resolve(request: BuildRequest, env: Environment | None = None) -> BuildConfi
     if problems:
         raise ValidationErrors(problems) if len(problems) > 1 else problems[0]
     assert cmake is not None and ninja is not None
-    return _assemble(request, env, recipe, slices, features, system_libs, ops_file, ndk, cmake, ninja,
+    return _assemble(request, env, recipe, slices, features, system_libs | skipped, ops_file, ndk, cmake, ninja,
                      launcher, tuple(warnings))
 
 
 def _assemble(request: BuildRequest, env: Environment, recipe: Recipe, slices, features, system_libs,
               ops_file, ndk, cmake, ninja, launcher, warnings) -> BuildConfig:
+    skipped = frozenset(s for s in system_libs if "/" in s)
+    system_libs = frozenset(s for s in system_libs if "/" not in s)
     target = recipe.target(request.target)
     cache = cache_dir(env)
     spec = SourceSpec(repo_url=request.repo or UPSTREAM, mirror=request.mirror, source_dir=request.source_dir,
@@ -231,7 +235,7 @@ def _assemble(request: BuildRequest, env: Environment, recipe: Recipe, slices, f
 
     return BuildConfig(
         target=request.target, recipe=recipe, source=spec, source_path=source_path.resolve(),
-        submodules=recipe.submodules_for(request.target, features, system_libs),
+        submodules=recipe.submodules_for(request.target, features, system_libs, skipped),
         patches=tuple(sorted(patches_dir.glob("*.patch"))), slices=slices, features=features,
         system_libs=system_libs, ops_file=ops_file, user_defines=request.defines, ndk=ndk,
         api_level=request.api_level or target.api_level, stl=target.stl,
@@ -305,6 +309,19 @@ def _source_path(request: BuildRequest, recipe: Recipe, env: Environment) -> Pat
     if request.source_dir is not None:
         return request.source_dir
     return SourceSpec(cache_dir=cache_dir(env) / "git").worktree_dir(recipe.tag)
+
+
+def _skipped(request: BuildRequest, recipe: Recipe, problems: list, warnings: list) -> frozenset[str]:
+    out = set()
+    for path in request.skip_submodules:
+        if path not in recipe.optional_submodules:
+            problems.append(UsageError(f"--skip-submodule {path}: {recipe.tag} cannot build without it"
+                                       + did_you_mean(path, recipe.optional_submodules),
+                                       hint="optional: " + (", ".join(recipe.optional_submodules) or "none")))
+            continue
+        warnings.append(f"building without {path}: {recipe.optional_submodules[path]}")
+        out.add(path)
+    return frozenset(out)
 
 
 def _ops_file(request: BuildRequest, env: Environment, problems: list, tree: Path) -> Path | None:

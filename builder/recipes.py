@@ -113,6 +113,7 @@ class Recipe:
     features: Mapping[str, Feature]
     system_libs: Mapping[str, SystemLib]
     path: Path
+    optional_submodules: Mapping[str, str] = field(default_factory=_ro)   # path -> what is lost without it
 
     def has(self, feature: str, target: str | None = None) -> bool:
         f = self.features.get(feature)
@@ -126,12 +127,13 @@ class Recipe:
                              hint=f"targets: {', '.join(self.targets)}") from None
 
     def submodules_for(self, target: str, features: frozenset[str] = frozenset(),
-                       system_libs: frozenset[str] = frozenset()) -> tuple[str, ...]:
-        """The submodules a build needs: the target's, plus enabled features', minus system libs'."""
+                       system_libs: frozenset[str] = frozenset(), skipped: frozenset[str] = frozenset()
+                       ) -> tuple[str, ...]:
+        """The submodules a build needs: the target's, plus enabled features', minus system libs' and skipped."""
         needed = list(self.target(target).submodules)
         for name in sorted(features):
             needed.extend(self.features[name].submodules)
-        replaced = {p for lib in system_libs for p in self.system_libs[lib].replaces}
+        replaced = {p for lib in system_libs for p in self.system_libs[lib].replaces} | set(skipped)
         return tuple(sorted({p for p in needed if p not in replaced}))
 
 
@@ -261,7 +263,8 @@ def parse_recipe(data: Mapping[str, Any], path: Path) -> Recipe:
         bytecode_max=rt.get("bytecode_max", int, None), bytecode_min=rt.get("bytecode_min", int, None),
         targets=_ro({name: _parse_target(name, r.table("targets").table(name, required=True))
                      for name in r.get("targets", dict)}),
-        features=features, system_libs=_parse_system_libs(r.table("system_libs")), path=path)
+        features=features, system_libs=_parse_system_libs(r.table("system_libs")), path=path,
+        optional_submodules=r.env("optional_submodules"))
     for reader in (req, rt):
         reader.done()
     r.done()
@@ -354,6 +357,7 @@ def summary(recipe: Recipe) -> dict[str, Any]:
                          "off": dict(f.off)} for n, f in recipe.features.items()},
         "system_libs": {n: {"defines": dict(s.defines), "replaces": list(s.replaces)}
                         for n, s in recipe.system_libs.items()},
+        "optional_submodules": dict(recipe.optional_submodules),
         "targets": {n: _target_summary(t) for n, t in recipe.targets.items()},
     }
 

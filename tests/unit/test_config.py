@@ -161,3 +161,11 @@ def test_cache_choice():
         find_launcher("sccach")
     assert find_launcher("none") is None
     assert find_launcher("auto", {"PATH": "/nonexistent"}) is None
+
+
+def test_skip_optional_submodule_only(env):
+    config = resolve(req(target="host", skip_submodules=("third_party/pocketfft",)), env)
+    assert "third_party/pocketfft" not in config.submodules
+    assert any("FFT" in w for w in config.warnings)
+    with pytest.raises(UsageError, match="cannot build without it"):
+        resolve(req(target="host", skip_submodules=("third_party/fmt",)), env)
