@@ -128,6 +128,8 @@ def _build_command(target: str):
         jobs: Annotated[Optional[int], typer.Option("-j", "--jobs", help="Parallel jobs.")] = None,
         page_size_16k: Annotated[bool, typer.Option("--16k-pages", help="Link for 16 KB pages (Google Play).")] = False,
         config: Annotated[Optional[Path], typer.Option(help="Config file (default ./builder.toml).")] = None,
+        size_levers: Annotated[bool, typer.Option("--size-levers/--no-size-levers", help="Every size lever the release turns on by default for this target (see `builder recipes show`).")] = False,
+        lever: Annotated[Optional[list[str]], typer.Option("--lever", help="A size lever by name (repeatable): selected_ops, gc_sections, min_size_rel, force_load_registrations, strip, lto, lightweight_dispatch.")] = None,
         dry_run: Annotated[bool, typer.Option(help="Print the plan; run nothing.")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="With --dry-run: the plan as JSON.")] = False,
     ) -> None:
@@ -140,7 +142,7 @@ def _build_command(target: str):
             arches=tuple(arch or ()), deployment_target=deployment_target, defines=_parse_defines(define),
             system_libs=tuple(system_lib or ()), skip_submodules=tuple(skip_submodule or ()), out=out, ndk=ndk, force_ndk=force_ndk, repo=repo,
             mirror=mirror, source_dir=source, allow_unpinned=allow_unpinned, cache=cache, jobs=jobs,
-            page_size_16k=page_size_16k, config_file=config)
+            page_size_16k=page_size_16k, config_file=config, size_levers=size_levers, levers=tuple(lever or ()))
         run_build(request, dry_run=dry_run or as_json, as_json=as_json)
 
     command.__name__ = target
@@ -452,7 +454,9 @@ def verify(model: Annotated[Path, typer.Option("--model", help="Lite-interpreter
            shapes: Annotated[str, typer.Option(help="Random inputs of these shapes, e.g. 1x3x224x224.")] = "1x3x224x224",
            seed: Annotated[int, typer.Option(help="Seed for random inputs.")] = 0,
            rtol: Annotated[float, typer.Option(help="Relative tolerance.")] = 1e-4,
-           atol: Annotated[float, typer.Option(help="Absolute tolerance.")] = 1e-5) -> None:
+           atol: Annotated[float, typer.Option(help="Absolute tolerance.")] = 1e-5,
+           link: Annotated[str, typer.Option(help="How the runner links libtorch_cpu: whole-archive or registrations.")] = "whole-archive",
+           gc_sections: Annotated[bool, typer.Option("--gc-sections/--no-gc-sections", help="Link with -Wl,--gc-sections.")] = False) -> None:
     """Compile a runner against a host build, run the model on it and compare with torch eager."""
     from .config import Environment, cache_dir
     from .models.verify import Tolerance, compile_runner, find_install, load_inputs, make_inputs, parse_shapes, \
@@ -462,12 +466,98 @@ def verify(model: Annotated[Path, typer.Option("--model", help="Lite-interpreter
         build = build / "install"
     install = find_install(build)
     work = cache_dir(Environment.current()) / "verify"
-    runner = compile_runner(install, work)
+    runner = compile_runner(install, work, link_mode=link, extra_link_args=_gc_flags(gc_sections))
     values = load_inputs(inputs) if inputs else make_inputs(parse_shapes(shapes), seed)
     res = verify_model(model, runner, values, work, Tolerance(rtol=rtol, atol=atol))
-    _console().print(f"ok: {model.name} on {install.root}: {len(res.outputs)} output(s) match torch "
+    _console().print(f"ok: {model.name} on {install.root} (link {link}): {len(res.outputs)} output(s) match torch "
                      f"{res.torch_version} (max abs {res.max_abs_error:.2e}, max rel {res.max_rel_error:.2e}); "
                      f"forward {res.forward_ms:.1f} ms")
+
+
+def _gc_flags(on: bool) -> tuple[str, ...]:
+    return ("-Wl,--gc-sections",) if on else ()
+
+
+def _install_dir(path: Path) -> Path:
+    return path / "install" if (path / "install").is_dir() else path
+
+
+@app.command()
+@guarded
+def size(build: Annotated[Path, typer.Option("--build", help="A host build's install folder (or its build folder).")],
+         baseline: Annotated[Optional[Path], typer.Option(help="A build to compare with (default: --build again, when --baseline-link is given).")] = None,
+         link: Annotated[str, typer.Option(help="How the runner links libtorch_cpu: whole-archive or registrations.")] = "whole-archive",
+         baseline_link: Annotated[Optional[str], typer.Option(help="Link mode for the baseline (default whole-archive).")] = None,
+         gc_sections: Annotated[bool, typer.Option("--gc-sections/--no-gc-sections", help="Link both with -Wl,--gc-sections.")] = True,
+         model: Annotated[Optional[Path], typer.Option("--model", help="Also run this .ptl on each linked runner and compare with torch.")] = None,
+         inputs: Annotated[Optional[Path], typer.Option(help="Inputs for --model (.pt or builder tensor file).")] = None,
+         shapes: Annotated[str, typer.Option(help="Random inputs for --model of these shapes.")] = "1x3x224x224",
+         top: Annotated[int, typer.Option(help="How many of the largest contributors to show.")] = 15,
+         as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Link the verify runner against a build, strip it, and show its size by section and its largest
+    contributors (archive members, from the linker map), beside a baseline."""
+    import dataclasses
+
+    from .config import Environment, cache_dir
+    from .size import compare, measure_install
+
+    work = cache_dir(Environment.current()) / "verify"
+    values = tol = None
+    if model is not None:
+        from .models.verify import Tolerance, load_inputs, make_inputs, parse_shapes
+
+        values = load_inputs(inputs) if inputs else make_inputs(parse_shapes(shapes), 0)
+        tol = Tolerance(rtol=1e-3, atol=1e-4)
+    flags = _gc_flags(gc_sections)
+    report = measure_install(_install_dir(build), work, link_mode=link, link_flags=flags,
+                             label_=f"{link}", model=model, inputs=values, tolerance=tol)
+    base = None
+    if baseline is not None or baseline_link is not None:
+        base_mode = baseline_link or "whole-archive"
+        base = measure_install(_install_dir(baseline or build), work, link_mode=base_mode, link_flags=flags,
+                               label_=f"baseline {base_mode}", model=model, inputs=values, tolerance=tol)
+    cmp = compare(report, base, top)
+    if as_json:
+        def plain(obj):
+            return str(obj) if isinstance(obj, Path) else obj
+        data = {"report": dataclasses.asdict(report), "baseline": dataclasses.asdict(base) if base else None,
+                "ratio": cmp.total.ratio}
+        for key in ("report", "baseline"):
+            if data[key]:
+                data[key]["contributors"] = data[key]["contributors"][:top]
+        sys.stdout.write(json.dumps(data, indent=2, default=plain) + "\n")
+        return
+    _print_size(cmp)
+
+
+def _print_size(cmp) -> None:
+    from rich.table import Table
+
+    from .size import human
+
+    console = _console()
+    reports = [r for r in (cmp.report, cmp.baseline) if r is not None]
+    for r in reports:
+        console.print(f"[bold]{r.label}[/]: {r.install} — {human(r.binary_size)} linked, "
+                      f"[bold]{human(r.stripped_size)}[/] stripped ({r.stripped}; debug file {r.debug_file})"
+                      + (f"; {r.forced_objects} objects force-loaded" if r.link_mode == "registrations" else ""))
+        if r.verified is not None:
+            from rich.markup import escape
+
+            console.print(("  [green]" if r.verify_ok else "  [red]") + escape(r.verified) + "[/]")
+    with_base = cmp.baseline is not None
+
+    def ratio(row) -> str:
+        return f"{row.ratio:.2f}" if row.ratio is not None else "-"
+
+    for title, rows in (("sections (stripped)", (cmp.total, *cmp.sections)),
+                        ("largest contributors (from the linker map)", cmp.contributors)):
+        cols = [title, cmp.report.label] + ([cmp.baseline.label, "ratio"] if with_base else [])
+        table = Table(*cols)
+        for row in rows:
+            cells = [row.name, human(row.size)] + ([human(row.baseline), ratio(row)] if with_base else [])
+            table.add_row(*cells)
+        console.print(table)
 
 
 if __name__ == "__main__":  # pragma: no cover

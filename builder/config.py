@@ -18,6 +18,7 @@ from packaging.version import Version
 
 from . import recipes as recipes_mod
 from .errors import BuilderError, UsageError, ValidationErrors, did_you_mean
+from .levers import choose as choose_levers
 from .recipes import Defines, Recipe
 from .source import SourceSpec
 from .targets.base import Slice, get_target
@@ -60,6 +61,8 @@ class BuildRequest:
     jobs: int | None = None
     page_size_16k: bool = False
     config_file: Path | None = None
+    size_levers: bool = False            # --size-levers: the release's default levers for the target
+    levers: tuple[str, ...] = ()         # --lever NAME (repeatable)
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,7 @@ class BuildConfig:
     host_os: str
     warnings: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
+    size_levers: tuple[str, ...] = ()    # chosen size levers (recipe [size_levers]), in recipe order
 
     @property
     def lite(self) -> bool:
@@ -205,6 +209,11 @@ def resolve(request: BuildRequest, env: Environment | None = None) -> BuildConfi
     recipe.target(request.target)
     slices = target_mod.slices(request, recipe, problems)
     features = _features(request, recipe, problems)
+    levers = choose_levers(recipe, request.target, defaults=request.size_levers, names=request.levers,
+                           has_ops=request.ops_file is not None)
+    problems.extend(levers.problems)
+    warnings.extend(levers.warnings)
+    features = features | levers.features
     system_libs = _system_libs(request, recipe, problems)
     skipped = _skipped(request, recipe, problems, warnings)
     ops_file = _ops_file(request, env, problems, _source_path(request, recipe, env))
@@ -217,8 +226,8 @@ def resolve(request: BuildRequest, env: Environment | None = None) -> BuildConfi
     if problems:
         raise ValidationErrors(problems) if len(problems) > 1 else problems[0]
     assert cmake is not None and ninja is not None
-    return _assemble(request, env, recipe, slices, features, system_libs | skipped, ops_file, ndk, cmake, ninja,
-                     launcher, tuple(warnings))
+    return replace(_assemble(request, env, recipe, slices, features, system_libs | skipped, ops_file, ndk, cmake,
+                             ninja, launcher, tuple(warnings)), size_levers=levers.levers)
 
 
 def _assemble(request: BuildRequest, env: Environment, recipe: Recipe, slices, features, system_libs,

@@ -14,6 +14,7 @@ from typing import Any
 from . import source
 from .config import BuildConfig, cmake_major
 from .errors import RecipeError
+from .levers import lever_defines, link_spec
 from .proc import render
 from .recipes import DefineValue
 from .targets.base import Slice, get_target
@@ -61,11 +62,14 @@ class Plan:
 
     def to_json(self) -> dict[str, Any]:
         c = self.config
+        ls = link_spec(c.recipe, c.size_levers)
+        link_json = {"mode": ls.mode, "flags": list(ls.flags), "strip": ls.strip}
         return {
             "target": c.target, "tag": c.recipe.tag, "commit": c.recipe.commit,
             "commit_verified": c.recipe.commit_verified, "source": str(c.source_path),
             "submodules": list(c.submodules), "patches": [p.name for p in c.patches],
             "features": sorted(c.features), "system_libs": sorted(c.system_libs),
+            "size_levers": list(c.size_levers), "link": link_json,
             "ndk": {"path": str(c.ndk.path), "revision": str(c.ndk.revision)} if c.ndk else None,
             "cmake": c.cmake.describe(), "ninja": c.ninja.describe(),
             "launcher": str(c.launcher) if c.launcher else None, "warnings": list(c.warnings),
@@ -79,6 +83,9 @@ class Plan:
         lines = [f"# builder plan: {self.config.target} {self.config.recipe.tag} "
                  f"({len(self.slices)} slice{'s' if len(self.slices) != 1 else ''})"]
         lines += [f"# warning: {w}" for w in self.config.warnings]
+        if self.config.size_levers:
+            lines.append(f"# size levers: {', '.join(self.config.size_levers)} "
+                         f"(programs linking it: {link_spec(self.config.recipe, self.config.size_levers).describe()})")
         for step in self.steps:
             lines.append(f"# {step.kind}: {step.title}")
             if step.argv or step.script:
@@ -128,8 +135,22 @@ def slice_defines(config: BuildConfig, slice_: Slice) -> dict[str, DefineValue |
     out: dict[str, DefineValue | Path] = {}
     for layer in layers:
         out.update(_fill(layer, values))
+    for layer in lever_defines(config.recipe, config.size_levers):   # size levers, after builder's own
+        merge_lever_defines(out, _fill(layer, values))
     out.update(dict(config.user_defines))
     return out
+
+
+def merge_lever_defines(out: dict[str, DefineValue | Path], layer: Mapping[str, DefineValue]) -> None:
+    """A size lever's defines: keys ending in ``_FLAGS`` are appended (space-separated) to the slice's value,
+    so e.g. iOS's CMAKE_CXX_FLAGS=-fobjc-arc survives; other keys replace. The one place this rule lives."""
+    for key, value in layer.items():
+        current = out.get(key)
+        if key.endswith("_FLAGS") and current not in (None, "") and not isinstance(current, bool):
+            if f" {' '.join(str(value).split())} " not in f" {' '.join(str(current).split())} ":
+                out[key] = f"{current} {value}"
+        else:
+            out[key] = value
 
 
 def _builder_defines(config: BuildConfig) -> dict[str, DefineValue]:

@@ -27,6 +27,13 @@ FEATURES = (
     "vulkan", "vulkan_fp16", "vulkan_relaxed", "vulkan_shaderc", "vulkan_wrapper",
     "metal", "coreml",
 )
+# Size levers (recipe [size_levers.<name>]): what each means is the same at every release; which exist, their
+# defines and whether they are on by default are per-release data.
+LEVERS = (
+    "selected_ops", "gc_sections", "min_size_rel", "force_load_registrations", "strip", "lto",
+    "lightweight_dispatch",
+)
+LINK_MODES = ("whole-archive", "registrations")
 TAG_RE = re.compile(r"^v\d+\.\d+\.\d+$")
 DefineValue = bool | str
 Defines = Mapping[str, DefineValue]
@@ -55,6 +62,29 @@ class Feature:
     requires: tuple[str, ...]
     submodules: tuple[str, ...]
     description: str
+
+
+@dataclass(frozen=True)
+class SizeLever:
+    """One way to make the linked binary smaller, as it exists at one release.
+
+    ``defines`` are CMake defines merged into every slice the lever applies to (keys ending in ``_FLAGS`` are
+    appended to the slice's value, see plan.py); ``link``/``link_flags``/``strip`` say how a program or JNI
+    library links against the build (``registrations``: force-load only the archive members with static
+    initialisers instead of ``--whole-archive``). ``requires_feature`` turns that feature on with the lever;
+    a recipe may only name features it has.
+    """
+
+    name: str
+    description: str
+    default: bool
+    targets: tuple[str, ...]
+    requires_feature: str | None
+    defines: Defines
+    link: str | None
+    link_flags: tuple[str, ...]
+    strip: bool
+    notes: str
 
 
 @dataclass(frozen=True)
@@ -114,6 +144,7 @@ class Recipe:
     system_libs: Mapping[str, SystemLib]
     path: Path
     optional_submodules: Mapping[str, str] = field(default_factory=_ro)   # path -> what is lost without it
+    size_levers: Mapping[str, SizeLever] = field(default_factory=_ro)
 
     def has(self, feature: str, target: str | None = None) -> bool:
         f = self.features.get(feature)
@@ -264,7 +295,8 @@ def parse_recipe(data: Mapping[str, Any], path: Path) -> Recipe:
         targets=_ro({name: _parse_target(name, r.table("targets").table(name, required=True))
                      for name in r.get("targets", dict)}),
         features=features, system_libs=_parse_system_libs(r.table("system_libs")), path=path,
-        optional_submodules=r.env("optional_submodules"))
+        optional_submodules=r.env("optional_submodules"),
+        size_levers=_parse_size_levers(r.table("size_levers")))
     for reader in (req, rt):
         reader.done()
     r.done()
@@ -317,6 +349,29 @@ def _parse_features(table: _Reader) -> Mapping[str, Feature]:
     return _ro(out)
 
 
+def _parse_size_levers(table: _Reader) -> Mapping[str, SizeLever]:
+    out = {}
+    for name in table.data:
+        if name not in LEVERS:
+            raise RecipeError(f"{table.where}: unknown size lever '{name}'" + did_you_mean(name, LEVERS))
+        lv = table.table(name)
+        link = lv.get("link", str, None)
+        if link is not None and link not in LINK_MODES:
+            raise RecipeError(f"{lv.where}.link: '{link}' is not a link mode" + did_you_mean(link, LINK_MODES))
+        out[name] = SizeLever(
+            name=name, description=lv.get("description", str), default=lv.get("default", bool, False),
+            targets=lv.strings("targets", TARGETS), requires_feature=lv.get("requires_feature", str, None),
+            defines=lv.defines("defines"), link=link, link_flags=lv.strings("link_flags"),
+            strip=lv.get("strip", bool, False), notes=lv.get("notes", str, ""))
+        lv.done()
+        if not (out[name].defines or out[name].link or out[name].link_flags or out[name].strip
+                or out[name].requires_feature):
+            raise RecipeError(f"{lv.where}: the lever changes nothing (no defines, link, link_flags, strip "
+                              "or requires_feature)")
+    table.done()
+    return _ro(out)
+
+
 def _parse_system_libs(table: _Reader) -> Mapping[str, SystemLib]:
     out = {}
     for name in table.data:
@@ -336,6 +391,20 @@ def _check_consistency(recipe: Recipe) -> None:
         for t in f.targets:
             if t not in TARGETS:
                 raise RecipeError(f"{recipe.path.name}: feature {f.name} names unknown target {t}")
+    for lever in recipe.size_levers.values():
+        where = f"{recipe.path.name}: size lever {lever.name}"
+        for t in lever.targets:
+            if t not in TARGETS:
+                raise RecipeError(f"{where} names unknown target {t}")
+            if t not in recipe.targets:
+                raise RecipeError(f"{where} names target {t}, which the recipe does not build")
+        if lever.requires_feature is not None:
+            feature = recipe.features.get(lever.requires_feature)
+            if feature is None:   # a lever a release lacks must never be offered
+                raise RecipeError(f"{where} requires feature {lever.requires_feature}, which {recipe.tag} lacks")
+            if not set(lever.targets) <= set(feature.targets):
+                raise RecipeError(f"{where}: targets {', '.join(lever.targets)} but feature "
+                                  f"{feature.name} builds for {', '.join(feature.targets)}")
     if not recipe.sources:
         raise RecipeError(f"{recipe.path.name}: [sources] must cite the files the recipe was read from")
 
@@ -358,6 +427,10 @@ def summary(recipe: Recipe) -> dict[str, Any]:
         "system_libs": {n: {"defines": dict(s.defines), "replaces": list(s.replaces)}
                         for n, s in recipe.system_libs.items()},
         "optional_submodules": dict(recipe.optional_submodules),
+        "size_levers": {n: {"description": lv.description, "default": lv.default, "targets": list(lv.targets),
+                            "requires_feature": lv.requires_feature, "defines": dict(lv.defines),
+                            "link": lv.link, "link_flags": list(lv.link_flags), "strip": lv.strip,
+                            "notes": lv.notes} for n, lv in recipe.size_levers.items()},
         "targets": {n: _target_summary(t) for n, t in recipe.targets.items()},
     }
 

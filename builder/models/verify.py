@@ -3,10 +3,15 @@
 The runner (``runner/runner.cpp``, package data) is compiled and linked in one compiler call through
 ``proc.run`` (no CMake/Ninja: one source file, and the link line is the part that matters):
 
-* static install (``lib/libtorch_cpu.a``, what a mobile host build installs):
-  ``-Wl,--whole-archive libtorch_cpu.a libtorch.a -Wl,--no-whole-archive`` (operator registrations
-  are static initialisers nobody references) and every other ``lib/*.a`` in
-  ``-Wl,--start-group ... -Wl,--end-group``, then ``-lpthread -ldl -lm``;
+* static install (``lib/libtorch_cpu.a``, what a mobile host build installs), link mode ``whole-archive``
+  (the default): ``-Wl,--whole-archive libtorch_cpu.a libtorch.a -Wl,--no-whole-archive`` (operator
+  registrations are static initialisers nobody references) and every other ``lib/*.a`` in
+  ``-Wl,--start-group ... -Wl,--end-group``, then the system copies of XNNPACK/pthreadpool/cpuinfo/clog the
+  install lacks (``--system-lib`` builds; ``--as-needed``), then ``-lpthread -ldl -lm``;
+* static install, link mode ``registrations`` (the force_load_registrations size lever): only the members of
+  libtorch_cpu.a/libtorch.a with a non-empty ``.init_array``/``.ctors`` (found with builder.size, no ``ar``)
+  are extracted into ``work_dir`` and linked as objects (through a response file); the archives themselves go
+  into the group, so the linker takes only what those objects and the runner reference;
 * shared install (``lib/libtorch_cpu.so``, e.g. a libtorch zip or the torch wheel's folder):
   ``-ltorch -ltorch_cpu -lc10`` with an rpath.
 
@@ -21,8 +26,8 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,6 +43,10 @@ MAGIC = b"BUILDER-TENSORS 1"
 _DTYPES = {"f32": "float32", "f64": "float64", "i32": "int32", "i64": "int64",
            "u8": "uint8", "i8": "int8", "bool": "bool"}
 _WHOLE_ARCHIVE = ("libtorch_cpu.a", "libtorch.a")
+# Libraries a static install links against that a --system-lib build leaves out of lib/ (Debian ships them
+# as shared libraries). Order: users before what they use.
+_SYSTEM_DEPS = ("XNNPACK", "pthreadpool", "cpuinfo", "clog")
+LINK_MODES = ("whole-archive", "registrations")
 _MISSING_OP_PATTERNS = (
     re.compile(r"Following ops cannot be found: \[([^\]]*)\]"),
     re.compile(r"Could not find any similar ops to ([\w:.]+)"),
@@ -70,6 +79,9 @@ class Runner:
     install: Install
     command: tuple[str, ...]
     cached: bool
+    link_mode: str = "whole-archive"
+    map_path: Path | None = None                     # the linker map (compile_runner(map_file=True))
+    aliases: Mapping[str, str] = field(default_factory=dict)   # extracted object -> "libtorch_cpu.a(member)"
 
 
 @dataclass(frozen=True)
@@ -116,35 +128,106 @@ def _torch_cxx_flags(root: Path) -> tuple[str, ...]:
     return tuple(match.group(1).split()) if match else ()
 
 
-def link_args(install: Install, extra: Sequence[str] = ()) -> tuple[str, ...]:
+def link_args(install: Install, extra: Sequence[str] = (), *, mode: str = "whole-archive",
+              objects: Sequence[str] = (), environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """The link line after the runner's source. ``objects`` (registrations mode): force-loaded objects or
+    ``@response-file``s, linked before the archives."""
+    if mode not in LINK_MODES:
+        raise UsageError(f"unknown link mode '{mode}'", hint=f"choose from {', '.join(LINK_MODES)}")
     lib = install.lib_dir
     if install.linkage == "shared":
+        if mode != "whole-archive":
+            raise UsageError(f"--link {mode} needs a static install (lib/libtorch_cpu.a); {install.root} is shared")
         names = [n for n in ("torch", "torch_cpu", "c10") if (lib / f"lib{n}.so").is_file()]
         return (f"-L{lib}", f"-Wl,-rpath,{lib}", "-Wl,--no-as-needed",
                 *(f"-l{n}" for n in names), "-Wl,--as-needed", *extra, "-lpthread", "-ldl", "-lm")
     whole = [str(lib / n) for n in _WHOLE_ARCHIVE if (lib / n).is_file()]
     rest = [str(p) for p in sorted(lib.glob("*.a")) if p.name not in _WHOLE_ARCHIVE]
+    system = [f"-l{n}" for n in _SYSTEM_DEPS
+              if not (lib / f"lib{n}.a").is_file() and _system_library(n, environ)]
+    tail = (("-Wl,--push-state,--as-needed", *system, "-Wl,--pop-state") if system else ()) + \
+        ("-lpthread", "-ldl", "-lm")
+    if mode == "registrations":
+        return (*objects, "-Wl,--start-group", *whole, *rest, *extra, "-Wl,--end-group", *tail)
     return ("-Wl,--whole-archive", *whole, "-Wl,--no-whole-archive",
-            "-Wl,--start-group", *rest, *extra, "-Wl,--end-group", "-lpthread", "-ldl", "-lm")
+            "-Wl,--start-group", *rest, *extra, "-Wl,--end-group", *tail)
+
+
+def _system_library(name: str, environ: Mapping[str, str] | None = None) -> Path | None:
+    """lib<name>.so / .a in the library search path the compiler driver uses by default (Linux)."""
+    import sysconfig
+
+    env = os.environ if environ is None else environ
+    multiarch = sysconfig.get_config_var("MULTIARCH") or ""
+    dirs = [Path(d) for d in env.get("LIBRARY_PATH", "").split(os.pathsep) if d]
+    dirs += [Path("/usr/local/lib"), *(Path(p) / multiarch for p in ("/usr/lib", "/lib") if multiarch),
+             Path("/usr/lib64"), Path("/usr/lib"), Path("/lib64"), Path("/lib")]
+    for d in dirs:
+        for suffix in (".so", ".a"):
+            if (d / f"lib{name}{suffix}").exists():
+                return d / f"lib{name}{suffix}"
+    return None
+
+
+def registration_objects(install: Install, work_dir: Path) -> tuple[Path, dict[str, str]]:
+    """Extract the members of libtorch_cpu.a / libtorch.a that have static initialisers into ``work_dir``;
+    returns a response file listing them (for ``@file`` on the link line) and {object path: archive(member)}.
+    Cached under a key of the archives' paths, sizes and times."""
+    import json
+
+    from builder.size import extract_members, registration_members
+
+    archives = [install.lib_dir / n for n in _WHOLE_ARCHIVE if (install.lib_dir / n).is_file()]
+    digest = hashlib.sha256()
+    for a in archives:
+        st = a.stat()
+        digest.update(f"{a.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode())
+    folder = work_dir / f"registrations-{digest.hexdigest()[:16]}"
+    rsp, index = folder / "objects.rsp", folder / "objects.json"
+    if rsp.is_file() and index.is_file():
+        aliases = json.loads(index.read_text(encoding="utf-8"))
+        if all(Path(p).is_file() for p in aliases):
+            return rsp, aliases
+    aliases = {}
+    for archive in archives:
+        members = registration_members(archive)
+        log.info("%s: %d member(s) with static initialisers", archive.name, len(members))
+        written = extract_members(archive, members, folder / archive.name.replace(".", "_"))
+        aliases.update({str(p): name for p, name in written.items()})
+    folder.mkdir(parents=True, exist_ok=True)
+    rsp_tmp = rsp.with_name(rsp.name + ".part")
+    rsp_tmp.write_text("".join(f'"{p}"\n' for p in aliases), encoding="utf-8")
+    index.write_text(json.dumps(aliases, indent=0), encoding="utf-8")
+    rsp_tmp.replace(rsp)
+    return rsp, aliases
 
 
 def compile_runner(install: Install, work_dir: Path, *, cxx: str | None = None,
-                   extra_link_args: Sequence[str] = (), dry_run: bool = False) -> Runner:
-    """Compile (or reuse) the runner for ``install``."""
+                   extra_link_args: Sequence[str] = (), link_mode: str = "whole-archive",
+                   map_file: bool = False, dry_run: bool = False) -> Runner:
+    """Compile (or reuse) the runner for ``install``. ``link_mode``: ``whole-archive`` (default) or
+    ``registrations`` (see the module docstring); ``map_file``: also write a linker map (``Runner.map_path``)."""
     compiler = cxx or os.environ.get("CXX") or proc.which("c++") or proc.which("g++") or proc.which("clang++")
     if compiler is None:
         raise ToolchainError("no C++ compiler found to build the verify runner", hint="install g++ or set CXX")
     flags = ["-std=c++17", "-O2", *install.cxx_flags, *(f"-I{d}" for d in install.include_dirs)]
-    link = link_args(install, extra_link_args)
-    key = _runner_key(compiler, flags, link, install)
+    objects: tuple[str, ...] = ()
+    aliases: dict[str, str] = {}
+    if link_mode == "registrations" and install.linkage == "static":
+        rsp, aliases = registration_objects(install, work_dir)
+        objects = (f"@{rsp}",)
+    link = link_args(install, extra_link_args, mode=link_mode, objects=objects)
+    key = _runner_key(compiler, flags, [*link, *(["map"] if map_file else [])], install)
     exe = work_dir / f"runner-{key}"
-    argv = (compiler, *flags, str(RUNNER_SOURCE), "-o", str(exe), *link)
-    if exe.is_file():
+    map_path = exe.with_name(exe.name + ".map") if map_file else None
+    map_args = (f"-Wl,-Map={map_path}",) if map_path else ()
+    argv = (compiler, *flags, str(RUNNER_SOURCE), "-o", str(exe), *link, *map_args)
+    if exe.is_file() and (map_path is None or map_path.is_file()):
         log.info("reusing verify runner %s", exe)
-        return Runner(exe, install, argv, True)
+        return Runner(exe, install, argv, True, link_mode, map_path, aliases)
     work_dir.mkdir(parents=True, exist_ok=True)
     tmp = _torch.temp_path(exe)
-    build_argv = (compiler, *flags, str(RUNNER_SOURCE), "-o", str(tmp), *link)
+    build_argv = (compiler, *flags, str(RUNNER_SOURCE), "-o", str(tmp), *link, *map_args)
     log.info("compiling verify runner against %s (%s)", install.root, install.linkage)
     result = proc.run(build_argv, dry_run=dry_run, check=False)
     if result.returncode != 0:
@@ -155,7 +238,7 @@ def compile_runner(install: Install, work_dir: Path, *, cxx: str | None = None,
                           first_errors=errors or tuple(result.stderr.splitlines()[-5:]))
     if not dry_run:
         _torch.replace_atomically(tmp, exe)
-    return Runner(exe, install, argv, False)
+    return Runner(exe, install, argv, False, link_mode, map_path, aliases)
 
 
 def _runner_key(compiler: str, flags: Sequence[str], link: Sequence[str], install: Install) -> str:
