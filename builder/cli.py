@@ -107,6 +107,7 @@ def _build_command(target: str):
         api_level: Annotated[Optional[int], typer.Option(help="Android API level.")] = None,
         ndk: Annotated[Optional[str], typer.Option(help="NDK version (20.0.5594570, r21e) or path.")] = None,
         force_ndk: Annotated[bool, typer.Option(help="Use an NDK outside the release's supported range.")] = False,
+        install_ndk: Annotated[bool, typer.Option(help="Install the release's NDK first when it is missing.")] = False,
         ops: Annotated[Optional[Path], typer.Option("--ops", help="Operator list (YAML) for a selective build.")] = None,
         lite: Annotated[Optional[bool], typer.Option("--lite/--full-jit", help="Lite interpreter or full JIT.")] = None,
         vulkan: Annotated[bool, typer.Option(help="Vulkan backend (android, host).")] = False,
@@ -140,7 +141,7 @@ def _build_command(target: str):
             target=target, tag=tag, abis=tuple(abi or ()), api_level=api_level, ops_file=ops, lite=lite,
             features=tuple(features + list(feature or ())), platforms=tuple(platform or ()),
             arches=tuple(arch or ()), deployment_target=deployment_target, defines=_parse_defines(define),
-            system_libs=tuple(system_lib or ()), skip_submodules=tuple(skip_submodule or ()), out=out, ndk=ndk, force_ndk=force_ndk, repo=repo,
+            install_ndk=install_ndk, system_libs=tuple(system_lib or ()), skip_submodules=tuple(skip_submodule or ()), out=out, ndk=ndk, force_ndk=force_ndk, repo=repo,
             mirror=mirror, source_dir=source, allow_unpinned=allow_unpinned, cache=cache, jobs=jobs,
             page_size_16k=page_size_16k, config_file=config, size_levers=size_levers, levers=tuple(lever or ()))
         run_build(request, dry_run=dry_run or as_json, as_json=as_json)

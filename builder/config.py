@@ -53,6 +53,7 @@ class BuildRequest:
     out: Path | None = None
     ndk: str | None = None
     force_ndk: bool = False
+    install_ndk: bool = False
     repo: str | None = None
     mirror: str | None = None
     source_dir: Path | None = None
@@ -94,6 +95,11 @@ class BuildConfig:
     warnings: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
     size_levers: tuple[str, ...] = ()    # chosen size levers (recipe [size_levers]), in recipe order
+
+    @property
+    def ndk_install(self) -> str | None:
+        """The NDK version to install before building (--install-ndk when the NDK was missing)."""
+        return self.extra.get("ndk_install")
 
     @property
     def lite(self) -> bool:
@@ -217,7 +223,7 @@ def resolve(request: BuildRequest, env: Environment | None = None) -> BuildConfi
     system_libs = _system_libs(request, recipe, problems)
     skipped = _skipped(request, recipe, problems, warnings)
     ops_file = _ops_file(request, env, problems, _source_path(request, recipe, env))
-    ndk = _ndk(request, recipe, env, problems, warnings)
+    ndk, ndk_install = _ndk(request, recipe, env, problems, warnings)
     _defines_syntax(request.defines, problems)
     if request.target == "ios" and env.host_os != "Darwin":
         warnings.append("iOS builds need macOS and Xcode: this host can only print the plan (--dry-run)")
@@ -226,8 +232,10 @@ def resolve(request: BuildRequest, env: Environment | None = None) -> BuildConfi
     if problems:
         raise ValidationErrors(problems) if len(problems) > 1 else problems[0]
     assert cmake is not None and ninja is not None
-    return replace(_assemble(request, env, recipe, slices, features, system_libs | skipped, ops_file, ndk, cmake,
-                             ninja, launcher, tuple(warnings)), size_levers=levers.levers)
+    config = _assemble(request, env, recipe, slices, features, system_libs | skipped, ops_file, ndk, cmake,
+                       ninja, launcher, tuple(warnings))
+    extra = {**config.extra, "ndk_install": ndk_install} if ndk_install else config.extra
+    return replace(config, size_levers=levers.levers, extra=extra)
 
 
 def _assemble(request: BuildRequest, env: Environment, recipe: Recipe, slices, features, system_libs,
@@ -350,21 +358,38 @@ def _ops_file(request: BuildRequest, env: Environment, problems: list, tree: Pat
 
 
 def _ndk(request: BuildRequest, recipe: Recipe, env: Environment, problems: list,
-         warnings: list) -> ndk_mod.NdkInfo | None:
+         warnings: list) -> tuple[ndk_mod.NdkInfo | None, str | None]:
+    """The NDK to use, and the version to install first when --install-ndk finds it missing."""
     if request.target != "android":
-        if request.ndk:
-            problems.append(UsageError("--ndk is for `builder android`"))
-        return None
+        if request.ndk or request.install_ndk:
+            problems.append(UsageError("--ndk/--install-ndk are for `builder android`"))
+        return None, None
     try:
         ask = ndk_mod.parse_ndk_request(request.ndk or "any")
         scan = ndk_mod.scan_ndks(env.environ, env.home)
+        if request.install_ndk and ask.kind != "path" and not any(
+                ask.matches(n.revision) and n.revision in recipe.ndk_supported for n in scan.found):
+            return _ndk_to_install(request, recipe, env)
         chosen, warns = ndk_mod.select_ndk(ask, scan.found, recipe.ndk_supported, recipe.ndk_tested,
                                            request.force_ndk, rejected=scan.rejected)
     except BuilderError as exc:
         problems.append(exc if isinstance(exc, UsageError) else UsageError(str(exc)))
-        return None
+        return None, None
     warnings.extend(warns)
-    return chosen
+    return chosen, None
+
+
+def _ndk_to_install(request: BuildRequest, recipe: Recipe, env: Environment) -> tuple[ndk_mod.NdkInfo, str]:
+    """Where `builder ndk install` will put the NDK: known before anything is downloaded."""
+    from .toolchains.ndk_install import find_archive, host_os, load_catalog
+
+    wanted = request.ndk or recipe.ndk_default
+    if wanted is None:
+        raise UsageError(f"{recipe.tag} names no default NDK", hint="pass --ndk VERSION with --install-ndk")
+    archive = find_archive(ndk_mod.parse_ndk_request(wanted), host_os(env.host_os), load_catalog())
+    sdk = ndk_mod.default_sdk_root(env.environ, env.home, env.host_os)
+    info = ndk_mod.NdkInfo(sdk / "ndk" / str(archive.revision), archive.revision, "--install-ndk")
+    return info, wanted
 
 
 def _defines_syntax(defines: tuple[tuple[str, str], ...], problems: list) -> None:

@@ -65,6 +65,9 @@ def _quiet(_: Event) -> None:
 def execute(plan: Plan, on_event: Listener = _quiet) -> RunResult:
     start = time.monotonic()
     result = RunResult()
+    for step in (s for s in plan.steps if s.kind == "ndk"):
+        on_event(Event("step", None, step.title))
+        _install_ndk(plan, step)
     source_actions = tuple(s.data for s in plan.steps if s.kind == "source")
     if source_actions:
         on_event(Event("step", None, "source: checkout, submodules, patches"))
@@ -85,6 +88,18 @@ def execute(plan: Plan, on_event: Listener = _quiet) -> RunResult:
         result.cache_stats = {k: after.get(k, 0) - before.get(k, 0) for k in after}
     result.seconds = time.monotonic() - start
     return result
+
+
+def _install_ndk(plan: Plan, step: Step) -> None:
+    import platform
+
+    from .toolchains.ndk_install import host_os, install_ndk
+
+    ndk = plan.config.ndk
+    assert ndk is not None
+    cache = plan.config.source.cache_dir.parent
+    install_ndk(step.data, sdk_root=ndk.path.parent.parent, download_dir=cache / "downloads",
+                host=host_os(platform.system()))
 
 
 def stamp_valid(sp: SlicePlan) -> bool:

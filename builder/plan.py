@@ -215,6 +215,14 @@ def build_steps(config: BuildConfig, sp: SlicePlan) -> list[Step]:
     ]
 
 
+def ndk_steps(config: BuildConfig) -> list[Step]:
+    if not config.ndk_install or config.ndk is None:
+        return []
+    return [Step("ndk", f"install NDK {config.ndk_install} into {config.ndk.path} (pinned checksum)",
+                 script=(f"builder ndk install {config.ndk_install} --sdk {config.ndk.path.parent.parent}",),
+                 data=config.ndk_install)]
+
+
 def source_steps(config: BuildConfig) -> list[Step]:
     actions = source.plan_checkout(config.source, config.recipe.tag, config.recipe.commit,
                                    config.submodules, config.patches)
@@ -223,7 +231,7 @@ def source_steps(config: BuildConfig) -> list[Step]:
 
 def plan(config: BuildConfig) -> Plan:
     slices = tuple(plan_slice(config, s) for s in config.slices)
-    steps = source_steps(config)
+    steps = ndk_steps(config) + source_steps(config)
     for sp in slices:
         steps += build_steps(config, sp)
     steps.append(package_step(config))

@@ -169,3 +169,17 @@ def test_skip_optional_submodule_only(env):
     assert any("FFT" in w for w in config.warnings)
     with pytest.raises(UsageError, match="cannot build without it"):
         resolve(req(target="host", skip_submodules=("third_party/fmt",)), env)
+
+
+def test_install_ndk_plans_the_install_first(env, tmp_path):
+    from dataclasses import replace as dc_replace
+
+    from builder.plan import plan
+
+    environ = {k: v for k, v in env.environ.items() if k != "ANDROID_NDK"}
+    environ["ANDROID_HOME"] = str(tmp_path / "sdk")
+    config = resolve(req(abis=("x86",), ndk="r21e", install_ndk=True), dc_replace(env, environ=environ))
+    assert config.ndk_install == "r21e" and config.ndk.path == tmp_path / "sdk" / "ndk" / "21.4.7075529"
+    p = plan(config)
+    assert p.steps[0].kind == "ndk" and "builder ndk install r21e" in p.steps[0].shell()
+    assert not (tmp_path / "sdk").exists()
