@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import mmap
 import re
+import tempfile
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -175,6 +176,10 @@ _GNU_CONT = re.compile(r"^\s+0x(?P<addr>[0-9a-fA-F]+)\s+0x(?P<size>[0-9a-fA-F]+)
 _LLD_LINE = re.compile(r"^\s*[0-9a-fA-F]+\s+[0-9a-fA-F]+\s+(?P<size>[0-9a-fA-F]+)\s+\d+(?P<indent>\s+)(?P<rest>\S.*)$")
 
 
+PROGRAM = "(the program's own sources)"
+_COMPILER_TEMP = re.compile(r"^(cc[A-Za-z0-9]{6}|[\w.+]+-[0-9a-f]{6,})\.o$")   # gcc / clang temporary objects
+
+
 def label(file: str, aliases: Mapping[str, str] | None = None) -> str:
     """``/x/lib/libtorch_cpu.a(Foo.cpp.o)`` -> ``libtorch_cpu.a(Foo.cpp.o)``; other paths -> their aliases
     (extracted registration objects) or base names."""
@@ -184,7 +189,10 @@ def label(file: str, aliases: Mapping[str, str] | None = None) -> str:
     match = re.match(r"^(?P<archive>.*?\.a)\((?P<member>[^()]*)\)$", file)
     if match:
         return f"{Path(match.group('archive')).name}({match.group('member')})"
-    return Path(file).name
+    path = Path(file)
+    if path.parent == Path(tempfile.gettempdir()) and _COMPILER_TEMP.match(path.name):
+        return PROGRAM
+    return path.name
 
 
 def parse_map(text: str, aliases: Mapping[str, str] | None = None) -> tuple[InputSection, ...]:
