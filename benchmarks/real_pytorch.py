@@ -1,101 +1,1153 @@
 #!/usr/bin/env python3
-"""Benchmark: a real host lite-interpreter build of PyTorch v1.13.1 through builder.
+"""Benchmark: builder on the real PyTorch v1.13.1 tree, end to end, resumable (issue 4).
 
-Steps (see docs/real_pytorch_notes.md for why each is needed):
-  1. the local upstream-shaped mirror (benchmarks/realtorch_mirror.py; cached under --root);
-  2. the Debian packages that replace the submodules Debian serves no source for
-     (libxnnpack-dev, libcpuinfo-dev, libpthreadpool-dev) -- checked, installed with --install;
-  3. ``builder host --tag v1.13.1 --mirror file://ROOT/mirror/ --allow-unpinned
-     --system-lib xnnpack --system-lib cpuinfo --system-lib pthreadpool``; builder applies
-     patches/v1.13.1/*.patch itself.
+    python benchmarks/real_pytorch.py [--root DIR] [--fresh] [--phases a,b,...] [-j N] [--from DIR]
+    python benchmarks/real_pytorch.py --report        # only render docs/benchmarks.md from ROOT/results.json
+    python benchmarks/real_pytorch.py --dry-run       # print what each phase would run; changes nothing
 
-Without --run it only prints builder's plan (--dry-run). With --run it runs the build (about 10-30 min
-on 2 cores) and prints a JSON line with the wall time and builder's exit code.
+Phases, in order (each result is written to ROOT/results.json as soon as the phase ends; a re-run skips
+phases already "ok" unless --fresh; every subprocess's output goes to ROOT/logs/<phase>.log):
 
-Usage: python benchmarks/real_pytorch.py [--root DIR] [--install] [--run] [-j N] [--cache ccache]
+  mirror        the upstream-shaped local mirror (benchmarks/realtorch_mirror.py, cached) and the Debian
+                packages libxnnpack-dev libcpuinfo-dev libpthreadpool-dev ccache (apt-get install if missing)
+  model         benchmarks/mobilenet_model.py -> ROOT/model: MobileNetV2-style .pt, .ptl, op list (torch==2.13.0)
+  builder_full  builder host --tag v1.13.1 --mirror file://ROOT/mirror/ --allow-unpinned --system-lib ... --cache
+                ccache --out ROOT/out-full, with an empty CCACHE_DIR and BUILDER_CACHE_DIR: the cold time
+  noop          the same command again (target <= 3 s)
+  builder_ops   the same plus --ops ROOT/model/<ops>.yaml, --out ROOT/out-ops, warm ccache (target <= 15% of cold)
+  build_mobile  PyTorch's scripts/build_mobile.sh on a copy of builder's patched tree, same defines, empty
+                ccache (target: builder_full / build_mobile within 5%)
+  sizes         installed lib/ include/ (full vs ops); builder verify with a runner linked against each;
+                the runner's size stripped; `builder size` when that command exists
+  submodules    fetched (manifest of builder_full) vs listed in the mirror's .gitmodules
+
+ROOT defaults to ~/.cache/builder-bench (where realtorch_mirror.py puts the mirror). --fresh forgets the results
+and wipes ROOT's benchmark folders, never ROOT/mirror or ROOT/downloads; with --phases it forgets only those
+phases. Each phase also wipes its own folders before it starts, so an interrupted phase is redone from scratch.
+The environment passed on loses SELECTED_OP_LIST, MAX_JOBS, BUILDER_MIRROR, CCACHE_BASEDIR (builder's own
+behaviour is measured, not the caller's settings). Running everything takes 1-2 hours on 2 cores; never in CI.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import datetime as _dt
+import fcntl
+import glob
 import json
 import os
+import platform
+import re
+import shlex
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-import realtorch_mirror  # noqa: E402
+REPO = HERE.parent
+DEFAULT_ROOT = Path("~/.cache/builder-bench").expanduser()
+DEFAULT_DOC = REPO / "docs" / "benchmarks.md"
+TAG = "v1.13.1"
+FORMAT = 1
 
+PHASES = ("mirror", "model", "builder_full", "noop", "builder_ops", "build_mobile", "sizes", "submodules")
+NEEDS: dict[str, tuple[str, ...]] = {
+    "mirror": (), "model": (), "builder_full": ("mirror",), "noop": ("builder_full",),
+    "builder_ops": ("model", "builder_full"), "build_mobile": ("builder_full",),
+    "sizes": ("model", "builder_full", "builder_ops"), "submodules": ("builder_full",),
+}
+
+
+def dependents(phase: str) -> list[str]:
+    """Phases whose results are measured on this phase's output (transitively); they are stale once it reruns.
+    The mirror is content-addressed (same tarballs, same commits), so re-checking it invalidates nothing."""
+    if phase == "mirror":
+        return []
+    out: list[str] = []
+    for name in PHASES:
+        if any(n == phase or n in out for n in NEEDS[name]):
+            out.append(name)
+    return out
+# Folders under ROOT that --fresh wipes (never mirror/ or downloads/).
+BENCH_DIRS = ("logs", "plans", "model", "out-full", "out-ops", "ccache-builder", "ccache-bm", "builder-cache",
+              "bm-src", "bm-build", "sizes")
 SYSTEM_LIBS = {"xnnpack": "libxnnpack-dev", "cpuinfo": "libcpuinfo-dev", "pthreadpool": "libpthreadpool-dev"}
+# Link flags for the shared Debian libraries a --system-lib build's static libtorch_cpu.a needs.
+SYSTEM_LINK = {"xnnpack": "-lXNNPACK", "cpuinfo": "-lcpuinfo", "pthreadpool": "-lpthreadpool"}
+PACKAGES = (*SYSTEM_LIBS.values(), "ccache")
+SKIP_SUBMODULES = ("third_party/pocketfft",)
+TORCH_VERSION = "2.13.0"
+INPUT_SIZE = 224
+NOOP_TARGET_S = 3.0
+WARM_TARGET = 0.15
+BM_TOLERANCE = 0.05
+ISSUE8_TARGET = 0.6
+# Environment that changes what builder or build_mobile.sh does; removed so the command line says it all.
+BUILDER_ENV_DROP = ("SELECTED_OP_LIST", "MAX_JOBS", "BUILDER_MIRROR", "CCACHE_BASEDIR", "BUILDER_REAL_INSTALL")
+BM_ENV_DROP = ("SELECTED_OP_LIST", "TRACING_BASED", "USE_LIGHTWEIGHT_DISPATCH", "VERBOSE", "BUILD_ROOT",
+               "CCACHE_BASEDIR", "CMAKE_ARGS")
 
 
-def missing_packages(packages: list[str]) -> list[str]:
-    missing = []
-    for pkg in packages:
-        proc = subprocess.run(["dpkg-query", "-W", "-f=${Status}", pkg], stdout=subprocess.PIPE,
-                              stderr=subprocess.DEVNULL, text=True)
-        if "install ok installed" not in proc.stdout:
-            missing.append(pkg)
-    return missing
+class PhaseError(Exception):
+    """A phase could not finish; the message is its one-line result."""
 
 
-def builder_argv(prefix: str, jobs: int | None, cache: str | None, out: Path | None) -> list[str]:
-    argv = [sys.executable, "-m", "builder", "host", "--tag", realtorch_mirror.TAG, "--mirror", prefix,
-            "--allow-unpinned"]
+# ============================================================================ context, logs, subprocesses
+class Bench:
+    def __init__(self, root: Path, jobs: int, seeds: list[Path], dry: bool) -> None:
+        self.root, self.jobs, self.seeds, self.dry = root, jobs, seeds, dry
+        self.results_path = root / "results.json"
+        self.results = load_results(self.results_path)
+        self.phase = "main"
+        self.log_file: Any = None
+
+    # --- results
+    def ok(self, phase: str) -> bool:
+        return self.results["phases"].get(phase, {}).get("status") == "ok"
+
+    def get(self, phase: str) -> dict[str, Any]:
+        return self.results["phases"].get(phase, {})
+
+    def save(self) -> None:
+        if self.dry:
+            return
+        self.results_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.results_path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.results, indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, self.results_path)
+
+    # --- paths
+    def p(self, *parts: str) -> Path:
+        return self.root.joinpath(*parts)
+
+    def wipe(self, *names: str) -> None:
+        for name in names:
+            path = self.p(name)
+            if self.dry:
+                if path.exists():
+                    print(f"    would remove {path}")
+                continue
+            if path.is_symlink() or path.is_file():
+                path.unlink()
+            elif path.exists():
+                shutil.rmtree(path)
+
+    # --- logging and processes
+    @contextlib.contextmanager
+    def phase_log(self, phase: str):
+        self.phase = phase
+        if self.dry:
+            self.log_file = None
+            yield
+            return
+        self.p("logs").mkdir(parents=True, exist_ok=True)
+        with open(self.p("logs", f"{phase}.log"), "w", encoding="utf-8", errors="replace") as fh:
+            self.log_file = fh
+            fh.write(f"# {phase} started {now()}\n")
+            fh.flush()
+            try:
+                yield
+            finally:
+                fh.write(f"# {phase} ended {now()}\n")
+                self.log_file = None
+
+    def note(self, text: str) -> None:
+        if self.log_file is not None:
+            self.log_file.write(text.rstrip("\n") + "\n")
+            self.log_file.flush()
+
+    def run(self, argv: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
+            capture: bool = False, light: bool = False, env_shown: dict[str, str] | None = None
+            ) -> tuple[int, float, str]:
+        """Run argv; output to the phase log (stdout returned too when capture). (exit code, seconds, stdout).
+
+        In --dry-run only ``light`` commands run; the others are printed.
+        """
+        shown = " ".join(f"{k}={shlex.quote(v)}" for k, v in (env_shown or {}).items())
+        words = ["<script>" if "\n" in str(a) else str(a) for a in argv]  # python -c snippets
+        line = (shown + " " if shown else "") + shlex.join(words)
+        if self.dry and not light:
+            print(f"    + {line}" + (f"   (cwd {cwd})" if cwd else ""))
+            return 0, 0.0, ""
+        self.note(f"+ {line}" + (f"   (cwd {cwd})" if cwd else ""))
+        sink = self.log_file if self.log_file is not None else subprocess.DEVNULL
+        t0 = time.monotonic()
+        proc = subprocess.run([str(a) for a in argv], env=env, cwd=cwd, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE if capture else sink, stderr=sink, text=True,
+                              errors="replace")
+        seconds = time.monotonic() - t0
+        out = proc.stdout if capture else ""
+        if capture and self.log_file is not None:
+            self.note(out if len(out) < 20000 else out[:20000] + "\n... (truncated in the log)")
+        self.note(f"# exit {proc.returncode} after {seconds:.2f} s")
+        return proc.returncode, seconds, out
+
+
+def now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
+def load_results(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        data = {}
+    if data.get("format") != FORMAT:
+        data = {"format": FORMAT}
+    data.setdefault("phases", {})
+    return data
+
+
+def base_env(drop: tuple[str, ...] = BUILDER_ENV_DROP, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    pp = env.get("PYTHONPATH")
+    env["PYTHONPATH"] = str(REPO) + (os.pathsep + pp if pp else "")  # this checkout's builder
+    env.update(extra)
+    return env
+
+
+def builder_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "builder", *args]
+
+
+# ============================================================================ measurements
+def tree_size(path: Path) -> tuple[int, int]:
+    """(bytes, files) of the regular files under path (symlinks not followed)."""
+    total = files = 0
+    if not path.exists():
+        return 0, 0
+    for dirpath, _dirs, names in os.walk(path):
+        for name in names:
+            full = os.path.join(dirpath, name)
+            if not os.path.islink(full):
+                total += os.stat(full).st_size
+                files += 1
+    return total, files
+
+
+def install_sizes(install: Path) -> dict[str, Any]:
+    lib_b, lib_n = tree_size(install / "lib")
+    inc_b, inc_n = tree_size(install / "include")
+    libs = {p.name: p.stat().st_size for p in sorted((install / "lib").glob("*"))
+            if p.is_file() and p.suffix in (".a", ".so")} if (install / "lib").is_dir() else {}
+    return {"lib_bytes": lib_b, "lib_files": lib_n, "include_bytes": inc_b, "include_files": inc_n,
+            "libraries": libs}
+
+
+def ccache_stats(env: dict[str, str]) -> dict[str, int]:
+    ccache = shutil.which("ccache")
+    if not ccache:
+        return {}
+    proc = subprocess.run([ccache, "--print-stats"], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                          text=True)
+    stats: dict[str, int] = {}
+    for line in proc.stdout.splitlines():
+        key, _, value = line.partition("\t")
+        if value.strip().lstrip("-").isdigit():
+            stats[key] = int(value)
+    return stats
+
+
+def ccache_summary(stats: dict[str, int]) -> dict[str, int]:
+    hits = stats.get("direct_cache_hit", 0) + stats.get("preprocessed_cache_hit", 0)
+    return {"hits": hits, "misses": stats.get("cache_miss", 0),
+            "cache_size_kib": stats.get("cache_size_kibibyte", 0), "files_in_cache": stats.get("files_in_cache", 0)}
+
+
+def stats_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    return {k: after.get(k, 0) - before.get(k, 0) for k in after if not k.endswith("timestamp")}
+
+
+def first_line(cmd: list[str]) -> str:
+    try:
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return "not found"
+    lines = proc.stdout.strip().splitlines()
+    return lines[0].strip() if lines else "?"
+
+
+def machine_info() -> dict[str, Any]:
+    info: dict[str, Any] = {"nproc": os.cpu_count(), "machine": platform.machine(),
+                            "kernel": platform.release(), "python": platform.python_version()}
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                info["ram_bytes"] = int(line.split()[1]) * 1024
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+    with contextlib.suppress(OSError):
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                info["os"] = line.split("=", 1)[1].strip().strip('"')
+    info["compiler"] = first_line([os.environ.get("CXX") or "c++", "--version"])
+    info["cmake_path"] = first_line(["cmake", "--version"])
+    info["ninja_path"] = first_line(["ninja", "--version"])
+    info["ccache"] = first_line(["ccache", "--version"])
+    info["git"] = first_line(["git", "--version"])
+    return info
+
+
+def dpkg_version(pkg: str) -> str | None:
+    proc = subprocess.run(["dpkg-query", "-W", "-f=${Status}\t${Version}", pkg], stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL, text=True)
+    status, _, version = proc.stdout.partition("\t")
+    return version if "install ok installed" in status else None
+
+
+# ============================================================================ the builder command
+def builder_argv(prefix: str, jobs: int, out: Path) -> list[str]:
+    argv = builder_cmd("host", "--tag", TAG, "--mirror", prefix, "--allow-unpinned")
     for lib in SYSTEM_LIBS:
         argv += ["--system-lib", lib]
-    if jobs:
-        argv += ["-j", str(jobs)]
-    if cache:
-        argv += ["--cache", cache]
-    if out:
-        argv += ["--out", str(out)]
-    return argv
+    for sub in SKIP_SUBMODULES:
+        argv += ["--skip-submodule", sub]
+    return argv + ["--cache", "ccache", "-j", str(jobs), "--out", str(out)]
+
+
+def builder_env(b: Bench) -> dict[str, str]:
+    return base_env(CCACHE_DIR=str(b.p("ccache-builder")), BUILDER_CACHE_DIR=str(b.p("builder-cache")))
+
+
+def builder_env_shown(b: Bench) -> dict[str, str]:
+    return {"CCACHE_DIR": str(b.p("ccache-builder")), "BUILDER_CACHE_DIR": str(b.p("builder-cache"))}
+
+
+def json_plan(b: Bench, argv: list[str], name: str) -> dict[str, Any]:
+    """builder's --json plan for argv (light: runs nothing), saved to ROOT/plans/<name>.json."""
+    code, _s, out = b.run([*argv, "--json"], env=builder_env(b), cwd=b.root, capture=True, light=True,
+                          env_shown=builder_env_shown(b))
+    if code != 0:
+        raise PhaseError(f"builder --json plan failed (exit {code}; see {b.p('logs', b.phase + '.log')})")
+    plan = json.loads(out)
+    if not b.dry:
+        b.p("plans").mkdir(parents=True, exist_ok=True)
+        (b.p("plans") / f"{name}.json").write_text(json.dumps(plan, indent=2) + "\n")
+    return plan
+
+
+def mirror_prefix(b: Bench) -> str:
+    prefix = b.get("mirror").get("prefix")
+    return prefix or f"file://{b.p('mirror')}/"
+
+
+def full_argv(b: Bench) -> list[str]:
+    """builder_full's command as recorded (so noop and builder_ops reuse exactly it), else a fresh one."""
+    recorded = b.get("builder_full").get("argv")
+    if recorded:
+        return [sys.executable, *recorded[1:]]
+    return builder_argv(mirror_prefix(b), b.jobs, b.p("out-full"))
+
+
+def ops_argv(b: Bench) -> list[str]:
+    argv = full_argv(b)
+    i = argv.index("--out")
+    argv[i + 1] = str(b.p("out-ops"))
+    return argv + ["--ops", str(model_ops_path(b))]
+
+
+def model_ops_path(b: Bench) -> Path:
+    return Path(b.get("model").get("ops") or b.p("model", "mobilenet_v2.ops.yaml"))
+
+
+def run_builder(b: Bench, argv: list[str]) -> tuple[int, float]:
+    code, seconds, _ = b.run(argv, env=builder_env(b), cwd=b.root, env_shown=builder_env_shown(b))
+    return code, seconds
+
+
+# ============================================================================ phases
+def phase_mirror(b: Bench) -> dict[str, Any]:
+    argv = [sys.executable, str(HERE / "realtorch_mirror.py"), "--root", str(b.root)]
+    for seed in b.seeds:
+        argv += ["--from", str(seed)]
+    code, seconds, _ = b.run(argv, env=base_env())
+    if code != 0:
+        raise PhaseError(f"realtorch_mirror.py exit {code}")
+    res: dict[str, Any] = {"seconds": round(seconds, 2), "seeds": [str(s) for s in b.seeds]}
+    if not b.dry:
+        manifest = json.loads(b.p("mirror", "MANIFEST.json").read_text())
+        res.update(prefix=manifest["prefix"], pytorch_commit=manifest["pytorch"]["commit"],
+                   upstream_commit=manifest["pytorch"].get("upstream_commit"),
+                   mirrored=sorted(p for p, s in manifest["submodules"].items() if s.get("mirrored", True)))
+        log_text = b.p("logs", "mirror.log").read_text(errors="replace")
+        res["cached"] = "made " not in log_text
+    # Debian packages
+    missing = [p for p in PACKAGES if dpkg_version(p) is None]
+    installed: list[str] = []
+    t_pkg = 0.0
+    if missing:
+        print(f"  installing Debian packages: {' '.join(missing)}", flush=True)
+        sudo = [] if os.geteuid() == 0 or not shutil.which("sudo") else ["sudo"]
+        apt_env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        code, t_pkg, _ = b.run([*sudo, "apt-get", "install", "-y", "--no-install-recommends", *missing], env=apt_env)
+        if code != 0:
+            code, t_upd, _ = b.run([*sudo, "apt-get", "update"], env=apt_env)
+            code, t2, _ = b.run([*sudo, "apt-get", "install", "-y", "--no-install-recommends", *missing],
+                                env=apt_env)
+            t_pkg += t_upd + t2
+        installed = missing
+    versions = {p: dpkg_version(p) for p in PACKAGES}
+    res.update(packages=versions, installed=installed, packages_seconds=round(t_pkg, 2))
+    still = [p for p, v in versions.items() if v is None]
+    if still and not b.dry:
+        raise PhaseError(f"packages still missing: {' '.join(still)}")
+    for tool in ("git", "ccache", "strip"):
+        if shutil.which(tool) is None and not b.dry:
+            raise PhaseError(f"{tool} is required")
+    state = "cached" if res.get("cached") else "made"
+    res["summary"] = (f"mirror {state} in {seconds:.1f} s (pytorch {str(res.get('pytorch_commit', '?'))[:12]}); "
+                      f"packages ok" + (f", installed {' '.join(installed)}" if installed else ""))
+    return res
+
+
+def phase_model(b: Bench) -> dict[str, Any]:
+    code, _s, out = b.run([sys.executable, "-c", "import torch; print(torch.__version__)"], capture=True,
+                          light=True)
+    version = out.strip().split("+")[0] if code == 0 else None
+    if version != TORCH_VERSION:
+        print(f"  installing torch=={TORCH_VERSION} (found {version or 'none'})", flush=True)
+        code, _s, _ = b.run([sys.executable, "-m", "pip", "install", f"torch=={TORCH_VERSION}"])
+        if code != 0:
+            raise PhaseError(f"pip install torch=={TORCH_VERSION} failed")
+    code, _s, out = b.run(builder_cmd("recipes", "show", TAG, "--json"), env=base_env(), capture=True, light=True)
+    if code != 0:
+        raise PhaseError("builder recipes show failed")
+    bytecode_max = json.loads(out)["bytecode"]["max"]
+    b.wipe("model")
+    argv = [sys.executable, str(HERE / "mobilenet_model.py"), str(b.p("model")), "--bytecode-max",
+            str(bytecode_max), "--size", str(INPUT_SIZE)]
+    code, seconds, out = b.run(argv, env=base_env(), capture=True)
+    if b.dry:
+        return {}
+    if code != 0:
+        raise PhaseError(f"mobilenet_model.py exit {code}")
+    summary = json.loads(out[out.index("{"):])
+    shape = f"1x3x{INPUT_SIZE}x{INPUT_SIZE}"
+    return {"seconds": round(seconds, 2), "pt": summary["pt"], "ptl": summary["ptl"], "ops": summary["ops"],
+            "inputs": summary["inputs"], "bytecode_version": summary["bytecode_version"],
+            "bytecode_max": bytecode_max, "torch": summary["torch"], "operators": summary["operators"],
+            "parameters": summary["parameters"], "input_shape": shape,
+            "summary": (f"{len(summary['operators'])} root operators, {summary['parameters']:,} parameters, "
+                        f"bytecode v{summary['bytecode_version']} (max v{bytecode_max}), input {shape}, "
+                        f"{seconds:.1f} s")}
+
+
+def _builder_build(b: Bench, name: str, argv: list[str], out_dir: str, fresh_dirs: tuple[str, ...]
+                   ) -> dict[str, Any]:
+    """Plan (--json), wipe, run timed; ccache delta; install sizes."""
+    b.wipe(*fresh_dirs, out_dir)
+    plan = json_plan(b, argv, name)
+    b.wipe(*fresh_dirs)  # the plan run may have cached tool versions: the timed run starts empty
+    env = builder_env(b)
+    before = ccache_stats(env) if not b.dry else {}
+    code, seconds = run_builder(b, argv)
+    after = ccache_stats(env) if not b.dry else {}
+    sl = plan["slices"][0]
+    install = Path(sl["install_dir"])
+    res: dict[str, Any] = {
+        "argv": argv, "env": builder_env_shown(b), "exit": code, "seconds": round(seconds, 2),
+        "install_dir": str(install), "build_dir": sl["build_dir"], "source": plan["source"],
+        "defines": sl["defines"], "cmake": plan.get("cmake"), "ninja": plan.get("ninja"),
+        "launcher": plan.get("launcher"), "submodules_planned": plan.get("submodules"),
+        "patches": plan.get("patches"), "jobs": int(argv[argv.index("-j") + 1]),
+        "ccache": ccache_summary(stats_delta(before, after)), "ccache_stats": stats_delta(before, after),
+    }
+    if b.dry:
+        return res
+    if code != 0:
+        res["status"] = "failed"
+        res["summary"] = f"builder exit {code} after {fmt_s(seconds)} (see {b.p('logs', name + '.log')})"
+        return res
+    if not install.is_dir():
+        raise PhaseError(f"builder exit 0 but no install at {install}")
+    res["install"] = install_sizes(install)
+    return res
+
+
+def phase_builder_full(b: Bench) -> dict[str, Any]:
+    argv = builder_argv(mirror_prefix(b), b.jobs, b.p("out-full"))
+    res = _builder_build(b, "builder_full", argv, "out-full", ("ccache-builder", "builder-cache"))
+    if res.get("install"):
+        c = res["ccache"]
+        res["summary"] = (f"cold {fmt_s(res['seconds'])}, exit 0, ccache {c['hits']} hits / {c['misses']} misses, "
+                          f"lib/ {mib(res['install']['lib_bytes'])}, include/ {mib(res['install']['include_bytes'])}")
+    return res
+
+
+def phase_noop(b: Bench) -> dict[str, Any]:
+    argv = full_argv(b)
+    env = builder_env(b)
+    before = ccache_stats(env) if not b.dry else {}
+    code, seconds = run_builder(b, argv)
+    if b.dry:
+        return {}
+    delta = ccache_summary(stats_delta(before, ccache_stats(env)))
+    res = {"argv": argv, "exit": code, "seconds": round(seconds, 2), "target_s": NOOP_TARGET_S,
+           "target_met": code == 0 and seconds <= NOOP_TARGET_S, "ccache": delta}
+    log_text = b.p("logs", "noop.log").read_text(errors="replace")
+    res["up_to_date"] = "up to date" in log_text
+    if code != 0:
+        res["status"] = "failed"
+    res["summary"] = (f"{seconds:.2f} s (target <= {NOOP_TARGET_S:g} s: {'pass' if res['target_met'] else 'FAIL'})"
+                      f", exit {code}, {'up to date' if res['up_to_date'] else 'REBUILT something'}, "
+                      f"{delta['hits'] + delta['misses']} compilations")
+    return res
+
+
+def phase_builder_ops(b: Bench) -> dict[str, Any]:
+    ops = model_ops_path(b)
+    if not ops.is_file() and not b.dry:
+        raise PhaseError(f"op list {ops} is missing (rerun --phases model)")
+    res = _builder_build(b, "builder_ops", ops_argv(b), "out-ops", ())
+    if res.get("install"):
+        cold = b.get("builder_full").get("seconds")
+        ratio = res["seconds"] / cold if cold else None
+        res.update(ratio_to_cold=ratio, target=WARM_TARGET, target_met=ratio is not None and ratio <= WARM_TARGET)
+        c = res["ccache"]
+        total = c["hits"] + c["misses"]
+        res["summary"] = (f"{fmt_s(res['seconds'])} = {pct(ratio)} of cold (target <= {WARM_TARGET:.0%}: "
+                          f"{'pass' if res['target_met'] else 'FAIL'}), ccache hit rate "
+                          f"{pct(c['hits'] / total if total else None)} ({c['hits']}/{total})")
+    return res
+
+
+# Also compared between the two CMakeCache.txt files: the tools each configure found.
+CACHE_TOOL_KEYS = ("CMAKE_COMMAND", "CMAKE_C_COMPILER", "CMAKE_CXX_COMPILER", "CMAKE_GENERATOR")
+BM_DEFINE_RE = re.compile(r"-D([A-Za-z_][A-Za-z0-9_]*)=")
+
+
+def script_defines(text: str) -> list[str]:
+    """Every -DKEY= that build_mobile.sh can set itself (also the conditional ones)."""
+    keys: list[str] = []
+    for line in text.splitlines():
+        if line.lstrip().startswith("#"):
+            continue
+        for key in BM_DEFINE_RE.findall(line):
+            if key not in keys:
+                keys.append(key)
+    return keys
+
+
+def read_cmake_cache(path: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    with contextlib.suppress(OSError):
+        for line in path.read_text(errors="replace").splitlines():
+            m = re.match(r"^([A-Za-z_][A-Za-z0-9_\-.]*):[A-Z]+=(.*)$", line)
+            if m:
+                values[m.group(1)] = m.group(2)
+    return values
+
+
+def _norm(value: str | None) -> str | None:
+    if value is None:
+        return None
+    up = value.upper()
+    if up in ("ON", "1", "TRUE", "YES", "Y"):
+        return "ON"
+    if up in ("OFF", "0", "FALSE", "NO", "N", ""):
+        return "OFF"
+    return value
+
+
+def tool_dir(describe: str | None) -> str | None:
+    """'cmake 4.4.4 (/path/bin/cmake)' -> '/path/bin'."""
+    m = re.search(r"\((/[^)]+)\)", describe or "")
+    return str(Path(m.group(1)).parent) if m else None
+
+
+def phase_build_mobile(b: Bench) -> dict[str, Any]:
+    full = b.get("builder_full")
+    if b.dry and not full:
+        full = {"source": "<builder's work tree>", "defines": {}, "cmake": None, "ninja": None}
+        with contextlib.suppress(PhaseError):
+            plan = json_plan(b, full_argv(b), "builder_full")
+            full = {"source": plan["source"], "defines": plan["slices"][0]["defines"], "cmake": plan["cmake"],
+                    "ninja": plan["ninja"], "build_dir": plan["slices"][0]["build_dir"]}
+    src = Path(full["source"])
+    if not b.dry and not (src / "scripts" / "build_mobile.sh").is_file():
+        raise PhaseError(f"builder's work tree {src} is missing (rerun --phases builder_full)")
+    b.wipe("bm-src", "bm-build", "ccache-bm")
+    bm_src, bm_build = b.p("bm-src"), b.p("bm-build")
+    code, t_copy, _ = b.run(["cp", "-a", str(src), str(bm_src)])
+    if code != 0:
+        raise PhaseError("cp -a of builder's work tree failed")
+    # The copy = checkout + patches: drop files builder's configures wrote into the tree (git-ignored).
+    code, _s, cleaned = b.run(["git", "-C", str(bm_src), "clean", "-fdX"], capture=True)
+    script = bm_src / "scripts" / "build_mobile.sh"
+    if b.dry:
+        text = subprocess.run(["git", "--git-dir", str(b.p("mirror", "pytorch", "pytorch.git")), "show",
+                               f"{TAG}:scripts/build_mobile.sh"], stdout=subprocess.PIPE, text=True).stdout
+    else:
+        text = script.read_text()
+    own = script_defines(text)
+    extra = {k: v for k, v in full["defines"].items() if k not in own}
+    path_dirs = list(dict.fromkeys(d for d in (tool_dir(full.get("cmake")), tool_dir(full.get("ninja")),
+                                               str(Path(sys.executable).parent)) if d))
+    shown = {"BUILD_LITE_INTERPRETER": "1", "BUILD_ROOT": str(bm_build), "MAX_JOBS": str(full.get("jobs", b.jobs)),
+             "CCACHE_DIR": str(b.p("ccache-bm"))}
+    env = base_env(drop=BM_ENV_DROP + ("MAX_JOBS", "BUILD_LITE_INTERPRETER"), **shown)
+    env["PATH"] = os.pathsep.join([*path_dirs, env.get("PATH", "")])
+    shown_path = {**shown, "PATH": os.pathsep.join([*path_dirs, "$PATH"])}
+    argv = ["bash", str(script), *(f"-D{k}={v}" for k, v in extra.items())]
+    code, seconds, _ = b.run(argv, env=env, cwd=b.root, env_shown=shown_path)
+    res: dict[str, Any] = {"argv": argv, "env": shown_path, "exit": code, "seconds": round(seconds, 2),
+                           "copy_seconds": round(t_copy, 2), "script_defines": own, "extra_defines": extra,
+                           "cleaned_files": len([ln for ln in cleaned.splitlines() if ln.startswith("Removing")])}
+    if b.dry:
+        print(f"    extra defines ({len(extra)}): {' '.join(extra) or '(none: builder_full has no plan yet)'}")
+        return res
+    res["ccache"] = ccache_summary(ccache_stats({**os.environ, "CCACHE_DIR": str(b.p("ccache-bm"))}))
+    # Same settings? Compare the two CMakeCache.txt files on every define builder passed.
+    ours = read_cmake_cache(Path(full["build_dir"]) / "CMakeCache.txt")
+    theirs = read_cmake_cache(bm_build / "CMakeCache.txt")
+    keys = [k for k in full["defines"] if k != "CMAKE_INSTALL_PREFIX"] + list(CACHE_TOOL_KEYS)
+    res["define_mismatches"] = {k: {"builder": ours.get(k), "build_mobile": theirs.get(k)}
+                                for k in keys if _norm(ours.get(k)) != _norm(theirs.get(k))}
+    res["defines_compared"] = len([k for k in keys if k in ours and k in theirs])
+    if code != 0:
+        res["status"] = "failed"
+        res["summary"] = f"build_mobile.sh exit {code} after {fmt_s(seconds)}"
+        return res
+    res["install"] = install_sizes(bm_build / "install")
+    ratio = full["seconds"] / seconds if seconds else None
+    res.update(ratio=ratio, target=BM_TOLERANCE,
+               target_met=ratio is not None and abs(ratio - 1) <= BM_TOLERANCE)
+    res["summary"] = (f"{fmt_s(seconds)}; builder/build_mobile = {ratio:.3f} (target 1 +/- {BM_TOLERANCE:g}: "
+                      f"{'pass' if res['target_met'] else 'FAIL'}); {len(extra)} extra defines; "
+                      f"{len(res['define_mismatches'])} CMakeCache differences")
+    return res
+
+
+RUNNER_SNIPPET = r"""
+import json, sys
+from pathlib import Path
+from builder.errors import BuilderError
+from builder.models import verify as v
+install_dir, work, model, shape, extra = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4], sys.argv[5:]
+inst = v.find_install(Path(install_dir))
+out = {"extra_link_args": []}
+try:
+    runner = v.compile_runner(inst, work)
+except BuilderError as exc:
+    out["plain_link_error"] = str(exc)
+    out["extra_link_args"] = extra
+    runner = v.compile_runner(inst, work, extra_link_args=extra)
+out["runner"] = str(runner.path)
+out["command"] = list(runner.command)
+try:
+    r = v.verify_model(model, runner, v.make_inputs(v.parse_shapes(shape), 0), work)
+    out.update(verify="pass", max_abs=r.max_abs_error, max_rel=r.max_rel_error, forward_ms=r.forward_ms)
+except BuilderError as exc:
+    out["verify"] = "fail: " + str(exc)
+print("RESULT " + json.dumps(out))
+"""
+
+
+def _shared_deps(binary: Path) -> dict[str, int]:
+    """Non-libc shared libraries the runner loads (the system XNNPACK & co), with their sizes."""
+    proc = subprocess.run(["ldd", str(binary)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    deps: dict[str, int] = {}
+    for line in proc.stdout.splitlines():
+        m = re.match(r"\s*(\S+) => (/\S+)", line)
+        if m and re.search(r"XNNPACK|cpuinfo|pthreadpool|clog", m.group(1)):
+            deps[m.group(1)] = Path(m.group(2)).resolve().stat().st_size
+    return deps
+
+
+def _size_json(data: dict[str, Any]) -> dict[str, Any]:
+    """The parts of `builder size --json` the report shows (its format may still change: kept loose)."""
+    def part(r: dict[str, Any] | None) -> dict[str, Any] | None:
+        if not r:
+            return None
+        keep = ("label", "link_mode", "link_flags", "binary_size", "stripped_size", "verified", "verify_ok",
+                "forced_objects")
+        out = {k: r.get(k) for k in keep if k in r}
+        out["contributors"] = [{"name": c.get("name"), "size": c.get("size")} for c in r.get("contributors", [])[:12]]
+        return out
+    return {"report": part(data.get("report")), "baseline": part(data.get("baseline")), "ratio": data.get("ratio")}
+
+
+def phase_sizes(b: Bench) -> dict[str, Any]:
+    model = b.get("model")
+    ptl, shape = model.get("ptl", str(b.p("model", "mobilenet_v2.ptl"))), model.get("input_shape", "1x3x224x224")
+    installs = {"full": b.get("builder_full").get("install_dir", "<out-full install>"),
+                "ops": b.get("builder_ops").get("install_dir", "<out-ops install>")}
+    libs = b.get("builder_full").get("argv") or full_argv(b)
+    extra = [SYSTEM_LINK[libs[i + 1]] for i, a in enumerate(libs) if a == "--system-lib" and libs[i + 1] in SYSTEM_LINK]
+    env = builder_env(b)
+    res: dict[str, Any] = {"model": ptl, "input_shape": shape}
+    b.wipe("sizes")
+    if not b.dry:
+        b.p("sizes").mkdir(parents=True)
+    for variant, install in installs.items():
+        row: dict[str, Any] = {"install_dir": install}
+        if not b.dry:
+            row["install"] = install_sizes(Path(install))
+        # 1. builder verify, as a user runs it
+        code, secs, out = b.run(builder_cmd("verify", "--build", install, "--model", ptl, "--shapes", shape),
+                                env=env, cwd=b.root, capture=True, env_shown=builder_env_shown(b))
+        row["verify_cli"] = {"exit": code, "seconds": round(secs, 2), "output": out.strip()[-400:]}
+        # 2. the runner itself (builder.models.verify.compile_runner); system libraries added when needed
+        code, secs, out = b.run([sys.executable, "-c", RUNNER_SNIPPET, install,
+                                 str(b.p("builder-cache", "verify")), ptl, shape, *extra],
+                                env=env, cwd=b.root, capture=True)
+        if b.dry:
+            continue
+        m = re.search(r"^RESULT (.*)$", out, re.M)
+        if code != 0 or not m:
+            row["runner_error"] = f"runner snippet exit {code} (see {b.p('logs', 'sizes.log')})"
+            res[variant] = row
+            continue
+        info = json.loads(m.group(1))
+        row.update(info)
+        runner = Path(info["runner"])
+        copy = b.p("sizes", f"runner-{variant}")
+        shutil.copy2(runner, copy)
+        b.run(["strip", "-o", str(copy) + ".stripped", str(copy)])
+        row["runner_bytes"] = copy.stat().st_size
+        row["runner_stripped_bytes"] = Path(str(copy) + ".stripped").stat().st_size
+        row["shared_deps"] = _shared_deps(copy)
+        row["verify"] = info.get("verify")
+        res[variant] = row
+    # `builder size` (being added by another engineer): used when this builder has it.
+    code, _s, help_text = b.run(builder_cmd("size", "--help"), env=env, capture=True, light=True)
+    res["builder_size_available"] = code == 0
+    if code == 0:
+        argv = builder_cmd("size", "--build", installs["ops"], "--baseline", installs["full"])
+        if "--model" in help_text:
+            argv += ["--model", ptl, "--shapes", shape]
+        if "--json" in help_text:
+            argv.append("--json")
+        code, secs, out = b.run(argv, env=env, cwd=b.root, capture=True, env_shown=builder_env_shown(b))
+        res["builder_size"] = {"argv": argv, "exit": code, "seconds": round(secs, 2)}
+        if not b.dry:
+            (b.p("sizes") / ("builder-size.json" if "--json" in argv else "builder-size.txt")).write_text(out)
+            try:
+                res["builder_size"]["json"] = _size_json(json.loads(out))
+            except (ValueError, TypeError, KeyError, AttributeError):
+                res["builder_size"]["output"] = out[-6000:]
+    if b.dry:
+        return res
+    full, ops = res.get("full", {}), res.get("ops", {})
+    if not (full.get("runner_stripped_bytes") and ops.get("runner_stripped_bytes")):
+        raise_with = full.get("runner_error") or ops.get("runner_error") or "no runner"
+        res.update(status="failed", summary=f"runner not built: {raise_with}")
+        return res
+    ratio = ops["runner_stripped_bytes"] / full["runner_stripped_bytes"]
+    res.update(runner_ratio=ratio, target_met=ratio < 1.0 and full.get("verify") == "pass"
+               and ops.get("verify") == "pass", issue8_target=ISSUE8_TARGET)
+    res["summary"] = (f"runner stripped full {mib(full['runner_stripped_bytes'])}, ops "
+                      f"{mib(ops['runner_stripped_bytes'])} (ops/full {ratio:.3f}); verify full "
+                      f"{short(full.get('verify'))}, ops {short(ops.get('verify'))}; builder verify CLI exit "
+                      f"{full['verify_cli']['exit']}/{ops['verify_cli']['exit']}")
+    return res
+
+
+def phase_submodules(b: Bench) -> dict[str, Any]:
+    manifests = sorted(glob.glob(str(b.p("out-full", "*.manifest.json"))))
+    gitmodules = subprocess.run(["git", "--git-dir", str(b.p("mirror", "pytorch", "pytorch.git")), "show",
+                                 f"{TAG}:.gitmodules"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                text=True).stdout
+    listed = re.findall(r"^\s*path\s*=\s*(\S+)", gitmodules, re.M)
+    if b.dry:
+        print(f"    read {b.p('out-full', '*.manifest.json')} and {TAG}:.gitmodules ({len(listed)} listed)")
+        return {}
+    if not manifests:
+        raise PhaseError(f"no manifest in {b.p('out-full')}")
+    manifest = json.loads(Path(manifests[0]).read_text())
+    fetched = manifest.get("submodules", {})
+    tree = Path(b.get("builder_full").get("source", ""))
+    populated = [p for p in listed if (tree / p).is_dir() and any((tree / p).iterdir())]
+    return {"manifest": manifests[0], "fetched": fetched, "listed": listed, "listed_count": len(listed),
+            "fetched_count": len(fetched), "populated_in_tree": populated, "skipped": list(SKIP_SUBMODULES),
+            "summary": f"{len(fetched)} fetched of {len(listed)} listed in .gitmodules "
+                       f"({', '.join(sorted(fetched))})"}
+
+
+PHASE_FUNCS: dict[str, Callable[[Bench], dict[str, Any]]] = {
+    "mirror": phase_mirror, "model": phase_model, "builder_full": phase_builder_full, "noop": phase_noop,
+    "builder_ops": phase_builder_ops, "build_mobile": phase_build_mobile, "sizes": phase_sizes,
+    "submodules": phase_submodules,
+}
+
+
+# ============================================================================ formatting
+def fmt_s(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f} s" if seconds >= 10 else f"{seconds:.2f} s"
+    m, s = divmod(round(seconds), 60)
+    return f"{seconds:,.0f} s ({m} min {s:02d} s)"
+
+
+def mib(n: int | None) -> str:
+    if n is None:
+        return "-"
+    return f"{n / 2**20:,.1f} MiB" if abs(n) >= 2**20 else f"{n / 2**10:,.1f} KiB"
+
+
+def pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def short(text: str | None) -> str:
+    if not text:
+        return "not run"
+    return "pass" if text == "pass" else "FAIL"
+
+
+# ============================================================================ report
+def render_report(results: dict[str, Any], root: Path) -> str:
+    ph = results.get("phases", {})
+    m = results.get("machine", {})
+    full, ops, bm = ph.get("builder_full", {}), ph.get("builder_ops", {}), ph.get("build_mobile", {})
+
+    def rel(path: str | None) -> str:
+        if not path:
+            return "-"
+        with contextlib.suppress(ValueError):
+            return "ROOT/" + str(Path(path).relative_to(root))
+        return path
+
+    cmd = "python benchmarks/real_pytorch.py"
+    if root != DEFAULT_ROOT:
+        cmd += f" --root {root}"
+    jobs = full.get("jobs") or results.get("jobs")
+    if jobs and jobs != m.get("nproc"):
+        cmd += f" -j {jobs}"
+    L: list[str] = []
+    L += ["# Benchmarks: builder on real PyTorch v1.13.1 (host, lite interpreter)", "",
+          "Generated by `benchmarks/real_pytorch.py` from `ROOT/results.json` "
+          f"(ROOT = `{root}`; last updated {results.get('updated', '-')}). Do not edit by hand: rerun "
+          "`python benchmarks/real_pytorch.py --report`. What each phase does and why each flag is needed: "
+          "`benchmarks/real_pytorch.py` (docstring) and `docs/real_pytorch_notes.md`.", "",
+          "## Reproduce", "", "```", 'pip install -e . "torch==2.13.0"',
+          f"{cmd}            # resumable: a re-run skips finished phases; --fresh starts over", "```", "",
+          "From a clean machine state (root may install the Debian packages; needs a `deb-src` entry for the "
+          "mirror's first run). 1-2 hours on 2 cores. Single phases: `--phases builder_ops,sizes`; logs in "
+          "`ROOT/logs/<phase>.log`.", ""]
+    # machine
+    mir_pkgs = ph.get("mirror", {}).get("packages", {})
+    cmake = full.get("cmake") or m.get("cmake_path")
+    ninja = full.get("ninja") or m.get("ninja_path")
+    L += ["## Machine", "", "| | |", "| --- | --- |",
+          f"| CPU | {m.get('cpu', '-')} ({m.get('machine', '-')}) |",
+          f"| cores (nproc) | {m.get('nproc', '-')} |",
+          f"| RAM | {m['ram_bytes'] / 2**30:.1f} GiB |" if m.get("ram_bytes") else "| RAM | - |",
+          f"| OS | {m.get('os', '-')}, kernel {m.get('kernel', '-')} |",
+          f"| compiler | {m.get('compiler', '-')} |",
+          f"| CMake | {cmake or '-'} |", f"| Ninja | {ninja or '-'} |",
+          f"| ccache | {m.get('ccache', '-')} |", f"| git | {m.get('git', '-')} |",
+          f"| Python / torch | {m.get('python', '-')} / {ph.get('model', {}).get('torch', '-')} |",
+          "| Debian packages | " + (", ".join(f"{k} {v}" for k, v in sorted(mir_pkgs.items())) or "-") + " |", ""]
+    # phase table
+    def status(d: dict[str, Any]) -> str:
+        if not d:
+            return "not run"
+        if d.get("status") != "ok":
+            return "FAILED"
+        if "target_met" in d:
+            return "pass" if d["target_met"] else "FAIL"
+        return "ok"
+
+    def row(name: str, what: str, time_s: str, target: str) -> str:
+        d = ph.get(name, {})
+        if not d:
+            return f"| {name} | {what} | not run | {target} | not run |"
+        return f"| {name} | {what} | {time_s} | {target} | {status(d)} |"
+
+    mir, mod, noop, sz, sub = (ph.get(k, {}) for k in ("mirror", "model", "noop", "sizes", "submodules"))
+    ratio_ops = ops.get("ratio_to_cold")
+    ratio_bm = bm.get("ratio")
+    L += ["## Results", "", "| phase | what | time | ratio / target | result |", "| --- | --- | --- | --- | --- |",
+          row("mirror", "local upstream-shaped mirror ({}) + Debian packages".format(
+              "cached" if mir.get("cached") else "made"), fmt_s(mir.get("seconds")), "-"),
+          row("model", "MobileNetV2-style model: .pt, .ptl (bytecode v{}), {} root operators".format(
+              mod.get("bytecode_version", "?"), len(mod.get("operators", []))), fmt_s(mod.get("seconds")), "-"),
+          row("builder_full", "`builder host` full lite build, cold: checkout + configure + build + install + "
+              "package, empty ccache", fmt_s(full.get("seconds")), "-"),
+          row("noop", "the same command again", fmt_s(noop.get("seconds")), f"<= {NOOP_TARGET_S:g} s"),
+          row("builder_ops", "`--ops` (the model's op list), fresh out folder, warm ccache",
+              fmt_s(ops.get("seconds")), f"{pct(ratio_ops)} of cold (<= {WARM_TARGET:.0%})" if ratio_ops is not None
+              else f"<= {WARM_TARGET:.0%} of cold"),
+          row("build_mobile", "PyTorch's `scripts/build_mobile.sh`, same tree, defines and tools, empty ccache",
+              fmt_s(bm.get("seconds")),
+              f"builder/build_mobile = {ratio_bm:.3f} (1 +/- {BM_TOLERANCE:g})" if ratio_bm else
+              f"builder/build_mobile (1 +/- {BM_TOLERANCE:g})"),
+          row("sizes", "runner linked against each install, stripped; `builder verify`", "-",
+              f"ops/full = {sz['runner_ratio']:.3f} (< 1; issue 8: <= {ISSUE8_TARGET})" if sz.get("runner_ratio")
+              else "ops/full < 1"),
+          row("submodules", "fetched (builder_full manifest) vs listed in `.gitmodules`", "-",
+              f"{sub.get('fetched_count')} of {sub.get('listed_count')}" if sub else "-"), ""]
+    for name in PHASES:
+        d = ph.get(name, {})
+        if d.get("summary"):
+            L.append(f"- **{name}**: {d['summary']}")
+    L.append("")
+    # sizes table
+    def inst(d: dict[str, Any], key: str) -> int | None:
+        return (d.get("install") or {}).get(key)
+
+    sfull, sops = sz.get("full", {}), sz.get("ops", {})
+    rf, ro = sfull.get("runner_stripped_bytes"), sops.get("runner_stripped_bytes")
+
+    def ratio_cell(a: int | None, c: int | None) -> str:
+        return f"{c / a:.3f}" if a and c else "-"
+
+    lf, lo = inst(full, "lib_bytes"), inst(ops, "lib_bytes")
+    i_f, i_o = inst(full, "include_bytes"), inst(ops, "include_bytes")
+    tf = (full.get("install") or {}).get("libraries", {}).get("libtorch_cpu.a")
+    to = (ops.get("install") or {}).get("libraries", {}).get("libtorch_cpu.a")
+    L += ["## Sizes", ""]
+    if not (lf or lo or sz):
+        L += ["not run", ""]
+    else:
+        L += ["| | full | selected ops | ops/full |", "| --- | --- | --- | --- |",
+              f"| installed `lib/` | {mib(lf)} | {mib(lo)} | {ratio_cell(lf, lo)} |",
+              f"| installed `include/` | {mib(i_f)} | {mib(i_o)} | {ratio_cell(i_f, i_o)} |",
+              f"| `libtorch_cpu.a` | {mib(tf)} | {mib(to)} | {ratio_cell(tf, to)} |",
+              f"| runner, unstripped | {mib(sfull.get('runner_bytes'))} | {mib(sops.get('runner_bytes'))} | "
+              f"{ratio_cell(sfull.get('runner_bytes'), sops.get('runner_bytes'))} |",
+              f"| runner, stripped | {mib(rf)} | {mib(ro)} | {ratio_cell(rf, ro)} |",
+              f"| model verified on the runner | {short(sfull.get('verify')) if sz else 'not run'} | "
+              f"{short(sops.get('verify')) if sz else 'not run'} | |",
+              f"| `builder verify` exit code | {sfull.get('verify_cli', {}).get('exit', '-')} | "
+              f"{sops.get('verify_cli', {}).get('exit', '-')} | |", ""]
+    if bm.get("install"):
+        L += [f"build_mobile.sh's install for comparison: `lib/` {mib(bm['install']['lib_bytes'])}, `include/` "
+              f"{mib(bm['install']['include_bytes'])}.", ""]
+    if sz:
+        deps = sfull.get("shared_deps") or {}
+        if deps:
+            L += ["Shared system libraries the runner loads (not in its size): " +
+                  ", ".join(f"{k} {mib(v)}" for k, v in sorted(deps.items())) + ".", ""]
+        if sfull.get("extra_link_args"):
+            L += [f"The runner links with `{' '.join(sfull['extra_link_args'])}` added to "
+                  "`builder.models.verify.compile_runner`'s link line (the plain line fails: "
+                  f"`{str(sfull.get('plain_link_error', ''))[:160]}`).", ""]
+        L += render_builder_size(sz, root)
+    # submodules
+    L += ["## Submodules", ""]
+    if sub:
+        L += [f"Fetched {sub['fetched_count']} of the {sub['listed_count']} submodules listed in the mirror's "
+              f"`.gitmodules`: " + ", ".join(f"`{p}`" for p in sorted(sub["fetched"])) + ". Skipped: "
+              + ", ".join(f"`{p}`" for p in sub.get("skipped", [])) + " (`--skip-submodule`). XNNPACK, cpuinfo and "
+              "pthreadpool come from Debian (`--system-lib`).", ""]
+    else:
+        L += ["not run", ""]
+    # details
+    L += ["## Details", ""]
+    if not (full.get("argv") or bm.get("argv")):
+        L += ["not run", ""]
+    if full.get("argv"):
+        L += ["builder_full's command (noop: the same; builder_ops: `--out ROOT/out-ops --ops <op list>` instead):",
+              "", "```", (" ".join(f"{k}={v}" for k, v in full.get("env", {}).items()) + " \\\n  "
+                          + shlex.join(["builder", *full["argv"][3:]])).replace(str(root), "ROOT").lstrip(" \\\n"),
+              "```", ""]
+    if bm.get("argv"):
+        extra = bm.get("extra_defines", {})
+        L += ["build_mobile.sh's command: the defines in builder's plan that the script does not set itself "
+              f"(computed: plan defines minus the {len(bm.get('script_defines', []))} `-D` keys in the script) "
+              "are passed as its arguments, which it gives to CMake last:", "", "```",
+              " ".join(f"{k}={v}" for k, v in bm.get("env", {}).items()).replace(str(root), "ROOT") + " \\",
+              "  bash ROOT/bm-src/scripts/build_mobile.sh \\",
+              "    " + " \\\n    ".join(f"-D{k}={v}" for k, v in extra.items()), "```", "",
+              f"CMakeCache.txt of builder's build folder vs build_mobile.sh's, on every define builder passed "
+              f"(except the install prefix) and the tools found ({', '.join(CACHE_TOOL_KEYS)}; "
+              f"{bm.get('defines_compared', '?')} entries compared): "
+              + ("identical." if not bm.get("define_mismatches") else
+                 "; ".join(f"`{k}` {v['builder']} vs {v['build_mobile']}" for k, v in bm["define_mismatches"].items()))
+              + f" The tree is a `cp -a` of builder's work tree ({bm.get('cleaned_files', 0)} git-ignored files "
+              "that builder's configures wrote into it removed with `git clean -fdX`).", ""]
+    cc = [(n, ph.get(n, {}).get("ccache")) for n in ("builder_full", "noop", "builder_ops", "build_mobile")]
+    cc = [(n, c) for n, c in cc if c]
+    if cc:
+        L += ["ccache (per phase): " + "; ".join(f"{n} {c['hits']} hits / {c['misses']} misses" for n, c in cc) + ".",
+              ""]
+    # notes
+    mirror_commit = mir.get("pytorch_commit")
+    L += ["## Notes", "",
+          "- XNNPACK, cpuinfo and pthreadpool are Debian's **shared** libraries (`libxnnpack-dev`, `libcpuinfo-dev`, "
+          "`libpthreadpool-dev`; `--system-lib`), because Debian serves no source for them. They are not in the "
+          "install tree and not in the runner's size: the runner loads them at run time (sizes above).",
+          "- `third_party/pocketfft` cannot be had (no Debian or PyPI package), so the build skips it "
+          "(`--skip-submodule third_party/pocketfft`, made optional by `patches/v1.13.1/0001`): FFT operators "
+          "raise at run time. `0002` makes the kineto header optional.",
+          "- The mirror's v1.13.1 commit is made from Debian's `+dfsg` source tarball "
+          f"(`{(mirror_commit or 'c0f7ff6c…')[:12]}`), not upstream's `49444c3e…`: hence `--allow-unpinned`.",
+          "- Both builds use `CMAKE_BUILD_TYPE=Release` (the recipe's and build_mobile.sh's), the same CMake and "
+          "Ninja (builder's, first on build_mobile.sh's PATH), the same `-j`, and ccache with an empty cache. "
+          "builder's cold time includes its checkout (the mirror is local), build_mobile.sh's does not.",
+          "- The benchmark removes `CCACHE_BASEDIR`, `SELECTED_OP_LIST`, `MAX_JOBS` and `BUILDER_MIRROR` from the "
+          "environment it passes on, so the command lines above say everything."]
+    occ = ops.get("ccache") or {}
+    total = occ.get("hits", 0) + occ.get("misses", 0)
+    if total and occ["hits"] / total < 0.5:
+        L += [f"- builder_ops hit only {occ['hits']} of {total} compilations in the warm ccache: ccache hashes "
+              "absolute paths, and PyTorch's objects are compiled with `-I<out>/build/<slice>/...` (headers "
+              "generated in the build folder), a path that differs between `--out ROOT/out-full` and "
+              "`--out ROOT/out-ops`. "
+              "Checked on two one-file builds: same source, `-I` in two different folders: miss; the same with "
+              "`CCACHE_BASEDIR` set to their common parent: hit."]
+    L.append("")
+    return "\n".join(L)
+
+
+def render_builder_size(sz: dict[str, Any], root: Path) -> list[str]:
+    if not sz.get("builder_size_available"):
+        return ["`builder size` did not exist when this ran.", ""]
+    bs = sz.get("builder_size", {})
+    argv = bs.get("argv", [])
+    cmd = shlex.join(["builder", *argv[3:]]).replace(str(root), "ROOT") if argv else "builder size"
+    L = [f"`{cmd}` (exit {bs.get('exit', '?')}):", ""]
+    data = bs.get("json")
+    if not data:
+        return L + ["```", (bs.get("output") or "").rstrip()[-3000:], "```", ""]
+    rep, base = data.get("report") or {}, data.get("baseline") or {}
+    ratio = data.get("ratio")
+    L += ["| | ops (`--build`) | full (`--baseline`) | ratio |", "| --- | --- | --- | --- |",
+          f"| link | {rep.get('link_mode', '-')} {' '.join(rep.get('link_flags') or [])} | "
+          f"{base.get('link_mode', '-')} {' '.join(base.get('link_flags') or [])} | |",
+          f"| linked | {mib(rep.get('binary_size'))} | {mib(base.get('binary_size'))} | |",
+          f"| stripped | {mib(rep.get('stripped_size'))} | {mib(base.get('stripped_size'))} | "
+          f"{f'{ratio:.3f}' if ratio else '-'} |",
+          f"| model | {rep.get('verified') or '-'} | {base.get('verified') or '-'} | |", ""]
+    contrib = rep.get("contributors") or []
+    if contrib:
+        base_c = {c["name"]: c["size"] for c in base.get("contributors") or []}
+        L += ["Largest contributors (ops build; baseline's size where it is among its own largest):", "",
+              "| input | ops | full |", "| --- | --- | --- |"]
+        L += [f"| `{c['name']}` | {mib(c['size'])} | {mib(base_c.get(c['name']))} |" for c in contrib[:10]]
+        L.append("")
+    return L
+
+
+def write_report(results: dict[str, Any], root: Path, doc: Path) -> None:
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    doc.write_text(render_report(results, root))
+
+
+# ============================================================================ main
+def parse_phases(text: str | None) -> list[str]:
+    if not text:
+        return list(PHASES)
+    chosen = [p.strip() for p in text.split(",") if p.strip()]
+    unknown = [p for p in chosen if p not in PHASES]
+    if unknown:
+        raise SystemExit(f"unknown phase(s): {', '.join(unknown)} (phases: {', '.join(PHASES)})")
+    return [p for p in PHASES if p in chosen]
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--root", type=Path, default=realtorch_mirror.DEFAULT_ROOT)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog="phases: " + ", ".join(PHASES))
+    ap.add_argument("--root", type=Path, default=DEFAULT_ROOT, help=f"benchmark folder (default {DEFAULT_ROOT})")
+    ap.add_argument("--fresh", action="store_true",
+                    help="forget results and wipe ROOT's benchmark folders (not mirror/, downloads/); "
+                         "with --phases: only those phases' results")
+    ap.add_argument("--phases", help="comma-separated subset to run, e.g. builder_ops,sizes")
+    ap.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 2, help="parallel jobs (default: nproc)")
     ap.add_argument("--from", dest="seeds", type=Path, action="append", default=[],
-                    help="folder with already downloaded Debian orig tarballs (passed to the mirror step)")
-    ap.add_argument("--install", action="store_true", help="apt-get install missing system packages")
-    ap.add_argument("--run", action="store_true", help="run the build (default: print the plan)")
-    ap.add_argument("-j", "--jobs", type=int, default=None)
-    ap.add_argument("--cache", default=None, help="compiler cache for builder: auto, ccache, sccache, none")
-    ap.add_argument("--out", type=Path, default=None)
+                    help="folder with already downloaded Debian orig tarballs (for the mirror's first run)")
+    ap.add_argument("--report", action="store_true", help="only render the report from ROOT/results.json")
+    ap.add_argument("--doc", type=Path, default=DEFAULT_DOC, help=f"report file (default {DEFAULT_DOC})")
+    ap.add_argument("--dry-run", action="store_true",
+                    help="print each phase's commands; runs only light ones (builder --json plans, which may "
+                         "create ROOT/builder-cache/tool-versions.json); records nothing")
     args = ap.parse_args(argv)
-
+    if args.jobs < 1:
+        ap.error("-j must be >= 1")
     root = args.root.expanduser().resolve()
-    manifest = realtorch_mirror.build(root, [s.expanduser().resolve() for s in args.seeds], force=False)
-    prefix = manifest["prefix"]
+    phases = parse_phases(args.phases)
 
-    missing = missing_packages(list(SYSTEM_LIBS.values()))
-    if missing and args.install:
-        subprocess.run(["apt-get", "install", "-y", *missing], check=True,
-                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
-        missing = missing_packages(list(SYSTEM_LIBS.values()))
-    if missing:
-        print(f"missing system packages: {' '.join(missing)} (rerun with --install)", file=sys.stderr)
-        if args.run:
-            return 2
+    if args.report:
+        results = load_results(root / "results.json")
+        write_report(results, root, args.doc)
+        print(f"wrote {args.doc} from {root / 'results.json'} ({len(results['phases'])} phase(s) recorded)")
+        return 0
 
-    cmd = builder_argv(prefix, args.jobs, args.cache, args.out)
-    if not args.run:
-        cmd.append("--dry-run")
-    print("+ " + " ".join(cmd), flush=True)
-    if shutil.which("git") is None:
-        print("git is required", file=sys.stderr)
+    root.mkdir(parents=True, exist_ok=True)
+    lock = open(root / ".bench.lock", "w")  # noqa: SIM115 - held for the whole run
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        print(f"another real_pytorch.py run holds {root / '.bench.lock'}", file=sys.stderr)
         return 2
-    started = time.monotonic()
-    rc = subprocess.call(cmd, cwd=HERE.parent)
-    if args.run:
-        print(json.dumps({"benchmark": "real_pytorch_host_lite", "tag": realtorch_mirror.TAG,
-                          "mirror": prefix, "pytorch_commit": manifest["pytorch"]["commit"],
-                          "wall_s": round(time.monotonic() - started, 1), "exit": rc}))
-    return rc
+
+    b = Bench(root, args.jobs, [s.expanduser().resolve() for s in args.seeds], args.dry_run)
+    if args.fresh:
+        if args.phases:
+            for p in phases:
+                b.results["phases"].pop(p, None)
+        else:
+            b.results = {"format": FORMAT, "phases": {}}
+            b.wipe(*BENCH_DIRS)
+        b.save()
+    if not args.dry_run:
+        b.results["machine"] = machine_info()
+        b.results["jobs"] = args.jobs
+        b.save()
+    print(f"root {root}  (results.json, logs/)  -j {args.jobs}" + ("  [dry run]" if args.dry_run else ""), flush=True)
+    failed = 0
+    for name in phases:
+        if b.ok(name) and not args.dry_run:
+            print(f"{name:<13} done earlier: {b.get(name).get('summary', '')}", flush=True)
+            continue
+        missing = [n for n in NEEDS[name] if not b.ok(n)]
+        if missing and not args.dry_run:
+            print(f"{name:<13} skipped: needs {', '.join(missing)} (not ok in results.json)", flush=True)
+            failed += 1
+            continue
+        if args.dry_run:
+            print(f"{name}:", flush=True)
+        else:
+            stale = [d for d in dependents(name) if d in b.results["phases"]]
+            for d in stale:
+                b.results["phases"].pop(d)
+            if stale:
+                b.save()
+                print(f"{'':<13} (forgot {', '.join(stale)}: measured on the previous {name})", flush=True)
+            if sys.stdout.isatty():
+                print(f"{name:<13} running (log: {b.p('logs', name + '.log')}) ...", end="\r", flush=True)
+        t0 = time.monotonic()
+        with b.phase_log(name):
+            try:
+                res = PHASE_FUNCS[name](b)
+                res.setdefault("status", "ok")
+            except PhaseError as exc:
+                res = {"status": "failed", "summary": str(exc)}
+            except KeyboardInterrupt:
+                print(f"\n{name:<13} interrupted: not recorded; run the same command to resume", flush=True)
+                if not args.dry_run:
+                    write_report(b.results, root, args.doc)
+                return 130
+        if args.dry_run:
+            if res.get("status") == "failed":
+                print(f"    would fail now: {res.get('summary')}", flush=True)
+            continue
+        res["phase_seconds"] = round(time.monotonic() - t0, 2)
+        res["finished"] = now()
+        b.results["phases"][name] = res
+        b.results["updated"] = res["finished"]
+        b.save()
+        mark = "ok  " if res["status"] == "ok" else "FAILED"
+        print(f"\r\033[K" if sys.stdout.isatty() else "", end="")
+        print(f"{name:<13} {mark} {res.get('summary', '')}", flush=True)
+        if res["status"] != "ok":
+            failed += 1
+    if args.dry_run:
+        return 0
+    write_report(b.results, root, args.doc)
+    print(f"results: {b.results_path}\nreport:  {args.doc}", flush=True)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
