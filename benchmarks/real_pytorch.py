@@ -519,19 +519,34 @@ def phase_builder_ops(b: Bench) -> dict[str, Any]:
 
 # Also compared between the two CMakeCache.txt files: the tools each configure found.
 CACHE_TOOL_KEYS = ("CMAKE_COMMAND", "CMAKE_C_COMPILER", "CMAKE_CXX_COMPILER", "CMAKE_GENERATOR")
-BM_DEFINE_RE = re.compile(r"-D([A-Za-z_][A-Za-z0-9_]*)=")
+BM_DEFINE_RE = re.compile(r"-D([A-Za-z_][A-Za-z0-9_]*)=([^\"'\s)]*)")
 
 
-def script_defines(text: str) -> list[str]:
-    """Every -DKEY= that build_mobile.sh can set itself (also the conditional ones)."""
-    keys: list[str] = []
+def script_define_values(text: str) -> dict[str, list[str]]:
+    """Every -DKEY=VALUE build_mobile.sh can set itself (both branches of its conditionals): key -> values."""
+    values: dict[str, list[str]] = {}
     for line in text.splitlines():
         if line.lstrip().startswith("#"):
             continue
-        for key in BM_DEFINE_RE.findall(line):
-            if key not in keys:
-                keys.append(key)
-    return keys
+        for key, value in BM_DEFINE_RE.findall(line):
+            values.setdefault(key, []).append(value)
+    return values
+
+
+def script_defines(text: str) -> list[str]:
+    return list(script_define_values(text))
+
+
+def define_difference(plan_defines: dict[str, str], text: str) -> tuple[dict[str, str], dict[str, str]]:
+    """(extra, overrides) to pass to build_mobile.sh so CMake sees builder's defines: ``extra`` = keys the script
+    never sets; ``overrides`` = keys it sets only to literal values none of which is builder's (values it computes,
+    like $(python ...) paths or $INSTALL_PREFIX, are left to it). Both go after the script's own ("$@" is last)."""
+    own = script_define_values(text)
+    extra = {k: v for k, v in plan_defines.items() if k not in own}
+    overrides = {k: v for k, v in plan_defines.items()
+                 if k in own and k != "CMAKE_INSTALL_PREFIX" and not any("$" in x for x in own[k])
+                 and _norm(v) not in {_norm(x) for x in own[k]}}
+    return extra, overrides
 
 
 def read_cmake_cache(path: Path) -> dict[str, str]:
@@ -586,7 +601,7 @@ def phase_build_mobile(b: Bench) -> dict[str, Any]:
     else:
         text = script.read_text()
     own = script_defines(text)
-    extra = {k: v for k, v in full["defines"].items() if k not in own}
+    extra, overrides = define_difference(full["defines"], text)
     path_dirs = list(dict.fromkeys(d for d in (tool_dir(full.get("cmake")), tool_dir(full.get("ninja")),
                                                str(Path(sys.executable).parent)) if d))
     shown = {"BUILD_LITE_INTERPRETER": "1", "BUILD_ROOT": str(bm_build), "MAX_JOBS": str(full.get("jobs", b.jobs)),
@@ -594,13 +609,15 @@ def phase_build_mobile(b: Bench) -> dict[str, Any]:
     env = base_env(drop=BM_ENV_DROP + ("MAX_JOBS", "BUILD_LITE_INTERPRETER"), **shown)
     env["PATH"] = os.pathsep.join([*path_dirs, env.get("PATH", "")])
     shown_path = {**shown, "PATH": os.pathsep.join([*path_dirs, "$PATH"])}
-    argv = ["bash", str(script), *(f"-D{k}={v}" for k, v in extra.items())]
+    argv = ["bash", str(script), *(f"-D{k}={v}" for k, v in {**extra, **overrides}.items())]
     code, seconds, _ = b.run(argv, env=env, cwd=b.root, env_shown=shown_path)
     res: dict[str, Any] = {"argv": argv, "env": shown_path, "exit": code, "seconds": round(seconds, 2),
                            "copy_seconds": round(t_copy, 2), "script_defines": own, "extra_defines": extra,
+                           "override_defines": overrides,
                            "cleaned_files": len([ln for ln in cleaned.splitlines() if ln.startswith("Removing")])}
     if b.dry:
-        print(f"    extra defines ({len(extra)}): {' '.join(extra) or '(none: builder_full has no plan yet)'}")
+        print(f"    extra defines ({len(extra)}): {' '.join(extra) or '(none: builder_full has no plan yet)'}; "
+              f"overrides ({len(overrides)}): {' '.join(f'{k}={v}' for k, v in overrides.items()) or 'none'}")
         return res
     res["ccache"] = ccache_summary(ccache_stats({**os.environ, "CCACHE_DIR": str(b.p("ccache-bm"))}))
     # Same settings? Compare the two CMakeCache.txt files on every define builder passed.
@@ -952,13 +969,16 @@ def render_report(results: dict[str, Any], root: Path) -> str:
                           + shlex.join(["builder", *full["argv"][3:]])).replace(str(root), "ROOT").lstrip(" \\\n"),
               "```", ""]
     if bm.get("argv"):
-        extra = bm.get("extra_defines", {})
+        extra = {**bm.get("extra_defines", {}), **bm.get("override_defines", {})}
         L += ["build_mobile.sh's command: the defines in builder's plan that the script does not set itself "
               f"(computed: plan defines minus the {len(bm.get('script_defines', []))} `-D` keys in the script) "
               "are passed as its arguments, which it gives to CMake last:", "", "```",
               " ".join(f"{k}={v}" for k, v in bm.get("env", {}).items()).replace(str(root), "ROOT") + " \\",
               "  bash ROOT/bm-src/scripts/build_mobile.sh \\",
               "    " + " \\\n    ".join(f"-D{k}={v}" for k, v in extra.items()), "```", "",
+              ("Defines the script sets to another value, passed to match builder's: " +
+               ", ".join(f"`{k}={v}`" for k, v in bm["override_defines"].items()) + "."
+               if bm.get("override_defines") else "No define of the script's own needed another value."), "",
               f"CMakeCache.txt of builder's build folder vs build_mobile.sh's, on every define builder passed "
               f"(except the install prefix) and the tools found ({', '.join(CACHE_TOOL_KEYS)}; "
               f"{bm.get('defines_compared', '?')} entries compared): "
