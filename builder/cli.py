@@ -456,7 +456,7 @@ def verify(model: Annotated[Path, typer.Option("--model", help="Lite-interpreter
            seed: Annotated[int, typer.Option(help="Seed for random inputs.")] = 0,
            rtol: Annotated[float, typer.Option(help="Relative tolerance.")] = 1e-4,
            atol: Annotated[float, typer.Option(help="Absolute tolerance.")] = 1e-5,
-           link: Annotated[str, typer.Option(help="How the runner links libtorch_cpu: whole-archive or registrations.")] = "whole-archive",
+           link: Annotated[str, typer.Option(help="How the runner links libtorch_cpu: whole-archive, registrations (objects that register operators) or initializers (every object with a static initialiser).")] = "whole-archive",
            gc_sections: Annotated[bool, typer.Option("--gc-sections/--no-gc-sections", help="Link with -Wl,--gc-sections.")] = False) -> None:
     """Compile a runner against a host build, run the model on it and compare with torch eager."""
     from .config import Environment, cache_dir
@@ -487,7 +487,7 @@ def _install_dir(path: Path) -> Path:
 @guarded
 def size(build: Annotated[Path, typer.Option("--build", help="A host build's install folder (or its build folder).")],
          baseline: Annotated[Optional[Path], typer.Option(help="A build to compare with (default: --build again, when --baseline-link is given).")] = None,
-         link: Annotated[str, typer.Option(help="How the runner links libtorch_cpu: whole-archive or registrations.")] = "whole-archive",
+         link: Annotated[str, typer.Option(help="How the runner links libtorch_cpu: whole-archive, registrations (objects that register operators) or initializers (every object with a static initialiser).")] = "whole-archive",
          baseline_link: Annotated[Optional[str], typer.Option(help="Link mode for the baseline (default whole-archive).")] = None,
          gc_sections: Annotated[bool, typer.Option("--gc-sections/--no-gc-sections", help="Link both with -Wl,--gc-sections.")] = True,
          model: Annotated[Optional[Path], typer.Option("--model", help="Also run this .ptl on each linked runner and compare with torch.")] = None,
@@ -541,7 +541,7 @@ def _print_size(cmp) -> None:
     for r in reports:
         console.print(f"[bold]{r.label}[/]: {r.install} — {human(r.binary_size)} linked, "
                       f"[bold]{human(r.stripped_size)}[/] stripped ({r.stripped}; debug file {r.debug_file})"
-                      + (f"; {r.forced_objects} objects force-loaded" if r.link_mode == "registrations" else ""))
+                      + (f"; {r.forced_objects} objects force-loaded" if r.forced_objects else ""))
         if r.verified is not None:
             from rich.markup import escape
 

@@ -114,11 +114,72 @@ def has_static_initializers(obj: bytes) -> bool:
     return False
 
 
-def registration_members(archive: Path) -> tuple[ArMember, ...]:
-    """Members of ``archive`` with static initialisers, i.e. what a ``registrations`` link force-loads."""
+# What a static initialiser may reference without doing anything another object could observe: the per-file
+# std::ios_base::Init of <iostream> (GCC < 13 puts one in every file that includes it), the atexit machinery
+# and exception plumbing. Anything else (a global or undefined symbol) may register something.
+INERT_REFERENCES = frozenset({
+    "_ZNSt8ios_base4InitC1Ev", "_ZNSt8ios_base4InitD1Ev", "__cxa_atexit", "atexit", "__dso_handle",
+    "_GLOBAL_OFFSET_TABLE_", "__stack_chk_fail", "_Unwind_Resume", "__gxx_personality_v0",
+})
+
+
+def initializer_references(obj: bytes) -> frozenset[str] | None:
+    """Global and undefined symbols the static initialisers of an ELF object reach: from the relocations of
+    ``.init_array``/``.ctors``, following local functions and data within the object (transitively, section by
+    section). ``None`` when the object has no static initialisers."""
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
+    from elftools.elf.relocation import RelocationSection
+
+    if obj[:4] != b"\x7fELF":
+        return None
+    try:
+        elf = ELFFile(io.BytesIO(obj))
+        sections = list(elf.iter_sections())
+        start = [i for i, sec in enumerate(sections)
+                 if (sec.name in INIT_SECTIONS or sec.name.startswith(tuple(n + "." for n in INIT_SECTIONS)))
+                 and sec["sh_size"] > 0]
+        if not start:
+            return None
+        symtab = elf.get_section_by_name(".symtab")
+        relocs = {sec["sh_info"]: sec for sec in sections if isinstance(sec, RelocationSection)}
+        if symtab is None:
+            return frozenset({"<no symbol table>"})
+        seen, work, found = set(start), list(start), set()
+        while work:
+            rel_section = relocs.get(work.pop())
+            if rel_section is None:
+                continue
+            for rel in rel_section.iter_relocations():
+                sym = symtab.get_symbol(rel["r_info_sym"])
+                where = sym["st_shndx"]
+                if sym["st_info"]["bind"] != "STB_LOCAL" or where == "SHN_UNDEF":
+                    found.add(sym.name)
+                elif isinstance(where, int) and where not in seen:
+                    seen.add(where)
+                    work.append(where)
+        return frozenset(found)
+    except ELFError:
+        return frozenset({"<unreadable>"})
+
+
+def registers(obj: bytes) -> bool:
+    """True when the object's static initialisers reach something outside it besides INERT_REFERENCES:
+    what a registration (TORCH_LIBRARY_IMPL, RegisterOperators, C10_REGISTER_*) does. An object whose only
+    initialiser is <iostream>'s (ATen's Operators_*.cpp, the native/cpu kernels: REGISTER_DISPATCH is a
+    constant-initialised pointer the op's stub references) need not be force-loaded: the linker takes it when
+    something uses it."""
+    refs = initializer_references(obj)
+    return refs is not None and bool(refs - INERT_REFERENCES)
+
+
+def registration_members(archive: Path, rule: str = "registers") -> tuple[ArMember, ...]:
+    """Members of ``archive`` a ``registrations`` link force-loads: those whose static initialisers register
+    something (``rule="registers"``, see ``registers``), or every member with a static initialiser
+    (``rule="initializers"``, non-empty ``.init_array``/``.ctors``)."""
+    test = {"registers": registers, "initializers": has_static_initializers}[rule]
     with open(archive, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        return tuple(m for m in read_archive(data, str(archive))
-                     if has_static_initializers(member_bytes(data, m)))
+        return tuple(m for m in read_archive(data, str(archive)) if test(member_bytes(data, m)))
 
 
 def extract_members(archive: Path, members: Sequence[ArMember], out_dir: Path) -> dict[Path, str]:

@@ -9,9 +9,11 @@ The runner (``runner/runner.cpp``, package data) is compiled and linked in one c
   ``-Wl,--start-group ... -Wl,--end-group``, then the system copies of XNNPACK/pthreadpool/cpuinfo/clog the
   install lacks (``--system-lib`` builds; ``--as-needed``), then ``-lpthread -ldl -lm``;
 * static install, link mode ``registrations`` (the force_load_registrations size lever): only the members of
-  libtorch_cpu.a/libtorch.a with a non-empty ``.init_array``/``.ctors`` (found with builder.size, no ``ar``)
-  are extracted into ``work_dir`` and linked as objects (through a response file); the archives themselves go
-  into the group, so the linker takes only what those objects and the runner reference;
+  libtorch_cpu.a/libtorch.a whose static initialisers (``.init_array``/``.ctors``) reach something outside
+  the object other than <iostream>'s ios_base::Init (builder.size.registers; no ``ar`` process) are extracted
+  into ``work_dir`` and linked as objects (through a response file); the archives themselves go into the
+  group, so the linker takes only what those objects and the runner reference. ``initializers`` force-loads
+  every member with a non-empty ``.init_array``/``.ctors`` instead;
 * shared install (``lib/libtorch_cpu.so``, e.g. a libtorch zip or the torch wheel's folder):
   ``-ltorch -ltorch_cpu -lc10`` with an rpath.
 
@@ -46,7 +48,11 @@ _WHOLE_ARCHIVE = ("libtorch_cpu.a", "libtorch.a")
 # Libraries a static install links against that a --system-lib build leaves out of lib/ (Debian ships them
 # as shared libraries). Order: users before what they use.
 _SYSTEM_DEPS = ("XNNPACK", "pthreadpool", "cpuinfo", "clog")
-LINK_MODES = ("whole-archive", "registrations")
+# registrations: force-load the members whose static initialisers register something (builder.size.registers);
+# initializers: every member with a static initialiser at all (measured: barely smaller than whole-archive,
+# since GCC < 13 gives every file including <iostream> one).
+LINK_MODES = ("whole-archive", "registrations", "initializers")
+_RULES = {"registrations": "registers", "initializers": "initializers"}
 _MISSING_OP_PATTERNS = (
     re.compile(r"Following ops cannot be found: \[([^\]]*)\]"),
     re.compile(r"Could not find any similar ops to ([\w:.]+)"),
@@ -147,7 +153,7 @@ def link_args(install: Install, extra: Sequence[str] = (), *, mode: str = "whole
               if not (lib / f"lib{n}.a").is_file() and _system_library(n, environ)]
     tail = (("-Wl,--push-state,--as-needed", *system, "-Wl,--pop-state") if system else ()) + \
         ("-lpthread", "-ldl", "-lm")
-    if mode == "registrations":
+    if mode in _RULES:
         return (*objects, "-Wl,--start-group", *whole, *rest, *extra, "-Wl,--end-group", *tail)
     return ("-Wl,--whole-archive", *whole, "-Wl,--no-whole-archive",
             "-Wl,--start-group", *rest, *extra, "-Wl,--end-group", *tail)
@@ -169,8 +175,9 @@ def _system_library(name: str, environ: Mapping[str, str] | None = None) -> Path
     return None
 
 
-def registration_objects(install: Install, work_dir: Path) -> tuple[Path, dict[str, str]]:
-    """Extract the members of libtorch_cpu.a / libtorch.a that have static initialisers into ``work_dir``;
+def registration_objects(install: Install, work_dir: Path, rule: str = "registers") -> tuple[Path, dict[str, str]]:
+    """Extract the members of libtorch_cpu.a / libtorch.a that register something (``rule``, see
+    builder.size.registration_members) into ``work_dir``;
     returns a response file listing them (for ``@file`` on the link line) and {object path: archive(member)}.
     Cached under a key of the archives' paths, sizes and times."""
     import json
@@ -178,7 +185,7 @@ def registration_objects(install: Install, work_dir: Path) -> tuple[Path, dict[s
     from builder.size import extract_members, registration_members
 
     archives = [install.lib_dir / n for n in _WHOLE_ARCHIVE if (install.lib_dir / n).is_file()]
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(rule.encode())
     for a in archives:
         st = a.stat()
         digest.update(f"{a.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode())
@@ -190,8 +197,8 @@ def registration_objects(install: Install, work_dir: Path) -> tuple[Path, dict[s
             return rsp, aliases
     aliases = {}
     for archive in archives:
-        members = registration_members(archive)
-        log.info("%s: %d member(s) with static initialisers", archive.name, len(members))
+        members = registration_members(archive, rule)
+        log.info("%s: %d member(s) to force-load (%s)", archive.name, len(members), rule)
         written = extract_members(archive, members, folder / archive.name.replace(".", "_"))
         aliases.update({str(p): name for p, name in written.items()})
     folder.mkdir(parents=True, exist_ok=True)
@@ -213,8 +220,8 @@ def compile_runner(install: Install, work_dir: Path, *, cxx: str | None = None,
     flags = ["-std=c++17", "-O2", *install.cxx_flags, *(f"-I{d}" for d in install.include_dirs)]
     objects: tuple[str, ...] = ()
     aliases: dict[str, str] = {}
-    if link_mode == "registrations" and install.linkage == "static":
-        rsp, aliases = registration_objects(install, work_dir)
+    if link_mode in _RULES and install.linkage == "static":
+        rsp, aliases = registration_objects(install, work_dir, _RULES[link_mode])
         objects = (f"@{rsp}",)
     link = link_args(install, extra_link_args, mode=link_mode, objects=objects)
     key = _runner_key(compiler, flags, [*link, *(["map"] if map_file else [])], install)

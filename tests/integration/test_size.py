@@ -1,9 +1,10 @@
 """Size levers for real: tiny static libraries built with gcc, linked whole-archive vs registrations, measured.
 
 libtorch_cpu.a here holds a registry (core), two objects that register a kernel from a static initialiser
-(a C constructor and a C++ static object, as TORCH_LIBRARY_IMPL / REGISTER_DISPATCH do) and one object
-nobody references. The registrations link must keep both registering objects (the program still finds its
-kernels) and drop the unreferenced one, which --whole-archive keeps.
+(a C constructor and a C++ static object, as TORCH_LIBRARY_IMPL does), one object nobody references and one
+whose only static initialiser is <iostream>'s (like ATen's Operators_*.cpp with GCC < 13). The registrations
+link must keep both registering objects (the program still finds its kernels) and drop the other two, which
+--whole-archive keeps; the initializers link keeps the <iostream> one too.
 """
 from __future__ import annotations
 
@@ -50,6 +51,10 @@ struct Registerer { Registerer(const char *n, int (*f)(int)) { register_kernel(n
 Registerer registerer("twice", twice_kernel);   // a static object, like TORCH_LIBRARY_IMPL's
 }
 """
+IOSTREAM_ONLY = r"""
+#include <iostream>
+int io_helper(int x) { std::cout << x << std::endl; return x; }
+"""
 UNUSED = r"""
 int unused_function(int x) { return x * 42 + 7; }
 char unused_table[65536] = {1};
@@ -71,7 +76,7 @@ def install(tmp_path_factory) -> verify.Install:
     objects = []
     for name, text, compiler in (("core.c", CORE, "gcc"), ("reg.c", REG_C, "gcc"),
                                  ("reg_cxx_with_a_long_member_name.cpp", REG_CXX, "g++"),
-                                 ("unused.c", UNUSED, "gcc")):
+                                 ("unused.c", UNUSED, "gcc"), ("iostream_only.cpp", IOSTREAM_ONLY, "g++")):
         (src / name).write_text(text)
         obj = src / (name + ".o")
         proc.run([compiler, "-c", "-O2", "-fPIC", src / name, "-o", obj])
@@ -85,8 +90,9 @@ def install(tmp_path_factory) -> verify.Install:
 def _link(install: verify.Install, out: Path, mode: str, extra: tuple[str, ...] = ()) -> Path:
     objects: tuple[str, ...] = ()
     aliases: dict[str, str] = {}
-    if mode == "registrations":
-        rsp, aliases = verify.registration_objects(install, out.parent / "work")
+    if mode in ("registrations", "initializers"):
+        rule = "registers" if mode == "registrations" else "initializers"
+        rsp, aliases = verify.registration_objects(install, out.parent / "work", rule)
         objects = (f"@{rsp}",)
     args = verify.link_args(install, extra, mode=mode, objects=objects)
     proc.run(["g++", install.root / "src/main.cpp", "-o", out, *args, f"-Wl,-Map={out}.map"])
@@ -100,17 +106,21 @@ def _symbols(path: Path) -> set[str]:
 
 
 def test_registration_members_are_the_initialiser_objects(install):
-    members = size.registration_members(install.lib_dir / "libtorch_cpu.a")
-    assert [m.name for m in members] == ["reg.c.o", "reg_cxx_with_a_long_member_name.cpp.o"]
+    archive = install.lib_dir / "libtorch_cpu.a"
+    assert [m.name for m in size.registration_members(archive)] == ["reg.c.o", "reg_cxx_with_a_long_member_name.cpp.o"]
+    assert [m.name for m in size.registration_members(archive, "initializers")] == [
+        "reg.c.o", "reg_cxx_with_a_long_member_name.cpp.o", "iostream_only.cpp.o"]
 
 
 def test_registrations_link_keeps_registrations_and_drops_the_rest(install, tmp_path):
     whole = _link(install, tmp_path / "whole", "whole-archive")
     regs = _link(install, tmp_path / "regs", "registrations")
-    for exe in (whole, regs):
+    inits = _link(install, tmp_path / "inits", "initializers")
+    for exe in (whole, regs, inits):
         assert proc.run([exe]).stdout.strip() == EXPECTED
-    assert {"unused_function", "unused_table"} <= _symbols(whole)
-    assert not {"unused_function", "unused_table"} & _symbols(regs)
+    assert {"unused_function", "unused_table", "_Z9io_helperi"} <= _symbols(whole)
+    assert not {"unused_function", "unused_table", "_Z9io_helperi"} & _symbols(regs)
+    assert "_Z9io_helperi" in _symbols(inits) and "unused_function" not in _symbols(inits)
     assert {"register_kernel", "call_kernel"} <= _symbols(regs)
     assert regs.stat().st_size < whole.stat().st_size - 60000          # the 64 KB table is gone
     # a plain link (no force-loading) loses the registrations: the kernels are not found

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from builder.size import LINKER, PROGRAM, ArchiveError, Contributor, SectionSize, SizeReport, compare, contributors, \
-    elf_sections, extract_members, has_static_initializers, label, parse_map, read_archive, registration_members
+from builder.size import INERT_REFERENCES, LINKER, PROGRAM, ArchiveError, Contributor, SectionSize, SizeReport, \
+    compare, contributors, elf_sections, extract_members, has_static_initializers, initializer_references, label, \
+    parse_map, read_archive, registers, registration_members
 
 SHT_PROGBITS, SHT_STRTAB, SHT_NOBITS, SHT_INIT_ARRAY = 1, 3, 8, 14
 SHF_WRITE, SHF_ALLOC, SHF_EXEC = 1, 2, 4
@@ -32,6 +33,67 @@ def make_elf(sections: list[tuple[str, int, int, int]], e_type: int = 1) -> byte
                          len(headers), len(headers) - 1)
     return header + bytes(body) + b"".join(headers)
 
+
+SHT_SYMTAB, SHT_RELA = 2, 4
+STB_LOCAL, STB_GLOBAL, STT_NOTYPE, STT_FUNC, STT_SECTION = 0, 1, 0, 2, 3
+
+
+def make_object(startup_refs: list[str], text_refs: list[str] = (), startup_calls_text: bool = False) -> bytes:
+    """A relocatable ELF64 like GCC's: .init_array -> _GLOBAL__sub_I (in .text.startup), whose relocations
+    reference ``startup_refs`` (undefined symbols) and, with ``startup_calls_text``, a local function in .text
+    whose relocations reference ``text_refs``."""
+    # section indexes: 1 .text, 2 .text.startup, 3 .init_array, 4 .rela.init_array, 5 .rela.text.startup,
+    # 6 .rela.text, 7 .symtab, 8 .strtab, 9 .shstrtab
+    strtab = bytearray(b"\0")
+
+    def name(text: str) -> int:
+        strtab.extend(text.encode() + b"\0")
+        return len(strtab) - len(text) - 1
+
+    syms = [struct.pack("<IBBHQQ", 0, 0, 0, 0, 0, 0),
+            struct.pack("<IBBHQQ", name("_GLOBAL__sub_I_x"), (STB_LOCAL << 4) | STT_FUNC, 0, 2, 0, 16),
+            struct.pack("<IBBHQQ", 0, (STB_LOCAL << 4) | STT_SECTION, 0, 1, 0, 0)]
+    first_global = len(syms)
+    index = {}
+    for ref in dict.fromkeys([*startup_refs, *text_refs]):
+        index[ref] = len(syms)
+        syms.append(struct.pack("<IBBHQQ", name(ref), (STB_GLOBAL << 4) | STT_NOTYPE, 0, 0, 0, 0))
+
+    def rela(targets: list[int]) -> bytes:
+        return b"".join(struct.pack("<QQq", 8 * i, (t << 32) | 1, 0) for i, t in enumerate(targets))
+
+    startup = [index[r] for r in startup_refs] + ([2] if startup_calls_text else [])
+    sections = [  # name, type, flags, data, link, info, entsize
+        (".text", SHT_PROGBITS, SHF_ALLOC | SHF_EXEC, b"\x90" * 32, 0, 0, 0),
+        (".text.startup", SHT_PROGBITS, SHF_ALLOC | SHF_EXEC, b"\x90" * 16, 0, 0, 0),
+        (".init_array", SHT_INIT_ARRAY, SHF_ALLOC | SHF_WRITE, b"\0" * 8, 0, 0, 8),
+        (".rela.init_array", SHT_RELA, 0, rela([1]), 7, 3, 24),
+        (".rela.text.startup", SHT_RELA, 0, rela(startup), 7, 2, 24),
+        (".rela.text", SHT_RELA, 0, rela([index[r] for r in text_refs]), 7, 1, 24),
+        (".symtab", SHT_SYMTAB, 0, b"".join(syms), 8, first_global, 24),
+        (".strtab", SHT_STRTAB, 0, bytes(strtab), 0, 0, 0),
+    ]
+    shstr = bytearray(b"\0")
+    body, headers = bytearray(), [b"\0" * 64]
+    for sec_name, kind, flags, data, link, info, entsize in sections:
+        headers.append(struct.pack("<IIQQQQIIQQ", len(shstr), kind, flags, 0, 64 + len(body), len(data), link, info,
+                                   8, entsize))
+        shstr.extend(sec_name.encode() + b"\0")
+        body += data
+    headers.append(struct.pack("<IIQQQQIIQQ", len(shstr), SHT_STRTAB, 0, 0, 64 + len(body), len(shstr) + 10, 0, 0,
+                               1, 0))
+    shstr.extend(b".shstrtab\0")
+    body += shstr
+    ident = b"\x7fELF" + bytes([2, 1, 1, 0]) + b"\0" * 8
+    header = struct.pack("<16sHHIQQQIHHHHHH", ident, 1, 62, 1, 0, 0, 64 + len(body), 0, 64, 0, 0, 64,
+                         len(headers), len(headers) - 1)
+    return header + bytes(body) + b"".join(headers)
+
+
+IOSTREAM_ONLY = make_object(["_ZNSt8ios_base4InitC1Ev", "_ZNSt8ios_base4InitD1Ev", "__cxa_atexit", "__dso_handle"])
+TORCH_LIBRARY_IMPL = make_object(["_ZNSt8ios_base4InitC1Ev", "_ZN5torch6detail16TorchLibraryInitC1Ev"])
+VIA_LOCAL_FUNCTION = make_object(["__cxa_atexit"], ["_ZN3c1017RegisterOperatorsC1Ev"], startup_calls_text=True)
+UNREACHED_TEXT = make_object(["__cxa_atexit"], ["_ZN3c1017RegisterOperatorsC1Ev"], startup_calls_text=False)
 
 REGISTERS = make_elf([(".text", SHT_PROGBITS, SHF_ALLOC | SHF_EXEC, 32),
                       (".init_array", SHT_INIT_ARRAY, SHF_ALLOC | SHF_WRITE, 8)])
@@ -101,10 +163,30 @@ def test_static_initializers_are_init_array_or_ctors_with_bytes():
     assert not has_static_initializers(b"not an object")
 
 
+def test_only_initialisers_that_reach_outside_register():
+    assert initializer_references(PLAIN) is None and not registers(PLAIN)
+    assert initializer_references(IOSTREAM_ONLY) <= INERT_REFERENCES
+    assert has_static_initializers(IOSTREAM_ONLY) and not registers(IOSTREAM_ONLY)   # <iostream> alone
+    assert registers(TORCH_LIBRARY_IMPL)
+    assert "_ZN3c1017RegisterOperatorsC1Ev" in initializer_references(VIA_LOCAL_FUNCTION)  # followed into .text
+    assert registers(VIA_LOCAL_FUNCTION)
+    assert not registers(UNREACHED_TEXT)        # .text's references are not reached from the initialiser
+    assert registers(REGISTERS)                 # an initialiser without a symbol table: assume it registers
+
+
+def test_registration_rules_on_an_archive(tmp_path):
+    archive = tmp_path / "libtorch_cpu.a"
+    archive.write_bytes(gnu_archive([("Operators_0.cpp.o", IOSTREAM_ONLY), ("RegisterCPU.cpp.o", TORCH_LIBRARY_IMPL),
+                                     ("Plain.cpp.o", PLAIN)]))
+    assert [m.name for m in registration_members(archive)] == ["RegisterCPU.cpp.o"]
+    assert [m.name for m in registration_members(archive, "initializers")] == ["Operators_0.cpp.o",
+                                                                               "RegisterCPU.cpp.o"]
+
+
 def test_registration_members_and_extraction(tmp_path):
     archive = tmp_path / "libtorch_cpu.a"
     archive.write_bytes(gnu_archive([("Reg.cpp.o", REGISTERS), ("Unused.cpp.o", PLAIN), ("Reg.cpp.o", OLD_STYLE)]))
-    members = registration_members(archive)
+    members = registration_members(archive, "initializers")
     assert [(m.index, m.name) for m in members] == [(0, "Reg.cpp.o"), (2, "Reg.cpp.o")]
     written = extract_members(archive, members, tmp_path / "out")
     assert sorted(p.name for p in written) == ["00000_Reg.cpp.o", "00002_Reg.cpp.o"]
