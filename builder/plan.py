@@ -196,7 +196,19 @@ def plan_slice(config: BuildConfig, slice_: Slice) -> SlicePlan:
     build_dir = config.out_dir / "build" / f"{config.target}-{slice_.name}-{key[:12]}"
     install_dir = build_dir / "install"
     defines = {**defines, "CMAKE_INSTALL_PREFIX": install_dir}
-    return SlicePlan(slice_, key, build_dir, install_dir, defines, env)
+    return SlicePlan(slice_, key, build_dir, install_dir, defines, {**env, **cache_env(config)})
+
+
+def cache_env(config: BuildConfig) -> dict[str, str]:
+    """Compiler-cache settings that make hits possible across build folders; not part of the output key.
+
+    Build folders are named by their key and PyTorch compiles with -I<build folder>/..., so ccache must hash
+    paths relative to the working directory (CCACHE_BASEDIR=/ rewrites every absolute path; folders at the same
+    depth then share entries) and not the directory itself (CCACHE_NOHASHDIR).
+    """
+    if config.launcher is None or "ccache" not in config.launcher.name or "sccache" in config.launcher.name:
+        return {}
+    return {"CCACHE_BASEDIR": "/", "CCACHE_NOHASHDIR": "1"}
 
 
 def build_steps(config: BuildConfig, sp: SlicePlan) -> list[Step]:

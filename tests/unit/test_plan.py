@@ -106,3 +106,15 @@ def test_policy_minimum_only_with_cmake4(env, monkeypatch):
     monkeypatch.setattr(tools, "find_cmake", lambda spec: tools.Tool("cmake", tools.Path("/c"), Version("4.1.0")))
     p = make(env, abis=("x86",))
     assert p.slices[0].defines["CMAKE_POLICY_VERSION_MINIMUM"] == "3.5"
+
+
+def test_ccache_shares_entries_across_build_folders_without_changing_the_key(env, monkeypatch):
+    from pathlib import Path
+
+    from builder.toolchains import tools
+
+    plain = make(env, target="host").slices[0]
+    monkeypatch.setattr(tools, "find_launcher", lambda choice, environ=None: Path("/usr/bin/ccache"))
+    cached = make(env, target="host", cache="ccache").slices[0]
+    assert cached.env["CCACHE_BASEDIR"] == "/" and cached.env["CCACHE_NOHASHDIR"] == "1"
+    assert "CCACHE_BASEDIR" not in plain.env
