@@ -341,3 +341,39 @@ def test_compare_side_by_side():
     assert contrib["a.o"] == (300, 300) and contrib["big.o"] == (None, 500)   # what the baseline had in its top
     alone = compare(mine)
     assert alone.baseline is None and alone.total.ratio is None and len(alone.contributors) == 2
+
+
+# ------------------------------------------------------------------ the runner's link line per mode
+
+def _static_install(tmp_path, *libs: str):
+    from builder.models.verify import Install
+
+    lib = tmp_path / "lib"
+    lib.mkdir(parents=True)
+    for name in libs:
+        (lib / name).write_bytes(b"!<arch>\n")
+    return Install(tmp_path, (), lib, "static", ())
+
+
+def test_link_line_per_mode_and_system_copies(tmp_path):
+    from builder.models.verify import link_args
+
+    sysdir = tmp_path / "sys"
+    sysdir.mkdir()
+    (sysdir / "libXNNPACK.so").write_bytes(b"")
+    install = _static_install(tmp_path / "i", "libtorch_cpu.a", "libtorch.a", "libc10.a", "libclog.a")
+    env = {"LIBRARY_PATH": str(sysdir)}
+    whole = link_args(install, ("-Wl,--gc-sections",), environ=env)
+    lib = install.lib_dir
+    assert whole[:4] == ("-Wl,--whole-archive", f"{lib}/libtorch_cpu.a", f"{lib}/libtorch.a", "-Wl,--no-whole-archive")
+    group = whole[whole.index("-Wl,--start-group"):whole.index("-Wl,--end-group")]
+    assert f"{lib}/libc10.a" in group and "-Wl,--gc-sections" in group
+    # a --system-lib build: XNNPACK is not in lib/, the system's shared copy is linked (as needed)
+    system = whole[whole.index("-Wl,--push-state,--as-needed"):whole.index("-Wl,--pop-state")]
+    assert "-lXNNPACK" in system and "-lclog" not in system          # clog is in lib/
+    regs = link_args(install, (), mode="registrations", objects=("@objs.rsp",), environ=env)
+    assert regs[0] == "@objs.rsp" and "-Wl,--whole-archive" not in regs
+    group = regs[regs.index("-Wl,--start-group"):regs.index("-Wl,--end-group")]
+    assert f"{lib}/libtorch_cpu.a" in group and f"{lib}/libtorch.a" in group
+    with pytest.raises(Exception, match="unknown link mode"):
+        link_args(install, mode="everything")
