@@ -288,12 +288,12 @@ def _parse_gnu(text: str, aliases: Mapping[str, str] | None) -> tuple[InputSecti
             pending = None
             continue
         stripped = line.strip()
-        if stripped.startswith(("*", "0x", "[")) or "=" in stripped or stripped.startswith("PROVIDE"):
-            continue                     # *fill*, patterns, symbol lines, assignments
+        if stripped.startswith(("*", "0x", "[", "PROVIDE")):
+            continue                     # *fill*, patterns, symbol lines, provided symbols
         match = _GNU_INPUT.match(line)
         if match:
             _add(out, output, match.group("name"), match.group("file"), int(match.group("size"), 16), aliases)
-        elif len(stripped.split()) == 1:
+        elif len(stripped.split()) == 1 and "=" not in stripped:
             pending = stripped           # long input section name alone on its line
     return tuple(out)
 
