@@ -1,0 +1,250 @@
+"""The command line: argv -> BuildRequest -> resolve -> plan -> (print | execute). The only module that
+imports Typer, prints, or exits. Heavy modules (git, torch) are imported inside commands, so `--help` is fast.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import BuilderError, BuildFailed, ValidationErrors
+
+app = typer.Typer(name="builder", add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Source builds of mobile PyTorch: pinned releases, Android/iOS/host, packages, manifests.")
+recipes_app = typer.Typer(help="The releases builder knows.", no_args_is_help=True)
+app.add_typer(recipes_app, name="recipes")
+ndk_app = typer.Typer(help="Android NDKs: list, install.", no_args_is_help=True)
+app.add_typer(ndk_app, name="ndk")
+
+log = logging.getLogger("builder")
+STATE = {"debug": False}
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def fail(exc: BaseException) -> None:
+    """Turn a typed error into one or a few lines and the error's exit code."""
+    err = _console(stderr=True)
+    if isinstance(exc, ValidationErrors):
+        err.print(f"[bold red]error:[/] {len(exc.problems)} problems:")
+        for p in exc.problems:
+            err.print(f"  - {p}", markup=False)
+    elif isinstance(exc, BuildFailed):
+        err.print(f"[bold red]build failed:[/] {exc.message}")
+        err.print(f"  command: {exc.command}", markup=False)
+        for line in exc.first_errors:
+            err.print(f"  {line}", markup=False)
+        err.print(f"  full log: {exc.log}", markup=False)
+    else:
+        err.print("[bold red]error:[/] ", end="")
+        err.print(str(exc), markup=False)
+    if STATE["debug"]:
+        import traceback
+
+        traceback.print_exception(exc)
+    raise typer.Exit(getattr(exc, "exit_code", 1))
+
+
+def guarded(fn):
+    """Run a command body; typed errors become messages + exit codes (tracebacks only with --debug)."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except BuilderError as exc:
+            fail(exc)
+        except KeyboardInterrupt:
+            _console(stderr=True).print("interrupted: nothing half-installed; run the same command to resume")
+            raise typer.Exit(130) from None
+    return wrapper
+
+
+@app.callback()
+def main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
+         verbose: Annotated[bool, typer.Option("-v", "--verbose", help="More log lines.")] = False) -> None:
+    STATE["debug"] = debug
+    from rich.logging import RichHandler
+
+    level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
+    handler = RichHandler(console=_console(stderr=True), show_path=False, show_time=False)
+    logging.basicConfig(level=level, handlers=[handler], format="%(message)s")
+    log.setLevel(level)
+
+
+# ------------------------------------------------------------------ build commands
+
+Tag = Annotated[Optional[str], typer.Option("--tag", help="PyTorch release, e.g. v1.13.1 (see `builder recipes list`).")]
+Abi = Annotated[Optional[list[str]], typer.Option("--abi", help="Android ABI (repeatable).")]
+Define = Annotated[Optional[list[str]], typer.Option("-D", help="Extra CMake define KEY=VALUE (repeatable, last wins).")]
+
+
+def _parse_defines(items: list[str] | None) -> tuple[tuple[str, str], ...]:
+    from ..errors import UsageError
+
+    out = []
+    for item in items or ():
+        if "=" not in item:
+            raise UsageError(f"-D {item}: expected KEY=VALUE", hint="e.g. -D USE_XNNPACK=OFF")
+        key, value = item.split("=", 1)
+        out.append((key.strip(), value))
+    return tuple(out)
+
+
+def _build_command(target: str):
+    def command(
+        tag: Tag = None,
+        abi: Abi = None,
+        api_level: Annotated[Optional[int], typer.Option(help="Android API level.")] = None,
+        ndk: Annotated[Optional[str], typer.Option(help="NDK version (20.0.5594570, r21e) or path.")] = None,
+        force_ndk: Annotated[bool, typer.Option(help="Use an NDK outside the release's supported range.")] = False,
+        install_ndk: Annotated[bool, typer.Option(help="Install the release's NDK first when it is missing.")] = False,
+        ops: Annotated[Optional[Path], typer.Option("--ops", help="Operator list (YAML) for a selective build.")] = None,
+        lite: Annotated[Optional[bool], typer.Option("--lite/--full-jit", help="Lite interpreter or full JIT.")] = None,
+        vulkan: Annotated[bool, typer.Option(help="Vulkan backend (android, host).")] = False,
+        metal: Annotated[bool, typer.Option(help="Metal backend (ios).")] = False,
+        coreml: Annotated[bool, typer.Option(help="Core ML delegate (ios).")] = False,
+        feature: Annotated[Optional[list[str]], typer.Option(help="Other features: vulkan_fp16, tracing_based, lightweight_dispatch, ...")] = None,
+        platform: Annotated[Optional[list[str]], typer.Option(help="iOS platform: OS, SIMULATOR.")] = None,
+        arch: Annotated[Optional[list[str]], typer.Option(help="iOS arch: arm64, x86_64.")] = None,
+        deployment_target: Annotated[Optional[str], typer.Option(help="iOS deployment target.")] = None,
+        define: Define = None,
+        system_lib: Annotated[Optional[list[str]], typer.Option(help="Use a system copy instead of a submodule (xnnpack, cpuinfo, ...).")] = None,
+        skip_submodule: Annotated[Optional[list[str]], typer.Option(help="Build without an optional submodule (see `builder recipes show`).")] = None,
+        out: Annotated[Optional[Path], typer.Option(help="Output folder (default ./builder-out).")] = None,
+        repo: Annotated[Optional[str], typer.Option(help="PyTorch repository URL.")] = None,
+        mirror: Annotated[Optional[str], typer.Option(help="URL prefix replacing https://github.com/ for the repo and every submodule.")] = None,
+        source: Annotated[Optional[Path], typer.Option(help="Use an existing checkout.")] = None,
+        allow_unpinned: Annotated[bool, typer.Option(help="Accept a tag that does not resolve to the recipe's commit.")] = False,
+        cache: Annotated[Optional[str], typer.Option(help="Compiler cache: auto, sccache, ccache, none.")] = None,
+        jobs: Annotated[Optional[int], typer.Option("-j", "--jobs", help="Parallel jobs.")] = None,
+        page_size_16k: Annotated[bool, typer.Option("--16k-pages", help="Link for 16 KB pages (Google Play).")] = False,
+        config: Annotated[Optional[Path], typer.Option(help="Config file (default ./builder.toml).")] = None,
+        size_levers: Annotated[bool, typer.Option("--size-levers/--no-size-levers", help="Every size lever the release turns on by default for this target (see `builder recipes show`).")] = False,
+        lever: Annotated[Optional[list[str]], typer.Option("--lever", help="A size lever by name (repeatable): selected_ops, gc_sections, min_size_rel, force_load_registrations, strip, lto, lightweight_dispatch.")] = None,
+        dry_run: Annotated[bool, typer.Option(help="Print the plan; run nothing.")] = False,
+        as_json: Annotated[bool, typer.Option("--json", help="With --dry-run: the plan as JSON.")] = False,
+    ) -> None:
+        from ..config import BuildRequest
+
+        features = [f for f, on in (("vulkan", vulkan), ("metal", metal), ("coreml", coreml)) if on]
+        request = BuildRequest(
+            target=target, tag=tag, abis=tuple(abi or ()), api_level=api_level, ops_file=ops, lite=lite,
+            features=tuple(features + list(feature or ())), platforms=tuple(platform or ()),
+            arches=tuple(arch or ()), deployment_target=deployment_target, defines=_parse_defines(define),
+            install_ndk=install_ndk, system_libs=tuple(system_lib or ()), skip_submodules=tuple(skip_submodule or ()), out=out, ndk=ndk, force_ndk=force_ndk, repo=repo,
+            mirror=mirror, source_dir=source, allow_unpinned=allow_unpinned, cache=cache, jobs=jobs,
+            page_size_16k=page_size_16k, config_file=config, size_levers=size_levers, levers=tuple(lever or ()))
+        run_build(request, dry_run=dry_run or as_json, as_json=as_json)
+
+    command.__name__ = target
+    command.__doc__ = {"android": "Build libtorch for Android ABIs with the NDK.",
+                       "ios": "Build libtorch for iOS slices (macOS only; the plan works anywhere).",
+                       "host": "Build the release's mobile configuration with the host compiler."}[target]
+    return guarded(command)
+
+
+for _target in ("android", "ios", "host"):
+    app.command(_target)(_build_command(_target))
+
+
+def run_build(request, *, dry_run: bool, as_json: bool) -> None:
+    from ..config import resolve
+    from ..errors import ToolchainError
+    from ..plan import plan
+
+    config = resolve(request)
+    the_plan = plan(config)
+    if dry_run:
+        if as_json:
+            sys.stdout.write(json.dumps(the_plan.to_json(), indent=2) + "\n")
+        else:
+            sys.stdout.write(the_plan.to_text())
+        return
+    for warning in config.warnings:
+        _console(stderr=True).print(f"[yellow]warning:[/] {warning}")
+    if config.target == "ios" and config.host_os != "Darwin":
+        raise ToolchainError("iOS builds need macOS with Xcode; this host is " + config.host_os,
+                             hint="run with --dry-run to see the plan, or build on a Mac")
+    _execute_with_progress(the_plan)
+
+
+def _execute_with_progress(the_plan) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
+        TimeRemainingColumn
+
+    from ..execute import execute, hit_rate
+
+    console = _console(stderr=True)
+    bars: dict[str, int] = {}
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TimeRemainingColumn(), console=console, transient=False) as progress:
+        def on_event(ev) -> None:
+            key = ev.slice or "source"
+            if key not in bars:
+                bars[key] = progress.add_task(key, total=None)
+            if ev.kind == "progress":
+                progress.update(bars[key], completed=ev.done, total=ev.total, description=f"{key}: {ev.title}")
+            elif ev.kind in ("step", "skip", "done"):
+                progress.update(bars[key], description=ev.title)
+        result = execute(the_plan, on_event)
+    for s in result.slices:
+        console.print(f"{s.name}: {'up to date' if s.skipped else 'built'} -> {s.install_dir} ({s.seconds:.1f} s)")
+    for artifact in result.artifacts:
+        console.print(f"artifact: {artifact} (manifest: {artifact}.manifest.json)")
+    if the_plan.config.launcher is not None:
+        console.print(f"compiler cache ({the_plan.config.launcher.name}): hit rate {hit_rate(result.cache_stats)}")
+    console.print(f"done in {result.seconds:.1f} s")
+
+
+# ------------------------------------------------------------------ recipes
+
+@recipes_app.command("list")
+@guarded
+def recipes_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """The supported releases."""
+    from ..recipes import load_all
+
+    rows = [{"tag": r.tag, "commit": r.commit, "verified": r.commit_verified, "targets": list(r.targets),
+             "features": sorted(r.features), "ndk_tested": str(r.ndk_tested)} for r in load_all()]
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    from rich.table import Table
+
+    table = Table("tag", "commit", "targets", "features", "NDK tested")
+    for row in rows:
+        commit = (row["commit"] or "?")[:12] + ("" if row["verified"] else " (unverified)")
+        table.add_row(row["tag"], commit, ", ".join(row["targets"]), ", ".join(row["features"]), row["ndk_tested"])
+    _console().print(table)
+
+
+@recipes_app.command("show")
+@guarded
+def recipes_show(tag: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Everything builder knows about one release."""
+    from ..recipes import load_recipe, summary
+
+    data = summary(load_recipe(tag))
+    if as_json:
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        return
+    from rich.pretty import Pretty
+
+    _console().print(Pretty(data))
+
+
+# Command groups live in submodules; importing them registers their commands on `app`.
+from . import models, package, tools  # noqa: E402,F401
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,199 @@
+"""CLI: ops, export, verify, size (the commands that import torch, lazily)."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from . import Tag, _console, app, guarded, ndk_app  # noqa: F401
+
+# ------------------------------------------------------------------ models
+
+def _checkout_for(tag: str | None, source: Path | None) -> Path | None:
+    """A release tree to check operators against: --source, else the cached work tree of --tag."""
+    from ..config import Environment, cache_dir
+    from ..source import SourceSpec
+
+    if source is not None:
+        return source
+    if tag is None:
+        return None
+    tree = SourceSpec(cache_dir=cache_dir(Environment.current()) / "git").worktree_dir(tag)
+    return tree if tree.is_dir() else None
+
+
+@app.command()
+@guarded
+def ops(models: Annotated[list[Path], typer.Argument(help="TorchScript (.pt) or lite (.ptl) models.")],
+        output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the op list here.")] = None,
+        fmt: Annotated[str, typer.Option("--format", help="plain (SELECTED_OP_LIST) or tracing.")] = "plain",
+        custom_op: Annotated[Optional[list[str]], typer.Option(help="Operator registered by your own code.")] = None,
+        tag: Tag = None,
+        source: Annotated[Optional[Path], typer.Option(help="Release checkout to validate against.")] = None) -> None:
+    """Root operators of models, merged, validated against the release, in its SELECTED_OP_LIST format."""
+    from ..errors import UsageError
+    from ..models.ops import collect_ops, format_op_list, load_known_ops, tracing_supported, validate_ops, \
+        write_op_list
+    from ..recipes import load_recipe
+
+    if fmt not in ("plain", "tracing"):
+        raise UsageError(f"unknown --format '{fmt}'", hint="use plain or tracing")
+    recipe = load_recipe(tag) if tag else None
+    checkout = _checkout_for(tag, source)
+    if fmt == "tracing" and not ((recipe and recipe.has("tracing_based")) or (checkout and tracing_supported(checkout))):
+        raise UsageError(f"{tag or 'this release'} has no tracing-based selective build", hint="use --format plain")
+    oplist = collect_ops(models)
+    err = _console(stderr=True)
+    if checkout is not None:
+        for warning in validate_ops(oplist.names, load_known_ops(checkout), tuple(custom_op or ())):
+            err.print(f"[yellow]warning:[/] {warning}")
+    else:
+        err.print("[yellow]note:[/] no release checkout to validate against (pass --tag with a cached checkout, or --source)")
+    for use in oplist.ops:
+        err.print(f"  {use.name:<40} {', '.join(Path(m).name for m in use.models)}", markup=False)
+    err.print(f"{len(oplist.ops)} operators from {len(models)} model(s)")
+    if output is None:
+        sys.stdout.write(format_op_list(oplist, fmt))
+    else:
+        write_op_list(oplist, output, fmt)
+        err.print(f"wrote {output}")
+
+
+@app.command()
+@guarded
+def export(model: Annotated[Path, typer.Argument(help="TorchScript model (.pt).")],
+           output: Annotated[Path, typer.Option("-o", "--output", help="Lite-interpreter file to write.")],
+           tag: Tag = None,
+           backend: Annotated[str, typer.Option(help="cpu, vulkan or metal (where the release has it).")] = "cpu",
+           optimize: Annotated[bool, typer.Option("--optimize/--no-optimize", help="Run optimize_for_mobile.")] = True) -> None:
+    """Export a model for a release's lite interpreter (bytecode the release reads; backported if needed)."""
+    from ..config import DEFAULT_TAG
+    from ..models.export import ExportTarget, export_model
+    from ..recipes import load_recipe
+
+    recipe = load_recipe(tag or DEFAULT_TAG)
+    backends = frozenset({"cpu"} | {b for b in ("vulkan", "metal") if recipe.has(b)})
+    target = ExportTarget(recipe.bytecode_max or 4, backends, recipe.bytecode_min or 4)
+    res = export_model(model, output, target, optimize=optimize, backend=backend)
+    note = f" (backported from v{res.torch_bytecode_version})" if res.backported else ""
+    _console().print(f"wrote {res.output}: bytecode v{res.bytecode_version}{note} for {recipe.tag}, "
+                     f"{len(res.ops)} operators, torch {res.torch_version}")
+
+
+@app.command()
+@guarded
+def verify(model: Annotated[Path, typer.Option("--model", help="Lite-interpreter model (.ptl).")],
+           build: Annotated[Optional[Path], typer.Option("--build", help="A host build's install folder (or its build folder).")] = None,
+           inputs: Annotated[Optional[Path], typer.Option(help="Inputs (.pt tensor/list, or builder tensor file).")] = None,
+           shapes: Annotated[str, typer.Option(help="Random inputs of these shapes, e.g. 1x3x224x224.")] = "1x3x224x224",
+           seed: Annotated[int, typer.Option(help="Seed for random inputs.")] = 0,
+           rtol: Annotated[float, typer.Option(help="Relative tolerance.")] = 1e-4,
+           atol: Annotated[float, typer.Option(help="Absolute tolerance.")] = 1e-5,
+           link: Annotated[str, typer.Option(help="How the runner links libtorch_cpu: whole-archive, registrations (objects that register operators) or initializers (every object with a static initialiser).")] = "whole-archive",
+           gc_sections: Annotated[bool, typer.Option("--gc-sections/--no-gc-sections", help="Link with -Wl,--gc-sections.")] = False) -> None:
+    """Compile a runner against a host build, run the model on it and compare with torch eager."""
+    from ..config import Environment, cache_dir
+    from ..models.verify import Tolerance, compile_runner, find_install, load_inputs, make_inputs, parse_shapes, \
+        verify_model
+
+    if build is not None and (build / "install").is_dir():
+        build = build / "install"
+    install = find_install(build)
+    work = cache_dir(Environment.current()) / "verify"
+    runner = compile_runner(install, work, link_mode=link, extra_link_args=_gc_flags(gc_sections))
+    values = load_inputs(inputs) if inputs else make_inputs(parse_shapes(shapes), seed)
+    res = verify_model(model, runner, values, work, Tolerance(rtol=rtol, atol=atol))
+    _console().print(f"ok: {model.name} on {install.root} (link {link}): {len(res.outputs)} output(s) match torch "
+                     f"{res.torch_version} (max abs {res.max_abs_error:.2e}, max rel {res.max_rel_error:.2e}); "
+                     f"forward {res.forward_ms:.1f} ms")
+
+
+def _gc_flags(on: bool) -> tuple[str, ...]:
+    return ("-Wl,--gc-sections",) if on else ()
+
+
+def _install_dir(path: Path) -> Path:
+    return path / "install" if (path / "install").is_dir() else path
+
+
+@app.command()
+@guarded
+def size(build: Annotated[Path, typer.Option("--build", help="A host build's install folder (or its build folder).")],
+         baseline: Annotated[Optional[Path], typer.Option(help="A build to compare with (default: --build again, when --baseline-link is given).")] = None,
+         link: Annotated[str, typer.Option(help="How the runner links libtorch_cpu: whole-archive, registrations (objects that register operators) or initializers (every object with a static initialiser).")] = "whole-archive",
+         baseline_link: Annotated[Optional[str], typer.Option(help="Link mode for the baseline (default whole-archive).")] = None,
+         gc_sections: Annotated[bool, typer.Option("--gc-sections/--no-gc-sections", help="Link both with -Wl,--gc-sections.")] = True,
+         model: Annotated[Optional[Path], typer.Option("--model", help="Also run this .ptl on each linked runner and compare with torch.")] = None,
+         inputs: Annotated[Optional[Path], typer.Option(help="Inputs for --model (.pt or builder tensor file).")] = None,
+         shapes: Annotated[str, typer.Option(help="Random inputs for --model of these shapes.")] = "1x3x224x224",
+         top: Annotated[int, typer.Option(help="How many of the largest contributors to show.")] = 15,
+         as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Link the verify runner against a build, strip it, and show its size by section and its largest
+    contributors (archive members, from the linker map), beside a baseline."""
+    import dataclasses
+
+    from ..config import Environment, cache_dir
+    from ..size import compare, measure_install
+
+    work = cache_dir(Environment.current()) / "verify"
+    values = tol = None
+    if model is not None:
+        from ..models.verify import Tolerance, load_inputs, make_inputs, parse_shapes
+
+        values = load_inputs(inputs) if inputs else make_inputs(parse_shapes(shapes), 0)
+        tol = Tolerance(rtol=1e-3, atol=1e-4)
+    flags = _gc_flags(gc_sections)
+    report = measure_install(_install_dir(build), work, link_mode=link, link_flags=flags,
+                             label_=f"{link}", model=model, inputs=values, tolerance=tol)
+    base = None
+    if baseline is not None or baseline_link is not None:
+        base_mode = baseline_link or "whole-archive"
+        base = measure_install(_install_dir(baseline or build), work, link_mode=base_mode, link_flags=flags,
+                               label_=f"baseline {base_mode}", model=model, inputs=values, tolerance=tol)
+    cmp = compare(report, base, top)
+    if as_json:
+        def plain(obj):
+            return str(obj) if isinstance(obj, Path) else obj
+        data = {"report": dataclasses.asdict(report), "baseline": dataclasses.asdict(base) if base else None,
+                "ratio": cmp.total.ratio}
+        for key in ("report", "baseline"):
+            if data[key]:
+                data[key]["contributors"] = data[key]["contributors"][:top]
+        sys.stdout.write(json.dumps(data, indent=2, default=plain) + "\n")
+        return
+    _print_size(cmp)
+
+
+def _print_size(cmp) -> None:
+    from rich.table import Table
+
+    from ..size import human
+
+    console = _console()
+    reports = [r for r in (cmp.report, cmp.baseline) if r is not None]
+    for r in reports:
+        console.print(f"[bold]{r.label}[/]: {r.install} — {human(r.binary_size)} linked, "
+                      f"[bold]{human(r.stripped_size)}[/] stripped ({r.stripped}; debug file {r.debug_file})"
+                      + (f"; {r.forced_objects} objects force-loaded" if r.forced_objects else ""))
+        if r.verified is not None:
+            from rich.markup import escape
+
+            console.print(("  [green]" if r.verify_ok else "  [red]") + escape(r.verified) + "[/]")
+    with_base = cmp.baseline is not None
+
+    def ratio(row) -> str:
+        return f"{row.ratio:.2f}" if row.ratio is not None else "-"
+
+    for title, rows in (("sections (stripped)", (cmp.total, *cmp.sections)),
+                        ("largest contributors (from the linker map)", cmp.contributors)):
+        cols = [title, cmp.report.label] + ([cmp.baseline.label, "ratio"] if with_base else [])
+        table = Table(*cols)
+        for row in rows:
+            cells = [row.name, human(row.size)] + ([human(row.baseline), ratio(row)] if with_base else [])
+            table.add_row(*cells)
+        console.print(table)
+
+

@@ -1,0 +1,143 @@
+"""CLI: doctor, clean, ndk, docker."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from . import Tag, _console, app, guarded, ndk_app  # noqa: F401
+
+# ------------------------------------------------------------------ doctor, clean
+
+@app.command()
+@guarded
+def doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """What this machine has: git, CMake/Ninja, compilers, caches, NDKs (and the releases each builds), SDK, JDK, Xcode."""
+    import dataclasses
+    import os
+    import platform as platform_mod
+
+    from ..doctor import check
+
+    rows = check(dict(os.environ), Path.home(), platform_mod.system())
+    if as_json:
+        sys.stdout.write(json.dumps([dataclasses.asdict(r) for r in rows], indent=2) + "\n")
+        return
+    from rich.table import Table
+
+    table = Table("", "what", "", "details")
+    for r in rows:
+        table.add_row(r.section, r.name, "[green]ok[/]" if r.found else "[red]--[/]", r.detail)
+    _console().print(table)
+
+
+@app.command()
+@guarded
+def clean(out: Annotated[Path, typer.Option(help="Output folder whose builds to clean.")] = Path("builder-out"),
+          tag: Annotated[Optional[str], typer.Option(help="Only builds of this release.")] = None,
+          target: Annotated[Optional[str], typer.Option(help="Only android, ios or host builds.")] = None,
+          all_: Annotated[bool, typer.Option("--all", help="Every build folder under --out.")] = False,
+          dry_run: Annotated[bool, typer.Option(help="Show what would be freed.")] = False) -> None:
+    """Remove build folders and show what it frees (one tag, one target, or --all)."""
+    from ..clean import find_builds, human, remove, select
+    from ..errors import UsageError
+
+    if not (all_ or tag or target):
+        raise UsageError("say what to clean", hint="use --tag TAG, --target T or --all")
+    chosen = select(find_builds(out), tag=tag, target=target)
+    console = _console()
+    for b in chosen:
+        console.print(f"{human(b.size):>9}  {b.path}  ({b.tag} {b.target} {b.slice})")
+    total = sum(b.size for b in chosen)
+    if dry_run:
+        console.print(f"would free {human(total)} in {len(chosen)} folder(s)")
+        return
+    console.print(f"freed {human(remove(chosen))} in {len(chosen)} folder(s)")
+
+
+# ------------------------------------------------------------------ ndk, docker
+
+@ndk_app.command("list")
+@guarded
+def ndk_list(all_hosts: Annotated[bool, typer.Option(help="Archives for every host OS.")] = False) -> None:
+    """NDKs builder can install (pinned checksums) and the ones installed."""
+    import os
+    import platform as platform_mod
+
+    from rich.table import Table
+
+    from ..toolchains.ndk import find_ndks
+    from ..toolchains.ndk_install import host_os, list_rows, load_catalog
+
+    rows = list_rows(load_catalog(), find_ndks(dict(os.environ), Path.home()),
+                     None if all_hosts else host_os(platform_mod.system()))
+    table = Table(*[f.replace("_", " ") for f in rows[0].__dataclass_fields__] if rows else ["none"])
+    for row in rows:
+        table.add_row(*[str(getattr(row, f)) for f in row.__dataclass_fields__])
+    _console().print(table)
+
+
+@ndk_app.command("install")
+@guarded
+def ndk_install(version: str,
+                sdk: Annotated[Optional[Path], typer.Option(help="Android SDK folder (NDK goes to <sdk>/ndk/<revision>).")] = None,
+                mirror: Annotated[Optional[str], typer.Option(help="Base URL serving the NDK archives.")] = None,
+                allow_unverified: Annotated[bool, typer.Option(help="Accept checksums not read from Google.")] = False,
+                keep_archive: Annotated[bool, typer.Option(help="Keep the downloaded zip.")] = False) -> None:
+    """Download, verify (pinned checksum) and unpack an NDK; resumable."""
+    import os
+    import platform as platform_mod
+
+    from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
+
+    from ..config import Environment, cache_dir
+    from ..toolchains.ndk import default_sdk_root
+    from ..toolchains.ndk_install import host_os, install_ndk
+
+    env = Environment.current()
+    sdk_root = sdk or default_sdk_root(dict(os.environ), Path.home(), platform_mod.system())
+    with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(),
+                  console=_console(stderr=True)) as progress:
+        task = progress.add_task(f"NDK {version}", total=None)
+
+        def on_progress(done: int, total: int | None) -> None:
+            progress.update(task, completed=done, total=total)
+        kwargs = {"base_url": mirror} if mirror else {}
+        result = install_ndk(version, sdk_root=sdk_root, download_dir=cache_dir(env) / "downloads",
+                             host=host_os(platform_mod.system()), progress=on_progress,
+                             allow_unverified=allow_unverified, keep_archive=keep_archive, **kwargs)
+    for w in result.warnings:
+        _console(stderr=True).print(f"[yellow]warning:[/] {w}")
+    state = "already installed" if result.already_installed else "installed"
+    _console().print(f"NDK {result.info.revision} {state} at {result.info.path}")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@guarded
+def docker(ctx: typer.Context,
+           image: Annotated[str, typer.Option(help="Build image.")] = "builder-android:latest",
+           cache_dir_: Annotated[Optional[list[str]], typer.Option("--cache-dir", help="NAME=PATH cache mount (builder, sccache).")] = None,
+           user: Annotated[Optional[str], typer.Option(help="uid:gid inside the container.")] = None,
+           run: Annotated[bool, typer.Option(help="Run it (needs a Docker engine); default: print it.")] = False) -> None:
+    """Print (or run) the exact `docker run` for a build: `builder docker -- android --abi arm64-v8a`."""
+    import os
+
+    from . import proc
+    from ..docker import docker_run_argv
+    from ..errors import UsageError
+
+    caches = {}
+    for item in cache_dir_ or ():
+        if "=" not in item:
+            raise UsageError(f"--cache-dir {item}: expected NAME=PATH", hint="e.g. --cache-dir sccache=~/.cache/sccache")
+        name, path = item.split("=", 1)
+        caches[name] = Path(path).expanduser().resolve()
+    argv = docker_run_argv(image, Path.cwd(), caches, list(ctx.args), user=user or f"{os.getuid()}:{os.getgid()}")
+    if run:
+        raise typer.Exit(proc.stream(argv, on_line=lambda line: _console().print(line, markup=False)))
+    sys.stdout.write(proc.quote(argv) + "\n")
+
+
