@@ -225,6 +225,7 @@ def resolve(request: BuildRequest, env: Environment | None = None) -> BuildConfi
     ops_file = _ops_file(request, env, problems, _source_path(request, recipe, env))
     ndk, ndk_install = _ndk(request, recipe, env, problems, warnings)
     _defines_syntax(request.defines, problems)
+    _glslc(features, ndk, env, problems)
     if request.target == "ios" and env.host_os != "Darwin":
         warnings.append("iOS builds need macOS and Xcode: this host can only print the plan (--dry-run)")
     cmake, ninja = _tools(recipe, problems)
@@ -390,6 +391,16 @@ def _ndk_to_install(request: BuildRequest, recipe: Recipe, env: Environment) -> 
     sdk = ndk_mod.default_sdk_root(env.environ, env.home, env.host_os)
     info = ndk_mod.NdkInfo(sdk / "ndk" / str(archive.revision), archive.revision, "--install-ndk")
     return info, wanted
+
+
+def _glslc(features: frozenset[str], ndk: ndk_mod.NdkInfo | None, env: Environment, problems: list) -> None:
+    """Vulkan builds compile shaders with glslc: the NDK's shader-tools or PATH, checked before anything runs."""
+    if "vulkan" not in features or ndk is None:
+        return
+    try:
+        ndk_mod.glslc(ndk, env=env.environ, system=env.host_os)
+    except UsageError as exc:
+        problems.append(exc)
 
 
 def _defines_syntax(defines: tuple[tuple[str, str], ...], problems: list) -> None:

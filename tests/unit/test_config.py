@@ -183,3 +183,16 @@ def test_install_ndk_plans_the_install_first(env, tmp_path):
     p = plan(config)
     assert p.steps[0].kind == "ndk" and "builder ndk install r21e" in p.steps[0].shell()
     assert not (tmp_path / "sdk").exists()
+
+
+def test_vulkan_needs_glslc_before_anything_runs(env, tmp_path):
+    from dataclasses import replace as dc_replace
+
+    from tests.fixtures.standin_ndk import make_standin_ndk
+
+    with pytest.raises(UsageError, match="glslc"):
+        resolve(req(abis=("arm64-v8a",), features=("vulkan",)), env)
+    ndk = make_standin_ndk(tmp_path / "ndk-glslc", revision="20.0.5594570", glslc=True)
+    config = resolve(req(abis=("arm64-v8a",), features=("vulkan",), ndk=str(ndk)),
+                     dc_replace(env, environ={**env.environ, "ANDROID_NDK": str(ndk)}))
+    assert "vulkan" in config.features
