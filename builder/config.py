@@ -269,10 +269,10 @@ def _features(request: BuildRequest, recipe: Recipe, problems: list) -> frozense
     wanted = {name for name, f in recipe.features.items()
               if f.default and request.target in f.targets}
     if request.lite is not None:
-        _want(recipe, request.target, "lite_interpreter", "--lite" if request.lite else "--full-jit",
-              problems, enable=request.lite)
+        ok = _want(recipe, request.target, "lite_interpreter", "--lite" if request.lite else "--full-jit",
+                   problems, enable=request.lite)
         wanted.discard("lite_interpreter")
-        if request.lite:
+        if request.lite and ok:
             wanted.add("lite_interpreter")
     if request.ops_file is not None:
         if _want(recipe, request.target, "selected_ops", "--ops", problems):

@@ -1,0 +1,63 @@
+"""CLI edge: one-line messages, exit code 2, no traceback, for bad input (in-process, no processes)."""
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from builder.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def cli_env(env, monkeypatch):
+    for key, value in env.environ.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(env.cwd)
+    return env
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["android", "--tag", "v1.13.2"], "did you mean v1.13.1"),
+    (["android", "--abi", "arm64"], "did you mean arm64-v8a"),
+    (["android", "--abi", "x86", "--abi", "x86"], "given twice"),
+    (["android", "--metal"], "not available for android"),
+    (["ios", "--vulkan"], "not available for ios"),
+    (["android", "--ops", "missing.yaml"], "missing.yaml"),
+    (["android", "--tag", "v1.2.0", "--vulkan"], "v1.2.0 has no vulkan"),
+    (["host", "--tag", "v1.7.1", "--lite"], "v1.7.1 has no lite interpreter"),
+    (["android", "--ndk", "r25c"], "not installed"),
+    (["android", "-D", "NOEQUALS"], "expected KEY=VALUE"),
+])
+def test_bad_input_is_one_message_exit_2(cli_env, args, fragment):
+    res = runner.invoke(app, [*args, "--dry-run"])
+    assert res.exit_code == 2, res.output
+    assert fragment in res.output
+    assert "Traceback" not in res.output
+
+
+def test_unknown_option_is_exit_2(cli_env):
+    res = runner.invoke(app, ["android", "--frobnicate"])
+    assert res.exit_code == 2 and "No such option" in res.output
+
+
+def test_ios_build_refused_on_linux_but_plan_works(cli_env):
+    assert runner.invoke(app, ["ios", "--dry-run"]).exit_code == 0
+    res = runner.invoke(app, ["ios"])
+    assert res.exit_code == 2 and "macOS" in res.output
+
+
+def test_dry_run_json(cli_env):
+    import json
+
+    res = runner.invoke(app, ["android", "--abi", "arm64-v8a", "--json"])
+    assert res.exit_code == 0
+    assert json.loads(res.stdout)["slices"][0]["name"] == "arm64-v8a"
+
+
+def test_recipes_list_json(cli_env):
+    import json
+
+    res = runner.invoke(app, ["recipes", "list", "--json"])
+    tags = [r["tag"] for r in json.loads(res.stdout)]
+    assert {"v1.2.0", "v1.13.1", "v2.1.2"} <= set(tags)
