@@ -61,14 +61,14 @@ def test_assemble_needs_build_and_publishes_maven_and_manifest(workflow):
     assemble = workflow["jobs"]["assemble"]
     assert "build" in _needs(assemble)
     text = _steps_text(assemble)
-    assert "builder assemble" in text and "--parts" in text and "--out dist" in text
+    assert "builder assemble" in text and "--parts" in text and "--out dist/" in text
     for abi in ABIS:
         assert f"parts/part-{abi}" in text
     download = next(s for s in assemble["steps"] if s.get("uses", "").startswith("actions/download-artifact"))
     assert download["with"]["pattern"] == "part-*"
     uploads = {s["with"]["name"]: s["with"]["path"] for s in assemble["steps"]
                if s.get("uses", "").startswith("actions/upload-artifact")}
-    assert uploads == {"maven-repository": "dist/maven", "release-manifest": "dist/manifest.json"}
+    assert uploads == {"aar": "dist/pytorch_android_lite.aar"}
 
 
 def _needs(job: dict) -> list[str]:
