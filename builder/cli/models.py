@@ -189,8 +189,10 @@ def _print_size(cmp) -> None:
 
     for title, rows in (("sections (stripped)", (cmp.total, *cmp.sections)),
                         ("largest contributors (from the linker map)", cmp.contributors)):
-        cols = [title, cmp.report.label] + ([cmp.baseline.label, "ratio"] if with_base else [])
-        table = Table(*cols)
+        table = Table(title)
+        table.columns[0].overflow = "fold"
+        for col in [cmp.report.label] + ([cmp.baseline.label, "ratio"] if with_base else []):
+            table.add_column(col, justify="right", no_wrap=True)
         for row in rows:
             cells = [row.name, human(row.size)] + ([human(row.baseline), ratio(row)] if with_base else [])
             table.add_row(*cells)
