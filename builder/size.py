@@ -421,7 +421,9 @@ def measure_install(install_dir: Path, work_dir: Path, *, link_mode: str = "whol
                     link_flags: Sequence[str] = (), label_: str | None = None, model: Path | None = None,
                     inputs: Any = None, tolerance: Any = None) -> SizeReport:
     """Link the verify runner against ``install_dir`` (with a map file), strip a copy (keeping a .debug
-    file) and measure it; with ``model``, also run it there and compare with torch."""
+    file) and measure it; with ``model``, also run the stripped copy on it and compare with torch."""
+    import dataclasses
+
     from .errors import VerifyFailed
     from .levers import strip_keep_debug
     from .models import verify
@@ -437,7 +439,9 @@ def measure_install(install_dir: Path, work_dir: Path, *, link_mode: str = "whol
     verified = ok = None
     if model is not None:
         try:
-            res = verify.verify_model(model, runner, inputs, work_dir / "run", tolerance or verify.Tolerance())
+            stripped_runner = dataclasses.replace(runner, path=stripped.binary)   # what is measured is what runs
+            res = verify.verify_model(model, stripped_runner, inputs, work_dir / "run",
+                                      tolerance or verify.Tolerance())
             verified, ok = (f"ok: {len(res.outputs)} output(s) match torch {res.torch_version} "
                             f"(max abs {res.max_abs_error:.2e})"), True
         except VerifyFailed as exc:
