@@ -93,6 +93,7 @@ class BuildConfig:
     page_size_16k: bool
     host_os: str
     warnings: tuple[str, ...] = ()
+    compiler: str | None = None       # host C++ compiler and version (android: the NDK's revision stands for it)
     extra: Mapping[str, Any] = field(default_factory=dict)
     size_levers: tuple[str, ...] = ()    # chosen size levers (recipe [size_levers]), in recipe order
 
@@ -233,16 +234,14 @@ def resolve(request: BuildRequest, env: Environment | None = None) -> BuildConfi
     if problems:
         raise ValidationErrors(problems) if len(problems) > 1 else problems[0]
     assert cmake is not None and ninja is not None
-    config = _assemble(request, env, recipe, slices, features, system_libs | skipped, ops_file, ndk, cmake,
+    config = _assemble(request, env, recipe, slices, features, system_libs, skipped, ops_file, ndk, cmake,
                        ninja, launcher, tuple(warnings))
     extra = {**config.extra, "ndk_install": ndk_install} if ndk_install else config.extra
     return replace(config, size_levers=levers.levers, extra=extra)
 
 
-def _assemble(request: BuildRequest, env: Environment, recipe: Recipe, slices, features, system_libs,
+def _assemble(request: BuildRequest, env: Environment, recipe: Recipe, slices, features, system_libs, skipped,
               ops_file, ndk, cmake, ninja, launcher, warnings) -> BuildConfig:
-    skipped = frozenset(s for s in system_libs if "/" in s)
-    system_libs = frozenset(s for s in system_libs if "/" not in s)
     target = recipe.target(request.target)
     cache = cache_dir(env)
     spec = SourceSpec(repo_url=request.repo or UPSTREAM, mirror=request.mirror, source_dir=request.source_dir,
@@ -259,6 +258,7 @@ def _assemble(request: BuildRequest, env: Environment, recipe: Recipe, slices, f
         api_level=request.api_level or target.api_level, stl=target.stl,
         deployment_target=request.deployment_target or target.deployment_target,
         cmake=cmake, ninja=ninja, launcher=launcher,
+        compiler=None if request.target == "android" else tools.compiler_identity(env.environ),
         out_dir=(request.out or env.cwd / "builder-out").resolve(),
         python=Path(sys.executable), python_purelib=Path(sysconfig.get_path("purelib")),
         jobs=request.jobs or os.cpu_count() or 2, page_size_16k=request.page_size_16k,

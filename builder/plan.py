@@ -182,7 +182,7 @@ def slice_key(config: BuildConfig, slice_: Slice, defines: Mapping[str, Any], en
         "api_level": config.api_level, "defines": {k: render_value(v) for k, v in defines.items()
                                                    if k != "CMAKE_INSTALL_PREFIX"},
         "ops": _sha_file(config.ops_file) if config.ops_file else None,
-        "env": dict(env), "compiler": config.extra.get("compiler"),
+        "env": dict(env), "compiler": config.compiler,
         "source": str(config.source_path),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
-from ..toolchains import tools
 from .manifest import ManifestInputs, Patch, build_manifest, load_manifest, manifest_path, write_manifest
 
 if TYPE_CHECKING:
@@ -43,11 +42,7 @@ def _toolchain(plan: Plan) -> dict[str, str]:
         return {"ndk": str(c.ndk.revision), "ndk_path": str(c.ndk.path)}
     if c.target == "ios":
         return {"xcode": "macOS only"}
-    cxx = os.environ.get("CXX") or "c++"
-    from .. import proc
-
-    found = proc.which(cxx)
-    return {"host_compiler": tools.tool_version(Path(found)) if found else cxx}
+    return {"host_compiler": c.compiler or "unknown"}
 
 
 def manifest_inputs(plan: Plan, result: RunResult, slice_name: str) -> ManifestInputs:

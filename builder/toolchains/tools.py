@@ -5,6 +5,7 @@ CMake/Ninja discovery is scikit-build-core's program search (PATH and the PyPI c
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,27 +94,43 @@ def _plain_version(stdout: str) -> Version | None:
 
 
 def _cached_version(path: Path, args: tuple[str, ...], parse) -> Version | None:
-    """Ask a tool its version once per binary (keyed by path, size and mtime); start-up stays fast."""
+    """Ask a tool its version once per binary; see _cached_answer."""
+    text = _cached_answer(path, args, lambda out: str(v) if (v := parse(out)) else None)
+    return Version(text) if text else None
+
+
+def compiler_identity(environ: Mapping[str, str]) -> str | None:
+    """The host C++ compiler ($CXX, else c++) and its `--version` line: part of a host build's key."""
+    found = proc.which(environ.get("CXX") or "c++", path=environ.get("PATH"))
+    if found is None:
+        return None
+    line = _cached_answer(Path(found), ("--version",),
+                          lambda out: out.strip().splitlines()[0] if out.strip() else None)
+    return f"{line} ({found})" if line else found
+
+
+def _cached_answer(path: Path, args: tuple[str, ...], parse) -> str | None:
+    """A tool's parsed answer to ``args``, asked once per binary (keyed by path, args, size and mtime),
+    so start-up stays fast."""
     import json
 
     try:
         st = path.resolve().stat()
     except OSError:
         return None
-    key = f"{path}|{st.st_size}|{st.st_mtime_ns}"
+    key = f"{path}|{' '.join(args)}|{st.st_size}|{st.st_mtime_ns}"
     cache_file = _version_cache_file()
     try:
         cache = json.loads(cache_file.read_text())
     except (OSError, ValueError):
         cache = {}
     if key in cache:
-        return Version(cache[key]) if cache[key] else None
+        return cache[key]
     try:
         out = proc.run([path, *args], check=False, timeout=30).stdout
     except OSError:
         out = ""
-    version = parse(out)
-    cache[key] = str(version) if version else None
+    cache[key] = parse(out)
     try:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
@@ -121,7 +138,7 @@ def _cached_version(path: Path, args: tuple[str, ...], parse) -> Version | None:
         os.replace(tmp, cache_file)
     except OSError:
         pass
-    return version
+    return cache[key]
 
 
 def _version_cache_file() -> Path:

@@ -118,3 +118,12 @@ def test_ccache_shares_entries_across_build_folders_without_changing_the_key(env
     cached = make(env, target="host", cache="ccache").slices[0]
     assert cached.env["CCACHE_BASEDIR"] == "/" and cached.env["CCACHE_NOHASHDIR"] == "1"
     assert "CCACHE_BASEDIR" not in plain.env
+
+
+def test_key_changes_with_the_host_compiler(env, monkeypatch):
+    from builder.toolchains import tools
+
+    a = make(env, target="host").slices[0]
+    monkeypatch.setattr(tools, "compiler_identity", lambda environ: "c++ (other) 13.1 (/usr/bin/c++)")
+    b = make(env, target="host").slices[0]
+    assert a.key != b.key
