@@ -216,8 +216,11 @@ def resolve(request: BuildRequest, env: Environment | None = None) -> BuildConfi
     recipe.target(request.target)
     slices = target_mod.slices(request, recipe, problems)
     features = _features(request, recipe, problems)
+    ops_format = _ops_format(request, env, recipe, features, problems)
+    if ops_format == "tracing":
+        features = features | {"tracing_based"}
     levers = choose_levers(recipe, request.target, defaults=request.size_levers, names=request.levers,
-                           has_ops=request.ops_file is not None)
+                           has_ops=request.ops_file is not None, ops_format=ops_format)
     problems.extend(levers.problems)
     warnings.extend(levers.warnings)
     features = features | levers.features
@@ -340,6 +343,27 @@ def _skipped(request: BuildRequest, recipe: Recipe, problems: list, warnings: li
         warnings.append(f"building without {path}: {recipe.optional_submodules[path]}")
         out.add(path)
     return frozenset(out)
+
+
+def _ops_format(request: BuildRequest, env: Environment, recipe: Recipe, features: frozenset[str],
+                problems: list) -> str | None:
+    """plain or tracing (the shape of the --ops file). A tracing list turns TRACING_BASED on; it and the
+    tracing_based feature need each other."""
+    if request.ops_file is None:
+        return None
+    from .models.ops import op_list_format
+
+    path = request.ops_file if request.ops_file.is_absolute() else env.cwd / request.ops_file
+    fmt = op_list_format(path)
+    if fmt == "tracing" and not recipe.has("tracing_based", request.target):
+        problems.append(UsageError(f"{path} is a tracing-based op list, but {recipe.tag} has no tracing-based "
+                                   f"selective build for {request.target}",
+                                   hint=f"write a plain one: builder ops MODEL --tag {recipe.tag} -o ops.yaml"))
+    elif fmt == "plain" and "tracing_based" in features:
+        problems.append(UsageError(f"--feature tracing_based needs a tracing-based op list, and {path} is a plain one",
+                                   hint=f"write one with: builder ops MODEL --tag {recipe.tag} --trace FULL_BUILD "
+                                        "-o ops.yaml"))
+    return fmt
 
 
 def _ops_file(request: BuildRequest, env: Environment, problems: list, tree: Path) -> Path | None:

@@ -57,10 +57,13 @@ def releases_with(name: str, recipes: Sequence[Recipe] | None = None) -> tuple[s
 
 
 def choose(recipe: Recipe, target: str, *, defaults: bool = False, names: Sequence[str] = (),
-           has_ops: bool = False, recipes: Sequence[Recipe] | None = None) -> LeverChoice:
+           has_ops: bool = False, ops_format: str | None = None,
+           recipes: Sequence[Recipe] | None = None) -> LeverChoice:
     """The levers for a build: the release's defaults for ``target`` (``--size-levers``) plus ``names``
     (``--lever``). Unknown names, levers the release lacks or that do not apply to ``target`` are problems;
-    a default lever that cannot apply (selected_ops without ``--ops``) is a warning."""
+    a default lever that cannot apply (selected_ops without ``--ops``, traced_ops without a traced op list)
+    is a warning. ``ops_format``: plain or tracing, the shape of the --ops file."""
+    traced = has_ops and ops_format == "tracing"
     problems: list[UsageError] = []
     warnings: list[str] = []
     chosen: set[str] = set()
@@ -71,6 +74,12 @@ def choose(recipe: Recipe, target: str, *, defaults: bool = False, names: Sequen
             if lv.requires_feature == "selected_ops" and not has_ops:
                 warnings.append(f"size lever {lv.name} needs an operator list: pass --ops FILE "
                                 "(e.g. from `builder ops MODEL -o ops.yaml`); building all operators")
+                continue
+            if lv.requires_feature == "tracing_based" and not traced:
+                if has_ops:
+                    warnings.append(f"size lever {lv.name} needs a traced op list (root operators and what they "
+                                    "call): `builder ops MODEL --trace FULL_BUILD -o ops.yaml`; registering every "
+                                    "operator")
                 continue
             chosen.add(lv.name)
     for name in names:
@@ -88,6 +97,10 @@ def choose(recipe: Recipe, target: str, *, defaults: bool = False, names: Sequen
                                        hint=f"{name} applies to: {', '.join(lever.targets)}"))
         elif lever.requires_feature == "selected_ops" and not has_ops:
             problems.append(UsageError(f"--lever {name} needs an operator list", hint="add --ops FILE"))
+        elif lever.requires_feature == "tracing_based" and not traced:
+            problems.append(UsageError(f"--lever {name} needs a traced op list",
+                                       hint="write one with: builder ops MODEL --trace FULL_BUILD -o ops.yaml, "
+                                            "and pass it with --ops"))
         else:
             chosen.add(name)
     ordered = tuple(n for n in recipe.size_levers if n in chosen)

@@ -30,7 +30,7 @@ FEATURES = (
 # Size levers (recipe [size_levers.<name>]): what each means is the same at every release; which exist, their
 # defines and whether they are on by default are per-release data.
 LEVERS = (
-    "selected_ops", "gc_sections", "min_size_rel", "force_load_registrations", "strip", "lto",
+    "selected_ops", "traced_ops", "gc_sections", "min_size_rel", "force_load_registrations", "strip", "lto",
     "lightweight_dispatch",
 )
 LINK_MODES = ("whole-archive", "registrations")
@@ -85,6 +85,8 @@ class SizeLever:
     link_flags: tuple[str, ...]
     strip: bool
     notes: str
+    # traced_ops: operators the release's own tracer always adds (called by app code around the model)
+    always_included_ops: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -362,7 +364,8 @@ def _parse_size_levers(table: _Reader) -> Mapping[str, SizeLever]:
             name=name, description=lv.get("description", str), default=lv.get("default", bool, False),
             targets=lv.strings("targets", TARGETS), requires_feature=lv.get("requires_feature", str, None),
             defines=lv.defines("defines"), link=link, link_flags=lv.strings("link_flags"),
-            strip=lv.get("strip", bool, False), notes=lv.get("notes", str, ""))
+            strip=lv.get("strip", bool, False), notes=lv.get("notes", str, ""),
+            always_included_ops=lv.strings("always_included_ops"))
         lv.done()
         if not (out[name].defines or out[name].link or out[name].link_flags or out[name].strip
                 or out[name].requires_feature):
@@ -430,7 +433,9 @@ def summary(recipe: Recipe) -> dict[str, Any]:
         "size_levers": {n: {"description": lv.description, "default": lv.default, "targets": list(lv.targets),
                             "requires_feature": lv.requires_feature, "defines": dict(lv.defines),
                             "link": lv.link, "link_flags": list(lv.link_flags), "strip": lv.strip,
-                            "notes": lv.notes} for n, lv in recipe.size_levers.items()},
+                            "notes": lv.notes, **({"always_included_ops": list(lv.always_included_ops)}
+                                        if lv.always_included_ops else {})}
+                            for n, lv in recipe.size_levers.items()},
         "targets": {n: _target_summary(t) for n, t in recipe.targets.items()},
     }
 

@@ -32,20 +32,29 @@ def ops(models: Annotated[list[Path], typer.Argument(help="TorchScript (.pt) or 
         fmt: Annotated[str, typer.Option("--format", help="plain (SELECTED_OP_LIST) or tracing.")] = "plain",
         custom_op: Annotated[Optional[list[str]], typer.Option(help="Operator registered by your own code.")] = None,
         tag: Tag = None,
-        source: Annotated[Optional[Path], typer.Option(help="Release checkout to validate against.")] = None) -> None:
+        source: Annotated[Optional[Path], typer.Option(help="Release checkout to validate against.")] = None,
+        trace: Annotated[Optional[Path], typer.Option("--trace", help="A full host build of the release (install or build folder): run the models on it and add every operator they call (tracing format).")] = None,
+        inputs: Annotated[Optional[Path], typer.Option(help="With --trace: inputs (.pt tensor/list, or builder tensor file).")] = None,
+        shapes: Annotated[str, typer.Option(help="With --trace: random inputs of these shapes.")] = "1x3x224x224") -> None:
     """Root operators of models, merged, validated against the release, in its SELECTED_OP_LIST format."""
     from ..errors import UsageError
     from ..models.ops import collect_ops, format_op_list, load_known_ops, tracing_supported, validate_ops, \
         write_op_list
     from ..recipes import load_recipe
 
+    if trace is not None and fmt == "plain":
+        fmt = "tracing"
     if fmt not in ("plain", "tracing"):
         raise UsageError(f"unknown --format '{fmt}'", hint="use plain or tracing")
     recipe = load_recipe(tag) if tag else None
     checkout = _checkout_for(tag, source)
     if fmt == "tracing" and not ((recipe and recipe.has("tracing_based")) or (checkout and tracing_supported(checkout))):
         raise UsageError(f"{tag or 'this release'} has no tracing-based selective build", hint="use --format plain")
+    if trace is not None and recipe is None:
+        raise UsageError("--trace needs --tag (the release the build is of)", hint="e.g. --tag v1.13.1")
     oplist = collect_ops(models)
+    if trace is not None:
+        oplist = _add_traced(oplist, models, recipe, trace, inputs, shapes)
     err = _console(stderr=True)
     if checkout is not None:
         for warning in validate_ops(oplist.names, load_known_ops(checkout), tuple(custom_op or ())):
@@ -53,13 +62,35 @@ def ops(models: Annotated[list[Path], typer.Argument(help="TorchScript (.pt) or 
     else:
         err.print("[yellow]note:[/] no release checkout to validate against (pass --tag with a cached checkout, or --source)")
     for use in oplist.ops:
-        err.print(f"  {use.name:<40} {', '.join(Path(m).name for m in use.models)}", markup=False)
-    err.print(f"{len(oplist.ops)} operators from {len(models)} model(s)")
+        kind = "" if use.root else " (called)"
+        err.print(f"  {use.name + kind:<48} {', '.join(Path(m).name for m in use.models)}", markup=False)
+    called = f" ({len(oplist.traced)} called by the others)" if oplist.traced else ""
+    err.print(f"{len(oplist.ops)} operators{called} from {len(models)} model(s)")
     if output is None:
         sys.stdout.write(format_op_list(oplist, fmt))
     else:
         write_op_list(oplist, output, fmt)
         err.print(f"wrote {output}")
+
+
+def _add_traced(oplist, models: list[Path], recipe, build: Path, inputs: Path | None, shapes: str):
+    """Root operators plus what a run of each model on a full build of the release calls (and the operators the
+    release's tracer always adds): the tracing-based list a TRACING_BASED build needs."""
+    from ..config import Environment, cache_dir
+    from ..models.ops import OpList, merge_op_lists
+    from ..models.verify import compile_runner, find_install, load_inputs, make_inputs, parse_shapes, trace_ops
+
+    install = find_install(_install_dir(build))
+    work = cache_dir(Environment.current()) / "verify"
+    runner = compile_runner(install, work)
+    values = load_inputs(inputs) if inputs else make_inputs(parse_shapes(shapes), 0)
+    lists = [oplist]
+    for model in models:
+        lists.append(OpList.from_names(trace_ops(runner, model, values, work), str(model), root=False))
+    always = tuple(op for lv in recipe.size_levers.values() for op in lv.always_included_ops)
+    if always:
+        lists.append(OpList.from_names(always, f"{recipe.tag} tracer", root=False))
+    return merge_op_lists(lists)
 
 
 @app.command()

@@ -58,6 +58,7 @@ class OpUse:
 
     name: str
     models: tuple[str, ...]
+    root: bool = True        # False: called by other operators (found by tracing a run), not by the model
 
 
 @dataclass(frozen=True)
@@ -80,9 +81,14 @@ class OpList:
     def merge(self, other: OpList) -> OpList:
         return merge_op_lists((self, other))
 
+    @property
+    def traced(self) -> tuple[str, ...]:
+        """Operators that are only called by other operators."""
+        return tuple(op.name for op in self.ops if not op.root)
+
     @staticmethod
-    def from_names(names: Iterable[str], model: str) -> OpList:
-        return OpList(tuple(OpUse(n, (model,)) for n in sorted(set(names))), (model,))
+    def from_names(names: Iterable[str], model: str, root: bool = True) -> OpList:
+        return OpList(tuple(OpUse(n, (model,), root) for n in sorted(set(names))), (model,))
 
 
 @dataclass(frozen=True)
@@ -148,13 +154,16 @@ def collect_ops(models: Sequence[Path]) -> OpList:
 
 def merge_op_lists(lists: Iterable[OpList]) -> OpList:
     users: dict[str, list[str]] = {}
+    roots: set[str] = set()
     models: list[str] = []
     for oplist in lists:
         models.extend(m for m in oplist.models if m not in models)
         for op in oplist.ops:
             bucket = users.setdefault(op.name, [])
             bucket.extend(m for m in op.models if m not in bucket)
-    return OpList(tuple(OpUse(n, tuple(users[n])) for n in sorted(users)), tuple(models))
+            if op.root:
+                roots.add(op.name)
+    return OpList(tuple(OpUse(n, tuple(users[n]), n in roots) for n in sorted(users)), tuple(models))
 
 
 # --- the release's operators ------------------------------------------------------------------
@@ -297,19 +306,24 @@ def _format_tracing(oplist: OpList) -> str:
     import yaml
 
     operators = {op.name: {"debug_info": list(op.models), "include_all_overloads": False,
-                           "is_root_operator": True, "is_used_for_training": False}
+                           "is_root_operator": op.root, "is_used_for_training": False}
                  for op in oplist.ops}
     data = {"include_all_non_op_selectives": True, "include_all_operators": False,
             "operators": operators}
-    header = ("# Tracing-based SELECTED_OP_LIST (TRACING_BASED=ON), written by builder from root operators.\n"
-              "# A tracing build registers only listed operators: add the operators these call.\n")
+    if oplist.traced:
+        header = (f"# Tracing-based SELECTED_OP_LIST (TRACING_BASED=ON), written by builder: "
+                  f"{len(oplist.ops) - len(oplist.traced)} root operators and {len(oplist.traced)} they call "
+                  f"(traced on a full build).\n")
+    else:
+        header = ("# Tracing-based SELECTED_OP_LIST (TRACING_BASED=ON), written by builder from root operators.\n"
+                  "# A tracing build registers only listed operators: add the operators these call.\n")
     return header + yaml.safe_dump(data, default_flow_style=False, sort_keys=True)
 
 
 def write_op_list(oplist: OpList, output: Path, fmt: OpListFormat = "plain") -> Path:
     """Write atomically (temp file, then rename)."""
     text = format_op_list(oplist, fmt)
-    if fmt == "tracing":
+    if fmt == "tracing" and not oplist.traced:
         log.warning("the tracing-based list holds root operators only; a TRACING_BASED build also "
                     "needs the operators they call, or it fails at run time")
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -338,7 +352,10 @@ def read_op_list(path: Path, expect: OpListFormat | None = None) -> OpList:
         line = f" (line {where.line + 1})" if where is not None else ""
         raise UsageError(f"{path} is not valid YAML{line}") from None
     found: OpListFormat = "plain"
+    called: set[str] = set()
     if isinstance(data, Mapping) and isinstance(data.get("operators"), Mapping):
+        called = {name for name, info in data["operators"].items()
+                  if isinstance(info, Mapping) and info.get("is_root_operator") is False}
         data, found = list(data["operators"]), "tracing"
     if expect is not None and data is not None and found != expect:
         raise UsageError(f"{path} is a {found} op list, but this build needs a {expect} one",
@@ -347,4 +364,18 @@ def read_op_list(path: Path, expect: OpListFormat | None = None) -> OpList:
         raise UsageError(f"{path} must be a YAML list of operator names",
                          hint="one per line, like '- aten::conv2d'")
     check_names(data, str(path))
-    return OpList.from_names(data, str(path))
+    return merge_op_lists([OpList.from_names([n for n in data if n not in called], str(path)),
+                           OpList.from_names(called, str(path), root=False)])
+
+
+def op_list_format(path: Path) -> OpListFormat | None:
+    """plain or tracing, by the file's shape; None when it cannot be read (read_op_list says why)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        return None
+    if isinstance(data, Mapping) and isinstance(data.get("operators"), Mapping):
+        return "tracing"
+    return "plain" if isinstance(data, list) else None

@@ -366,14 +366,16 @@ def missing_ops(text: str) -> tuple[str, ...]:
 
 
 def run_runner(runner: Runner, model: Path, inputs: Sequence[Any], work_dir: Path,
-               timeout: float = 600) -> tuple[tuple[Any, ...], float | None]:
-    """Run the compiled runner; return its outputs and forward time (ms)."""
+               timeout: float = 600, trace: Path | None = None) -> tuple[tuple[Any, ...], float | None]:
+    """Run the compiled runner; return its outputs and forward time (ms). With ``trace``, the runner also
+    writes there the dispatcher operators the model called (load and forward)."""
     work_dir.mkdir(parents=True, exist_ok=True)
     in_path, out_path = work_dir / f"{model.stem}.inputs.bt", work_dir / f"{model.stem}.outputs.bt"
     write_tensors(in_path, inputs)
     out_path.unlink(missing_ok=True)
+    argv = [runner.path, model, in_path, out_path, *([trace] if trace is not None else [])]
     try:
-        result = proc.run([runner.path, model, in_path, out_path], check=False, timeout=timeout)
+        result = proc.run(argv, check=False, timeout=timeout)
     except Exception as exc:  # proc.run lets the timeout exception through
         if "Timeout" in type(exc).__name__:
             raise VerifyFailed(f"the runner did not finish {model.name} within {timeout:g} s") from None
@@ -382,6 +384,20 @@ def run_runner(runner: Runner, model: Path, inputs: Sequence[Any], work_dir: Pat
         raise _runner_failure(model, result.stderr or result.stdout, result.returncode)
     match = re.search(r"forward_ms=([0-9.eE+-]+)", result.stdout)
     return read_tensors(out_path), (float(match.group(1)) if match else None)
+
+
+def trace_ops(runner: Runner, model: Path, inputs: Sequence[Any], work_dir: Path,
+              timeout: float = 600) -> frozenset[str]:
+    """The operators ``model`` calls on this build (a full one: a selective build cannot call what it lacks),
+    recorded by the runner's RecordFunction callback while loading and running forward."""
+    if _torch.model_kind(model) != "lite":
+        raise UsageError(f"{model} is not a lite-interpreter file; export it first: builder export {model}")
+    trace = work_dir / f"{model.stem}.traced-ops.txt"
+    trace.unlink(missing_ok=True)
+    run_runner(runner, model, inputs, work_dir, timeout, trace=trace)
+    names = frozenset(line.strip() for line in trace.read_text(encoding="utf-8").splitlines() if line.strip())
+    log.info("%s: %d operator(s) called while loading and running it", model, len(names))
+    return names
 
 
 def _runner_failure(model: Path, text: str, code: int) -> VerifyFailed:

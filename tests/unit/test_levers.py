@@ -29,6 +29,14 @@ def ops_file(env):
     return path
 
 
+def traced_file(env):
+    path = env.cwd / "traced.yaml"
+    path.write_text("include_all_non_op_selectives: true\ninclude_all_operators: false\noperators:\n"
+                    "  aten::conv2d: {is_root_operator: true, is_used_for_training: false, include_all_overloads: false}\n"
+                    "  aten::convolution: {is_root_operator: false, is_used_for_training: false, include_all_overloads: false}\n")
+    return path
+
+
 # ------------------------------------------------------------------ recipe data
 
 def test_every_recipe_has_levers_and_only_known_ones():
@@ -51,9 +59,11 @@ def test_levers_per_release():
     # v1.10.2: selected ops, still no lightweight dispatch
     assert available["v1.10.2"]["host"] == link_and_flags | {"selected_ops"}
     # v1.13.1 and v2.1.2: everything; iOS gets only what is not ELF-specific (and is already MinSizeRel)
-    for tag in ("v1.13.1", "v2.1.2"):
-        assert available[tag]["android"] == set(LEVERS)
-        assert available[tag]["ios"] == {"selected_ops", "lightweight_dispatch"}
+    # traced_ops only where a model was traced and verified on the release (v1.13.1)
+    assert available["v1.13.1"]["android"] == set(LEVERS)
+    assert available["v1.13.1"]["ios"] == {"selected_ops", "traced_ops", "lightweight_dispatch"}
+    assert available["v2.1.2"]["android"] == set(LEVERS) - {"traced_ops"}
+    assert available["v2.1.2"]["ios"] == {"selected_ops", "lightweight_dispatch"}
     for r in RECIPES:
         assert ("lightweight_dispatch" in r.size_levers) == ("lightweight_dispatch" in r.features)
         assert ("selected_ops" in r.size_levers) == ("selected_ops" in r.features)
@@ -98,9 +108,37 @@ def test_bad_lever_data_is_a_recipe_error(mutate, fragment):
 def test_size_levers_turn_on_the_release_defaults(env):
     v113 = load_recipe("v1.13.1")
     expected = tuple(n for n, lv in v113.size_levers.items() if lv.default and "host" in lv.targets)
+    p = make(env, size_levers=True, ops_file=traced_file(env))
+    assert p.config.size_levers == expected and "traced_ops" in expected
+    assert {"selected_ops", "tracing_based"} <= p.config.features
+    assert p.slices[0].defines["TRACING_BASED"] is True
+
+
+def test_size_levers_with_a_plain_list_skip_traced_ops_with_a_warning(env):
     p = make(env, size_levers=True, ops_file=ops_file(env))
-    assert p.config.size_levers == expected
-    assert "selected_ops" in p.config.features
+    assert "traced_ops" not in p.config.size_levers and "selected_ops" in p.config.size_levers
+    assert "tracing_based" not in p.config.features
+    assert any("--trace" in w for w in p.config.warnings)
+
+
+def test_traced_ops_lever_refuses_a_plain_list(env):
+    with pytest.raises(UsageError, match="traced_ops needs a traced op list"):
+        make(env, levers=("traced_ops",), ops_file=ops_file(env))
+
+
+def test_a_tracing_list_turns_tracing_based_on(env):
+    p = make(env, ops_file=traced_file(env))
+    assert p.slices[0].defines["TRACING_BASED"] is True
+
+
+def test_a_tracing_list_is_refused_where_the_release_has_no_tracing_build(env):
+    with pytest.raises(UsageError, match="v1.10.2 has no tracing-based selective build"):
+        make(env, tag="v1.10.2", ops_file=traced_file(env))
+
+
+def test_tracing_feature_refuses_a_plain_list(env):
+    with pytest.raises(UsageError, match="needs a tracing-based op list"):
+        make(env, features=("tracing_based",), ops_file=ops_file(env))
 
 
 def test_size_levers_without_ops_skip_selected_ops_with_a_warning(env):
@@ -154,7 +192,8 @@ def test_a_lever_a_release_lacks_is_never_passed(env, recipe):
     for target in recipe.targets:
         names = tuple(lv.name for lv in levers.available(recipe, target))
         p = make(env, tag=recipe.tag, target=target, levers=names, size_levers=True,
-                 ops_file=ops_file(env) if recipe.has("selected_ops", target) else None, abis=(recipe.targets[target].abis[0],) if target == "android" else ())
+                 ops_file=(traced_file(env) if "traced_ops" in names else ops_file(env))
+                 if recipe.has("selected_ops", target) else None, abis=(recipe.targets[target].abis[0],) if target == "android" else ())
         assert set(p.config.size_levers) == set(names)
         for sp in p.slices:
             assert not (set(sp.defines) & (other_defines | feature_defines)), (recipe.tag, target)

@@ -246,3 +246,28 @@ def test_bare_names_of_jit_builtins_get_a_warning(tmp_path):
     known = ops.load_known_ops(make_release(tmp_path / "pytorch"))
     warnings = ops.validate_ops(["aten::len", "aten::gt", "aten::relu", "aten::conv2d"], known)
     assert len(warnings) == 1 and warnings[0].startswith("no overload name on aten::len, aten::gt:")
+
+
+def test_traced_operators_are_written_as_called_and_read_back(tmp_path, caplog):
+    from torchgen.selective_build.selector import SelectiveBuilder
+
+    roots = ops.OpList.from_names(["aten::conv2d", "aten::relu"], "m.ptl")
+    called = ops.OpList.from_names(["aten::convolution", "aten::relu", "aten::_convolution"], "m.ptl", root=False)
+    merged = ops.merge_op_lists([roots, called])
+    assert merged.traced == ("aten::_convolution", "aten::convolution")   # relu stays a root operator
+    with caplog.at_level(logging.WARNING, logger="builder"):
+        out = ops.write_op_list(merged, tmp_path / "traced.yaml", fmt="tracing")
+    assert "root operators only" not in caplog.text
+    text = out.read_text()
+    assert "2 root operators and 2 they call" in text
+    data = yaml.safe_load(text)
+    assert data["operators"]["aten::convolution"]["is_root_operator"] is False
+    assert data["operators"]["aten::conv2d"]["is_root_operator"] is True
+    assert SelectiveBuilder.from_yaml_dict(data).is_operator_selected("aten::_convolution")
+    back = ops.read_op_list(out)
+    assert back.names == merged.names and back.traced == merged.traced
+    assert ops.op_list_format(out) == "tracing"
+    plain = ops.write_op_list(roots, tmp_path / "plain.yaml")
+    assert ops.op_list_format(plain) == "plain"
+    (tmp_path / "bad.yaml").write_text("{")
+    assert ops.op_list_format(tmp_path / "bad.yaml") is None

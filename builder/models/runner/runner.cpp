@@ -1,7 +1,11 @@
 // builder's verify runner: load a lite-interpreter model with the PyTorch build under test,
 // run forward on tensors read from a file, write the output tensors to a file.
 //
-//   runner MODEL.ptl INPUTS OUTPUTS
+//   runner MODEL.ptl INPUTS OUTPUTS [TRACE]
+//
+// With TRACE, every dispatcher operator called while loading the model and running forward is recorded
+// through a RecordFunction callback (as the release's own torch/csrc/jit/mobile/model_tracer does) and
+// written to TRACE, one "ns::name.overload" per line: the operators the root operators call.
 //
 // Tensor files ("builder tensor files", read and written by builder/models/verify.py):
 //   BUILDER-TENSORS 1\n
@@ -13,6 +17,7 @@
 // Errors go to stderr as one "builder-runner: <stage> failed: <libtorch message>" block.
 // C++14, and only APIs present in PyTorch 1.13.1's install (torch/csrc/jit/mobile/import.h).
 #include <ATen/ATen.h>
+#include <ATen/record_function.h>
 #include <c10/core/InferenceMode.h>
 #include <torch/csrc/jit/mobile/import.h>
 #include <torch/csrc/jit/mobile/module.h>
@@ -21,6 +26,8 @@
 #include <cstdint>
 #include <fstream>
 #include <iostream>
+#include <mutex>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -133,11 +140,29 @@ int fail(const std::string& stage, const char* what, int code) {
   return code;
 }
 
+std::mutex g_traced_mutex;
+std::set<std::string> g_traced;
+
+std::unique_ptr<at::ObserverContext> record_op(const at::RecordFunction& fn) {
+  const c10::optional<c10::OperatorName> op = fn.operator_name();
+  if (op.has_value()) {
+    std::lock_guard<std::mutex> lock(g_traced_mutex);
+    g_traced.insert(c10::toString(*op));
+  }
+  return nullptr;
+}
+
+void write_trace(const std::string& path) {
+  std::ofstream out(path);
+  for (const auto& name : g_traced) out << name << "\n";
+  if (!out) throw IoError("cannot write " + path);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 4) {
-    std::cerr << "usage: " << argv[0] << " MODEL.ptl INPUTS OUTPUTS" << std::endl;
+  if (argc != 4 && argc != 5) {
+    std::cerr << "usage: " << argv[0] << " MODEL.ptl INPUTS OUTPUTS [TRACE]" << std::endl;
     return 2;
   }
   std::string stage = "reading inputs";
@@ -145,6 +170,9 @@ int main(int argc, char** argv) {
   try {
     std::vector<Buffer> buffers = read_tensors(argv[2]);
     c10::InferenceMode guard;
+    if (argc == 5) {
+      at::addGlobalCallback(at::RecordFunctionCallback(&record_op).scopes({at::RecordScope::FUNCTION}));
+    }
     stage = "load";
     code = 3;
     auto start = std::chrono::steady_clock::now();
@@ -164,6 +192,7 @@ int main(int argc, char** argv) {
     stage = "writing outputs";
     code = 5;
     write_tensors(argv[3], outputs);
+    if (argc == 5) write_trace(argv[4]);
     std::cout << "load_ms=" << load_ms << " forward_ms=" << forward_ms << " outputs=" << outputs.size()
               << std::endl;
     return 0;
