@@ -14,7 +14,15 @@ phases already "ok" unless --fresh; every subprocess's output goes to ROOT/logs/
   builder_full  builder host --tag v1.13.1 --mirror file://ROOT/mirror/ --allow-unpinned --system-lib ... --cache
                 ccache --out ROOT/out-full, with an empty CCACHE_DIR and BUILDER_CACHE_DIR: the cold time
   noop          the same command again (target <= 3 s)
-  builder_ops   the same plus --ops ROOT/model/<ops>.yaml, --out ROOT/out-ops, warm ccache (target <= 15% of cold)
+  trace         builder ops MODEL --trace out-full: the model's root operators plus every operator they call on
+                the full build (the release's own runtime) -> ROOT/model/traced.yaml (tracing-based format)
+  builder_ops   the same as builder_full plus --ops traced.yaml --size-levers (TRACING_BASED, MinSizeRel, gc
+                sections...), --out ROOT/out-ops; ccache warm from builder_full, but the flags differ
+                (-DTRACING_BASED -DNO_EXPORT -Os on every file), so this is a cold build in practice
+  builder_ops_warm  out-ops wiped, the same command: a rebuild from scratch with a warm cache (target <= 15% of
+                builder_full's cold time)
+  removed_op    the traced list minus one root operator (aten::adaptive_avg_pool2d), warm cache, --out
+                ROOT/out-removed; then builder verify must fail and name that operator
   build_mobile  PyTorch's scripts/build_mobile.sh on a copy of builder's patched tree, same defines, empty
                 ccache (target: builder_full / build_mobile within 5%)
   sizes         installed lib/ include/ (full vs ops); builder verify with a runner linked against each;
@@ -53,12 +61,19 @@ DEFAULT_DOC = REPO / "docs" / "benchmarks.md"
 TAG = "v1.13.1"
 FORMAT = 1
 
-PHASES = ("mirror", "model", "builder_full", "noop", "builder_ops", "build_mobile", "sizes", "submodules")
+PHASES = ("mirror", "model", "builder_full", "noop", "trace", "builder_ops", "builder_ops_warm", "removed_op",
+          "build_mobile", "sizes", "submodules", "builder_plain")
+# Not run unless named in --phases: PyTorch's plain selective build (--ops with the root operators, no levers), a
+# third cold build, for the size table's middle row.
+OPTIONAL_PHASES = ("builder_plain",)
 NEEDS: dict[str, tuple[str, ...]] = {
     "mirror": (), "model": (), "builder_full": ("mirror",), "noop": ("builder_full",),
-    "builder_ops": ("model", "builder_full"), "build_mobile": ("builder_full",),
-    "sizes": ("model", "builder_full", "builder_ops"), "submodules": ("builder_full",),
+    "trace": ("model", "builder_full"), "builder_ops": ("trace",), "builder_ops_warm": ("builder_ops",),
+    "removed_op": ("builder_ops_warm",), "build_mobile": ("builder_full",),
+    "sizes": ("model", "builder_full", "builder_ops_warm"), "submodules": ("builder_full",),
+    "builder_plain": ("model", "builder_full"),
 }
+REMOVED_OP = "aten::adaptive_avg_pool2d"
 
 
 def dependents(phase: str) -> list[str]:
@@ -72,8 +87,8 @@ def dependents(phase: str) -> list[str]:
             out.append(name)
     return out
 # Folders under ROOT that --fresh wipes (never mirror/ or downloads/).
-BENCH_DIRS = ("logs", "plans", "model", "out-full", "out-ops", "ccache-builder", "ccache-bm", "builder-cache",
-              "bm-src", "bm-build", "sizes")
+BENCH_DIRS = ("logs", "plans", "model", "out-full", "out-ops", "out-removed", "out-plain", "ccache-builder",
+              "ccache-bm", "builder-cache", "bm-src", "bm-build", "sizes")
 SYSTEM_LIBS = {"xnnpack": "libxnnpack-dev", "cpuinfo": "libcpuinfo-dev", "pthreadpool": "libpthreadpool-dev"}
 # Link flags for the shared Debian libraries a --system-lib build's static libtorch_cpu.a needs.
 SYSTEM_LINK = {"xnnpack": "-lXNNPACK", "cpuinfo": "-lcpuinfo", "pthreadpool": "-lpthreadpool"}
@@ -345,11 +360,15 @@ def full_argv(b: Bench) -> list[str]:
     return builder_argv(mirror_prefix(b), b.jobs, b.p("out-full"))
 
 
-def ops_argv(b: Bench) -> list[str]:
+def ops_argv(b: Bench, out: str = "out-ops", ops: Path | None = None, levers: bool = True) -> list[str]:
     argv = full_argv(b)
     i = argv.index("--out")
-    argv[i + 1] = str(b.p("out-ops"))
-    return argv + ["--ops", str(model_ops_path(b))]
+    argv[i + 1] = str(b.p(out))
+    return argv + ["--ops", str(ops or traced_ops_path(b))] + (["--size-levers"] if levers else [])
+
+
+def traced_ops_path(b: Bench) -> Path:
+    return Path(b.get("trace").get("ops") or b.p("model", "traced.yaml"))
 
 
 def model_ops_path(b: Bench) -> Path:
@@ -500,11 +519,74 @@ def phase_noop(b: Bench) -> dict[str, Any]:
     return res
 
 
+def phase_trace(b: Bench) -> dict[str, Any]:
+    model = b.get("model")
+    ptl, shape = model.get("ptl", str(b.p("model", "mobilenet_v2.ptl"))), model.get("input_shape", "1x3x224x224")
+    out = b.p("model", "traced.yaml")
+    install = b.get("builder_full").get("install_dir", "<out-full install>")
+    argv = builder_cmd("ops", ptl, "--tag", TAG, "--trace", install, "--shapes", shape, "-o", str(out))
+    code, seconds, text = b.run(argv, env=builder_env(b), cwd=b.root, capture=True, env_shown=builder_env_shown(b))
+    if b.dry:
+        return {}
+    if code != 0:
+        raise PhaseError(f"builder ops --trace exit {code} (see {b.p('logs', 'trace.log')})")
+    import yaml
+    ops = yaml.safe_load(out.read_text())["operators"]
+    roots = sorted(n for n, i in ops.items() if i["is_root_operator"])
+    called = sorted(n for n, i in ops.items() if not i["is_root_operator"])
+    return {"argv": argv, "seconds": round(seconds, 2), "ops": str(out), "root": roots, "called": called,
+            "summary": f"{len(roots)} root + {len(called)} called operators = {len(ops)}, traced in {seconds:.1f} s"}
+
+
 def phase_builder_ops(b: Bench) -> dict[str, Any]:
-    ops = model_ops_path(b)
+    ops = traced_ops_path(b)
     if not ops.is_file() and not b.dry:
-        raise PhaseError(f"op list {ops} is missing (rerun --phases model)")
+        raise PhaseError(f"op list {ops} is missing (rerun --phases trace)")
     res = _builder_build(b, "builder_ops", ops_argv(b), "out-ops", ())
+    if res.get("install"):
+        c = res["ccache"]
+        total = c["hits"] + c["misses"]
+        res["summary"] = (f"{fmt_s(res['seconds'])} (flags differ from builder_full's: cache hit rate "
+                          f"{pct(c['hits'] / total if total else None)}, {c['hits']}/{total}), "
+                          f"lib/ {mib(res['install']['lib_bytes'])}")
+    return res
+
+
+def phase_builder_plain(b: Bench) -> dict[str, Any]:
+    ops = model_ops_path(b)
+    res = _builder_build(b, "builder_plain", ops_argv(b, "out-plain", ops, levers=False), "out-plain", ())
+    if res.get("install"):
+        res["summary"] = f"{fmt_s(res['seconds'])}, lib/ {mib(res['install']['lib_bytes'])}"
+    return res
+
+
+def phase_removed_op(b: Bench) -> dict[str, Any]:
+    import yaml
+    src = traced_ops_path(b)
+    dst = b.p("model", "traced-minus-one.yaml")
+    if not b.dry:
+        data = yaml.safe_load(src.read_text())
+        if data["operators"].pop(REMOVED_OP, None) is None:
+            raise PhaseError(f"{REMOVED_OP} is not in {src}")
+        dst.write_text(yaml.safe_dump(data, sort_keys=True))
+    res = _builder_build(b, "removed_op", ops_argv(b, "out-removed", dst), "out-removed", ())
+    model = b.get("model")
+    ptl, shape = model.get("ptl", str(b.p("model", "mobilenet_v2.ptl"))), model.get("input_shape", "1x3x224x224")
+    argv = builder_cmd("verify", "--build", res.get("install_dir", "<out-removed install>"), "--model", ptl,
+                       "--shapes", shape, "--link", "registrations", "--gc-sections")
+    code, secs, out = b.run(argv, env=builder_env(b), cwd=b.root, capture=True, env_shown=builder_env_shown(b))
+    if b.dry:
+        return res
+    names = REMOVED_OP in out
+    res.update(removed=REMOVED_OP, verify_argv=argv, verify_exit=code, verify_output=out.strip()[-600:],
+               target_met=code != 0 and names)
+    res["summary"] = (f"rebuilt in {fmt_s(res['seconds'])}; builder verify exit {code}, "
+                      f"{'names ' + REMOVED_OP if names else 'does NOT name ' + REMOVED_OP}")
+    return res
+
+
+def phase_builder_ops_warm(b: Bench) -> dict[str, Any]:
+    res = _builder_build(b, "builder_ops_warm", ops_argv(b), "out-ops", ())
     if res.get("install"):
         cold = b.get("builder_full").get("seconds")
         ratio = res["seconds"] / cold if cold else None
@@ -646,15 +728,16 @@ import json, sys
 from pathlib import Path
 from builder.errors import BuilderError
 from builder.models import verify as v
-install_dir, work, model, shape, extra = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4], sys.argv[5:]
+install_dir, work, model, shape = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
+mode, gc, extra = sys.argv[5], ["-Wl,--gc-sections"] if sys.argv[6] == "1" else [], sys.argv[7:]
 inst = v.find_install(Path(install_dir))
-out = {"extra_link_args": []}
+out = {"extra_link_args": gc, "link_mode": mode}
 try:
-    runner = v.compile_runner(inst, work)
+    runner = v.compile_runner(inst, work, link_mode=mode, extra_link_args=gc)
 except BuilderError as exc:
     out["plain_link_error"] = str(exc)
-    out["extra_link_args"] = extra
-    runner = v.compile_runner(inst, work, extra_link_args=extra)
+    out["extra_link_args"] = gc + extra
+    runner = v.compile_runner(inst, work, link_mode=mode, extra_link_args=gc + extra)
 out["runner"] = str(runner.path)
 out["command"] = list(runner.command)
 try:
@@ -693,8 +776,13 @@ def _size_json(data: dict[str, Any]) -> dict[str, Any]:
 def phase_sizes(b: Bench) -> dict[str, Any]:
     model = b.get("model")
     ptl, shape = model.get("ptl", str(b.p("model", "mobilenet_v2.ptl"))), model.get("input_shape", "1x3x224x224")
+    # full and plain link as PyTorch's own JNI library does (--whole-archive), ops as builder's levers say
+    # (force-load only the registering objects); all with --gc-sections, as the shared facts' runner.
     installs = {"full": b.get("builder_full").get("install_dir", "<out-full install>"),
-                "ops": b.get("builder_ops").get("install_dir", "<out-ops install>")}
+                "ops": b.get("builder_ops_warm").get("install_dir", "<out-ops install>")}
+    if b.ok("builder_plain"):
+        installs["plain"] = b.get("builder_plain")["install_dir"]
+    modes = {"full": "whole-archive", "plain": "whole-archive", "ops": "registrations"}
     libs = b.get("builder_full").get("argv") or full_argv(b)
     extra = [SYSTEM_LINK[libs[i + 1]] for i, a in enumerate(libs) if a == "--system-lib" and libs[i + 1] in SYSTEM_LINK]
     env = builder_env(b)
@@ -707,12 +795,13 @@ def phase_sizes(b: Bench) -> dict[str, Any]:
         if not b.dry:
             row["install"] = install_sizes(Path(install))
         # 1. builder verify, as a user runs it
-        code, secs, out = b.run(builder_cmd("verify", "--build", install, "--model", ptl, "--shapes", shape),
+        code, secs, out = b.run(builder_cmd("verify", "--build", install, "--model", ptl, "--shapes", shape,
+                                            "--link", modes[variant], "--gc-sections"),
                                 env=env, cwd=b.root, capture=True, env_shown=builder_env_shown(b))
         row["verify_cli"] = {"exit": code, "seconds": round(secs, 2), "output": out.strip()[-400:]}
         # 2. the runner itself (builder.models.verify.compile_runner); system libraries added when needed
         code, secs, out = b.run([sys.executable, "-c", RUNNER_SNIPPET, install,
-                                 str(b.p("builder-cache", "verify")), ptl, shape, *extra],
+                                 str(b.p("builder-cache", "verify")), ptl, shape, modes[variant], "1", *extra],
                                 env=env, cwd=b.root, capture=True)
         if b.dry:
             continue
@@ -736,7 +825,8 @@ def phase_sizes(b: Bench) -> dict[str, Any]:
     code, _s, help_text = b.run(builder_cmd("size", "--help"), env=env, capture=True, light=True)
     res["builder_size_available"] = code == 0
     if code == 0:
-        argv = builder_cmd("size", "--build", installs["ops"], "--baseline", installs["full"])
+        argv = builder_cmd("size", "--build", installs["ops"], "--baseline", installs["full"], "--link",
+                           "registrations", "--baseline-link", "whole-archive", "--gc-sections")
         if "--model" in help_text:
             argv += ["--model", ptl, "--shapes", shape]
         if "--json" in help_text:
@@ -789,8 +879,9 @@ def phase_submodules(b: Bench) -> dict[str, Any]:
 
 PHASE_FUNCS: dict[str, Callable[[Bench], dict[str, Any]]] = {
     "mirror": phase_mirror, "model": phase_model, "builder_full": phase_builder_full, "noop": phase_noop,
-    "builder_ops": phase_builder_ops, "build_mobile": phase_build_mobile, "sizes": phase_sizes,
-    "submodules": phase_submodules,
+    "trace": phase_trace, "builder_ops": phase_builder_ops, "builder_ops_warm": phase_builder_ops_warm,
+    "removed_op": phase_removed_op, "build_mobile": phase_build_mobile, "sizes": phase_sizes,
+    "submodules": phase_submodules, "builder_plain": phase_builder_plain,
 }
 
 
@@ -1057,7 +1148,7 @@ def write_report(results: dict[str, Any], root: Path, doc: Path) -> None:
 # ============================================================================ main
 def parse_phases(text: str | None) -> list[str]:
     if not text:
-        return list(PHASES)
+        return [p for p in PHASES if p not in OPTIONAL_PHASES]
     chosen = [p.strip() for p in text.split(",") if p.strip()]
     unknown = [p for p in chosen if p not in PHASES]
     if unknown:

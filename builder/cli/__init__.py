@@ -109,6 +109,9 @@ def _build_command(target: str):
         force_ndk: Annotated[bool, typer.Option(help="Use an NDK outside the release's supported range.")] = False,
         install_ndk: Annotated[bool, typer.Option(help="Install the release's NDK first when it is missing.")] = False,
         ops: Annotated[Optional[Path], typer.Option("--ops", help="Operator list (YAML) for a selective build.")] = None,
+        model: Annotated[Optional[list[Path]], typer.Option("--model", help="Build for these models (.pt/.ptl, repeatable): their operators become the op list; host builds then verify each model against torch.")] = None,
+        verify: Annotated[bool, typer.Option("--verify/--no-verify", help="With --model on host: run each model on the build and compare with torch.")] = True,
+        shapes: Annotated[str, typer.Option(help="With --model on host: random inputs of these shapes for the check.")] = "1x3x224x224",
         lite: Annotated[Optional[bool], typer.Option("--lite/--full-jit", help="Lite interpreter or full JIT.")] = None,
         vulkan: Annotated[bool, typer.Option(help="Vulkan backend (android, host).")] = False,
         metal: Annotated[bool, typer.Option(help="Metal backend (ios).")] = False,
@@ -135,7 +138,12 @@ def _build_command(target: str):
         as_json: Annotated[bool, typer.Option("--json", help="With --dry-run: the plan as JSON.")] = False,
     ) -> None:
         from ..config import BuildRequest
+        from ..errors import UsageError
 
+        if model and ops:
+            raise UsageError("--model and --ops both give the operator list", hint="pass one of them")
+        if model:
+            ops = _ops_for_models(model)
         features = [f for f, on in (("vulkan", vulkan), ("metal", metal), ("coreml", coreml)) if on]
         request = BuildRequest(
             target=target, tag=tag, abis=tuple(abi or ()), api_level=api_level, ops_file=ops, lite=lite,
@@ -144,7 +152,9 @@ def _build_command(target: str):
             install_ndk=install_ndk, system_libs=tuple(system_lib or ()), skip_submodules=tuple(skip_submodule or ()), out=out, ndk=ndk, force_ndk=force_ndk, repo=repo,
             mirror=mirror, source_dir=source, allow_unpinned=allow_unpinned, cache=cache, jobs=jobs,
             page_size_16k=page_size_16k, config_file=config, size_levers=size_levers, levers=tuple(lever or ()))
-        run_build(request, dry_run=dry_run or as_json, as_json=as_json)
+        the_plan = run_build(request, dry_run=dry_run or as_json, as_json=as_json)
+        if model and target == "host" and verify and not (dry_run or as_json):
+            _verify_models(the_plan, model, shapes)
 
     command.__name__ = target
     command.__doc__ = {"android": "Build libtorch for Android ABIs with the NDK.",
@@ -157,7 +167,44 @@ for _target in ("android", "ios", "host"):
     app.command(_target)(_build_command(_target))
 
 
-def run_build(request, *, dry_run: bool, as_json: bool) -> None:
+def _ops_for_models(models: list[Path]) -> Path:
+    from ..config import Environment, cache_dir
+    from ..models.ops import ops_file_for
+
+    for m in models:
+        if not m.is_file():
+            from ..errors import UsageError
+            raise UsageError(f"model not found: {m}", hint="pass a TorchScript (.pt) or lite-interpreter (.ptl) file")
+    path = ops_file_for(models, cache_dir(Environment.current()))
+    _console(stderr=True).print(f"op list from {len(models)} model(s): {path}")
+    return path
+
+
+def _verify_models(the_plan, models: list[Path], shapes: str) -> None:
+    """After a host build: each model (exported first when it is TorchScript) runs on the install, linked the
+    way the build's size levers say, and must match torch."""
+    from ..config import Environment, cache_dir
+    from ..levers import link_spec
+    from ..models import _torch
+    from ..models.export import ExportTarget, export_model
+    from ..models.verify import compile_runner, find_install, make_inputs, parse_shapes, verify_model
+
+    config = the_plan.config
+    spec = link_spec(config.recipe, config.size_levers)
+    work = cache_dir(Environment.current()) / "verify"
+    install = find_install(Path(the_plan.slices[0].install_dir))
+    runner = compile_runner(install, work, link_mode=spec.mode, extra_link_args=spec.flags)
+    for model in models:
+        lite = model
+        if _torch.model_kind(model) != "lite":
+            target = ExportTarget(config.recipe.bytecode_max or 4, frozenset({"cpu"}), config.recipe.bytecode_min or 4)
+            lite = export_model(model, work / f"{model.stem}.ptl", target, optimize=False).output
+        res = verify_model(lite, runner, make_inputs(parse_shapes(shapes), 0), work)
+        _console().print(f"verified {model.name}: {len(res.outputs)} output(s) match torch {res.torch_version} "
+                         f"(max abs {res.max_abs_error:.2e}; link {spec.describe()})")
+
+
+def run_build(request, *, dry_run: bool, as_json: bool):
     from ..config import resolve
     from ..errors import ToolchainError
     from ..plan import plan
@@ -169,13 +216,14 @@ def run_build(request, *, dry_run: bool, as_json: bool) -> None:
             sys.stdout.write(json.dumps(the_plan.to_json(), indent=2) + "\n")
         else:
             sys.stdout.write(the_plan.to_text())
-        return
+        return the_plan
     for warning in config.warnings:
         _console(stderr=True).print(f"[yellow]warning:[/] {warning}")
     if config.target == "ios" and config.host_os != "Darwin":
         raise ToolchainError("iOS builds need macOS with Xcode; this host is " + config.host_os,
                              hint="run with --dry-run to see the plan, or build on a Mac")
     _execute_with_progress(the_plan)
+    return the_plan
 
 
 def _execute_with_progress(the_plan) -> None:

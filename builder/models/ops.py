@@ -379,3 +379,18 @@ def op_list_format(path: Path) -> OpListFormat | None:
     if isinstance(data, Mapping) and isinstance(data.get("operators"), Mapping):
         return "tracing"
     return "plain" if isinstance(data, list) else None
+
+
+def ops_file_for(models: Sequence[Path], cache: Path) -> Path:
+    """``--model`` on a build command: the models' root operators as a plain op list in the cache, named by
+    its content (a rebuild with the same models reuses the same file, so the build key is stable)."""
+    import hashlib
+
+    text = format_op_list(collect_ops(models), "plain")
+    path = cache / "ops" / f"{hashlib.sha256(text.encode()).hexdigest()[:16]}.yaml"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _torch.temp_path(path)
+        tmp.write_text(text, encoding="utf-8")
+        _torch.replace_atomically(tmp, path)
+    return path

@@ -61,3 +61,33 @@ def test_recipes_list_json(cli_env):
     res = runner.invoke(app, ["recipes", "list", "--json"])
     tags = [r["tag"] for r in json.loads(res.stdout)]
     assert {"v1.2.0", "v1.13.1", "v2.1.2"} <= set(tags)
+
+
+def test_model_shortcut_puts_the_models_operators_in_the_plan(cli_env):
+    import json
+
+    import torch
+    import yaml
+
+    class Net(torch.nn.Module):
+        def forward(self, x):
+            return torch.relu(x) + 1
+
+    torch.jit.script(Net()).save(str(cli_env.cwd / "net.pt"))
+    res = runner.invoke(app, ["host", "--model", "net.pt", "--json"])
+    assert res.exit_code == 0, res.output
+    ops_path = json.loads(res.stdout)["slices"][0]["defines"]["SELECTED_OP_LIST"]
+    assert set(yaml.safe_load(open(ops_path))) == set(torch.jit.export_opnames(torch.jit.script(Net())))
+    again = runner.invoke(app, ["host", "--model", "net.pt", "--json"])
+    assert json.loads(again.stdout)["slices"][0]["defines"]["SELECTED_OP_LIST"] == ops_path   # same key
+
+
+def test_model_and_ops_together_are_refused(cli_env):
+    (cli_env.cwd / "ops.yaml").write_text("- aten::relu\n")
+    res = runner.invoke(app, ["host", "--model", "net.pt", "--ops", "ops.yaml", "--dry-run"])
+    assert res.exit_code == 2 and "--model and --ops" in res.output
+
+
+def test_model_missing_is_one_message(cli_env):
+    res = runner.invoke(app, ["host", "--model", "nope.pt", "--dry-run"])
+    assert res.exit_code == 2 and "model not found: nope.pt" in res.output and "Traceback" not in res.output
