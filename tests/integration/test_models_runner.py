@@ -73,6 +73,17 @@ def test_conv_net_matches_torch_on_the_wheel_build(tmp_path, wheel_runner):
     assert again.cached and again.path == wheel_runner.path
 
 
+def test_trace_records_the_operators_the_root_operators_call(tmp_path, wheel_runner):
+    from builder.models import ops
+
+    model = _conv_ptl(tmp_path)
+    traced = verify.trace_ops(wheel_runner, model, verify.make_inputs([(1, 3, 8, 8)], seed=1), tmp_path / "t")
+    roots = ops.model_ops(model)
+    assert "aten::convolution" in traced and "aten::conv2d" in traced     # conv2d calls convolution
+    assert "aten::convolution" not in roots
+    assert all("::" in name for name in traced)
+
+
 def test_missing_operator_is_named_with_the_fix(tmp_path, wheel_runner):
     lib = torch.library.Library("builder_test", "DEF")  # exists in this Python, not in the C++ build
     lib.define("scale2(Tensor x) -> Tensor")
