@@ -587,8 +587,8 @@ def phase_removed_op(b: Bench) -> dict[str, Any]:
 
 def phase_builder_ops_warm(b: Bench) -> dict[str, Any]:
     res = _builder_build(b, "builder_ops_warm", ops_argv(b), "out-ops", ())
-    if res.get("install"):
-        cold = b.get("builder_full").get("seconds")
+    if res.get("install"):   # cold = the same configuration built with a cache that could not help
+        cold = b.get("builder_ops").get("seconds") or b.get("builder_full").get("seconds")
         ratio = res["seconds"] / cold if cold else None
         res.update(ratio_to_cold=ratio, target=WARM_TARGET, target_met=ratio is not None and ratio <= WARM_TARGET)
         c = res["ccache"]
@@ -915,7 +915,8 @@ def short(text: str | None) -> str:
 def render_report(results: dict[str, Any], root: Path) -> str:
     ph = results.get("phases", {})
     m = results.get("machine", {})
-    full, ops, bm = ph.get("builder_full", {}), ph.get("builder_ops", {}), ph.get("build_mobile", {})
+    full, bm = ph.get("builder_full", {}), ph.get("build_mobile", {})
+    ops = ph.get("builder_ops_warm") or ph.get("builder_ops", {})
 
     def rel(path: str | None) -> str:
         if not path:
@@ -982,9 +983,18 @@ def render_report(results: dict[str, Any], root: Path) -> str:
           row("builder_full", "`builder host` full lite build, cold: checkout + configure + build + install + "
               "package, empty ccache", fmt_s(full.get("seconds")), "-"),
           row("noop", "the same command again", fmt_s(noop.get("seconds")), f"<= {NOOP_TARGET_S:g} s"),
-          row("builder_ops", "`--ops` (the model's op list), fresh out folder, warm ccache",
+          row("trace", "`builder ops --trace`: root operators + what they call on the full build",
+              fmt_s(ph.get("trace", {}).get("seconds")), "-"),
+          row("builder_ops", "`--ops traced.yaml --size-levers`, fresh out folder; ccache from builder_full, "
+              "but -DTRACING_BASED -DNO_EXPORT -Os change every compile line", fmt_s(ph.get("builder_ops", {})
+                                                                                   .get("seconds")), "-"),
+          row("builder_ops_warm", "the same command, out folder wiped: rebuild with a warm ccache",
               fmt_s(ops.get("seconds")), f"{pct(ratio_ops)} of cold (<= {WARM_TARGET:.0%})" if ratio_ops is not None
               else f"<= {WARM_TARGET:.0%} of cold"),
+          row("removed_op", f"traced list minus {REMOVED_OP}, warm ccache; `builder verify` must fail naming it",
+              fmt_s(ph.get("removed_op", {}).get("seconds")), "verify fails, names the operator"),
+          row("builder_plain", "optional: PyTorch's plain selective build (`--ops` root list, no levers)",
+              fmt_s(ph.get("builder_plain", {}).get("seconds")), "-"),
           row("build_mobile", "PyTorch's `scripts/build_mobile.sh`, same tree, defines and tools, empty ccache",
               fmt_s(bm.get("seconds")),
               f"builder/build_mobile = {ratio_bm:.3f} (1 +/- {BM_TOLERANCE:g})" if ratio_bm else
@@ -1017,7 +1027,14 @@ def render_report(results: dict[str, Any], root: Path) -> str:
     if not (lf or lo or sz):
         L += ["not run", ""]
     else:
-        L += ["| | full | selected ops | ops/full |", "| --- | --- | --- | --- |",
+        plain = sz.get("plain", {})
+        if plain.get("runner_stripped_bytes"):
+            L += [f"PyTorch's plain selective build (root list, whole-archive, --gc-sections): runner stripped "
+                  f"{mib(plain['runner_stripped_bytes'])} = {ratio_cell(rf, plain['runner_stripped_bytes'])} of full; "
+                  f"verify {short(plain.get('verify'))}.", ""]
+        L += ["Runners: full links `--whole-archive` (as PyTorch's JNI library does), builder's force-loads only "
+              "the registering objects; both `-Wl,--gc-sections`.", "",
+              "| | full | traced ops + size levers | ops/full |", "| --- | --- | --- | --- |",
               f"| installed `lib/` | {mib(lf)} | {mib(lo)} | {ratio_cell(lf, lo)} |",
               f"| installed `include/` | {mib(i_f)} | {mib(i_o)} | {ratio_cell(i_f, i_o)} |",
               f"| `libtorch_cpu.a` | {mib(tf)} | {mib(to)} | {ratio_cell(tf, to)} |",
