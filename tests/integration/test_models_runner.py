@@ -141,3 +141,21 @@ def test_v1_13_1_codegen_accepts_both_formats(tmp_path):
               "--output_dir", tmp_path / "t"], cwd=REAL_TREE)
     header = (tmp_path / "t/selected_mobile_ops.h").read_text()
     assert "#define TORCH_OPERATOR_WHITELIST " + ";".join(oplist.names) + ";" in header
+
+
+def test_model_shortcut_verifies_each_model_after_a_host_build(tmp_path, monkeypatch, capsys):
+    """`builder host --model`'s last step on an install (the torch wheel's, shared): a .pt is exported for the
+    release first, then run and compared; the build's levers choose the link (none here: whole-archive)."""
+    from types import SimpleNamespace
+
+    from builder.cli import _verify_models
+    from builder.recipes import load_recipe
+
+    monkeypatch.setenv("BUILDER_CACHE_DIR", str(tmp_path / "cache"))
+    torch.manual_seed(0)
+    pt = tmp_path / "conv.pt"
+    torch.jit.script(ConvNet().eval()).save(str(pt))
+    plan = SimpleNamespace(config=SimpleNamespace(recipe=load_recipe("v1.13.1"), size_levers=()),
+                           slices=(SimpleNamespace(install_dir=Path(torch.__file__).parent),))
+    _verify_models(plan, [pt], "1x3x8x8")
+    assert "verified conv.pt: 2 output(s) match torch" in capsys.readouterr().out
