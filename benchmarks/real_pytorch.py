@@ -577,7 +577,11 @@ def phase_removed_op(b: Bench) -> dict[str, Any]:
     code, secs, out = b.run(argv, env=builder_env(b), cwd=b.root, capture=True, env_shown=builder_env_shown(b))
     if b.dry:
         return res
-    names = REMOVED_OP in out
+    # builder's error goes to stderr, which b.run writes to the phase log only: read the verify part of it
+    log_text = b.p("logs", "removed_op.log").read_text(errors="replace")
+    verify_text = out + log_text[log_text.rfind(" verify --build "):]
+    names = f"missing from the build: {REMOVED_OP}" in verify_text
+    out = verify_text
     res.update(removed=REMOVED_OP, verify_argv=argv, verify_exit=code, verify_output=out.strip()[-600:],
                target_met=code != 0 and names)
     res["summary"] = (f"rebuilt in {fmt_s(res['seconds'])}; builder verify exit {code}, "
