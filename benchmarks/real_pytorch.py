@@ -1032,6 +1032,12 @@ def render_report(results: dict[str, Any], root: Path) -> str:
         L += ["not run", ""]
     else:
         plain = sz.get("plain", {})
+        if not plain.get("runner_stripped_bytes"):
+            L += ["PyTorch's plain selective build (the 17 root operators as a plain SELECTED_OP_LIST, no levers) was "
+                  "not rebuilt by this run (optional phase: `--phases builder_plain,sizes`). Measured earlier on the "
+                  "same tree through builder with the same runner (whole-archive, --gc-sections): 30.2 MB stripped = "
+                  "0.88 of full, model verified (docs/real_pytorch_notes.md, recipes/v1.13.1.toml selected_ops notes).",
+                  ""]
         if plain.get("runner_stripped_bytes"):
             L += [f"PyTorch's plain selective build (root list, whole-archive, --gc-sections): runner stripped "
                   f"{mib(plain['runner_stripped_bytes'])} = {ratio_cell(rf, plain['runner_stripped_bytes'])} of full; "
@@ -1057,7 +1063,7 @@ def render_report(results: dict[str, Any], root: Path) -> str:
         if deps:
             L += ["Shared system libraries the runner loads (not in its size): " +
                   ", ".join(f"{k} {mib(v)}" for k, v in sorted(deps.items())) + ".", ""]
-        if sfull.get("extra_link_args"):
+        if sfull.get("plain_link_error"):
             L += [f"The runner links with `{' '.join(sfull['extra_link_args'])}` added to "
                   "`builder.models.verify.compile_runner`'s link line (the plain line fails: "
                   f"`{str(sfull.get('plain_link_error', ''))[:160]}`).", ""]
