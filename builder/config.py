@@ -216,7 +216,7 @@ def resolve(request: BuildRequest, env: Environment | None = None) -> BuildConfi
     recipe.target(request.target)
     slices = target_mod.slices(request, recipe, problems)
     features = _features(request, recipe, problems)
-    ops_format = _ops_format(request, env, recipe, features, problems)
+    ops_file, ops_format = _ops_file(request, env, recipe, features, problems, _source_path(request, recipe, env))
     if ops_format == "tracing":
         features = features | {"tracing_based"}
     levers = choose_levers(recipe, request.target, defaults=request.size_levers, names=request.levers,
@@ -226,7 +226,6 @@ def resolve(request: BuildRequest, env: Environment | None = None) -> BuildConfi
     features = features | levers.features
     system_libs = _system_libs(request, recipe, problems)
     skipped = _skipped(request, recipe, problems, warnings)
-    ops_file = _ops_file(request, env, problems, _source_path(request, recipe, env))
     ndk, ndk_install = _ndk(request, recipe, env, problems, warnings)
     _defines_syntax(request.defines, problems)
     _glslc(features, ndk, env, problems)
@@ -345,16 +344,23 @@ def _skipped(request: BuildRequest, recipe: Recipe, problems: list, warnings: li
     return frozenset(out)
 
 
-def _ops_format(request: BuildRequest, env: Environment, recipe: Recipe, features: frozenset[str],
-                problems: list) -> str | None:
-    """plain or tracing (the shape of the --ops file). A tracing list turns TRACING_BASED on; it and the
-    tracing_based feature need each other."""
+def _ops_file(request: BuildRequest, env: Environment, recipe: Recipe, features: frozenset[str], problems: list,
+              tree: Path) -> tuple[Path | None, str | None]:
+    """The op list and its format (plain or tracing), read once. It must parse; its names are checked against the
+    release when its tree is already here. A tracing list turns TRACING_BASED on; it and the tracing_based feature
+    need each other."""
     if request.ops_file is None:
-        return None
-    from .models.ops import op_list_format
+        return None, None
+    from .models.ops import load_known_ops, load_op_list, validate_ops
 
     path = request.ops_file if request.ops_file.is_absolute() else env.cwd / request.ops_file
-    fmt = op_list_format(path)
+    fmt = None
+    try:
+        oplist, fmt = load_op_list(path)
+        if (tree / "aten/src/ATen/native/native_functions.yaml").is_file():
+            validate_ops(oplist.names, load_known_ops(tree))
+    except UsageError as exc:
+        problems.extend(exc.problems if isinstance(exc, ValidationErrors) else [exc])
     if fmt == "tracing" and not recipe.has("tracing_based", request.target):
         problems.append(UsageError(f"{path} is a tracing-based op list, but {recipe.tag} has no tracing-based "
                                    f"selective build for {request.target}",
@@ -363,23 +369,7 @@ def _ops_format(request: BuildRequest, env: Environment, recipe: Recipe, feature
         problems.append(UsageError(f"--feature tracing_based needs a tracing-based op list, and {path} is a plain one",
                                    hint=f"write one with: builder ops MODEL --tag {recipe.tag} --trace FULL_BUILD "
                                         "-o ops.yaml"))
-    return fmt
-
-
-def _ops_file(request: BuildRequest, env: Environment, problems: list, tree: Path) -> Path | None:
-    """The op list must parse; its names are checked against the release when its tree is already here."""
-    if request.ops_file is None:
-        return None
-    from .models.ops import load_known_ops, read_op_list, validate_ops
-
-    path = request.ops_file if request.ops_file.is_absolute() else env.cwd / request.ops_file
-    try:
-        oplist = read_op_list(path)
-        if (tree / "aten/src/ATen/native/native_functions.yaml").is_file():
-            validate_ops(oplist.names, load_known_ops(tree))
-    except UsageError as exc:
-        problems.extend(exc.problems if isinstance(exc, ValidationErrors) else [exc])
-    return path.resolve()
+    return path.resolve(), fmt
 
 
 def _ndk(request: BuildRequest, recipe: Recipe, env: Environment, problems: list,

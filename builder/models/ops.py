@@ -326,6 +326,11 @@ def write_op_list(oplist: OpList, output: Path, fmt: OpListFormat = "plain") -> 
     if fmt == "tracing" and not oplist.traced:
         log.warning("the tracing-based list holds root operators only; a TRACING_BASED build also "
                     "needs the operators they call, or it fails at run time")
+    return _write_atomically(output, text)
+
+
+def _write_atomically(output: Path, text: str) -> Path:
+    """Temp file beside ``output``, then rename: a reader never sees half a list."""
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = _torch.temp_path(output)
     try:
@@ -341,6 +346,11 @@ def read_op_list(path: Path, expect: OpListFormat | None = None) -> OpList:
 
     ``expect``: the format the build needs (plain unless TRACING_BASED); a file in the other one is refused.
     """
+    return load_op_list(path, expect)[0]
+
+
+def load_op_list(path: Path, expect: OpListFormat | None = None) -> tuple[OpList, OpListFormat]:
+    """:func:`read_op_list`, and the format the file is in (plain or tracing)."""
     import yaml
 
     if not path.is_file():
@@ -364,21 +374,9 @@ def read_op_list(path: Path, expect: OpListFormat | None = None) -> OpList:
         raise UsageError(f"{path} must be a YAML list of operator names",
                          hint="one per line, like '- aten::conv2d'")
     check_names(data, str(path))
-    return merge_op_lists([OpList.from_names([n for n in data if n not in called], str(path)),
-                           OpList.from_names(called, str(path), root=False)])
-
-
-def op_list_format(path: Path) -> OpListFormat | None:
-    """plain or tracing, by the file's shape; None when it cannot be read (read_op_list says why)."""
-    import yaml
-
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError, UnicodeDecodeError):
-        return None
-    if isinstance(data, Mapping) and isinstance(data.get("operators"), Mapping):
-        return "tracing"
-    return "plain" if isinstance(data, list) else None
+    oplist = merge_op_lists([OpList.from_names([n for n in data if n not in called], str(path)),
+                             OpList.from_names(called, str(path), root=False)])
+    return oplist, found
 
 
 def ops_file_for(models: Sequence[Path], cache: Path) -> Path:
@@ -388,9 +386,4 @@ def ops_file_for(models: Sequence[Path], cache: Path) -> Path:
 
     text = format_op_list(collect_ops(models), "plain")
     path = cache / "ops" / f"{hashlib.sha256(text.encode()).hexdigest()[:16]}.yaml"
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = _torch.temp_path(path)
-        tmp.write_text(text, encoding="utf-8")
-        _torch.replace_atomically(tmp, path)
-    return path
+    return path if path.is_file() else _write_atomically(path, text)
