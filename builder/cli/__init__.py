@@ -154,7 +154,9 @@ def _build_command(target: str):
             page_size_16k=page_size_16k, config_file=config, size_levers=size_levers, levers=tuple(lever or ()))
         the_plan = run_build(request, dry_run=dry_run or as_json, as_json=as_json)
         if model and target == "host" and verify and not (dry_run or as_json):
-            _verify_models(the_plan, model, shapes)
+            from .models import verify_build_models
+
+            verify_build_models(the_plan, model, shapes)
 
     command.__name__ = target
     command.__doc__ = {"android": "Build libtorch for Android ABIs with the NDK.",
@@ -171,37 +173,14 @@ def _ops_for_models(models: list[Path]) -> Path:
     from ..config import Environment, cache_dir
     from ..models.ops import ops_file_for
 
+    from ..errors import UsageError
+
     for m in models:
         if not m.is_file():
-            from ..errors import UsageError
             raise UsageError(f"model not found: {m}", hint="pass a TorchScript (.pt) or lite-interpreter (.ptl) file")
     path = ops_file_for(models, cache_dir(Environment.current()))
     _console(stderr=True).print(f"op list from {len(models)} model(s): {path}")
     return path
-
-
-def _verify_models(the_plan, models: list[Path], shapes: str) -> None:
-    """After a host build: each model (exported first when it is TorchScript) runs on the install, linked the
-    way the build's size levers say, and must match torch."""
-    from ..config import Environment, cache_dir
-    from ..levers import link_spec
-    from ..models import _torch
-    from ..models.export import ExportTarget, export_model
-    from ..models.verify import compile_runner, find_install, make_inputs, parse_shapes, verify_model
-
-    config = the_plan.config
-    spec = link_spec(config.recipe, config.size_levers)
-    work = cache_dir(Environment.current()) / "verify"
-    install = find_install(Path(the_plan.slices[0].install_dir))
-    runner = compile_runner(install, work, link_mode=spec.mode, extra_link_args=spec.flags)
-    for model in models:
-        lite = model
-        if _torch.model_kind(model) != "lite":
-            target = ExportTarget(config.recipe.bytecode_max or 4, frozenset({"cpu"}), config.recipe.bytecode_min or 4)
-            lite = export_model(model, work / f"{model.stem}.ptl", target, optimize=False).output
-        res = verify_model(lite, runner, make_inputs(parse_shapes(shapes), 0), work)
-        _console().print(f"verified {model.name}: {len(res.outputs)} output(s) match torch {res.torch_version} "
-                         f"(max abs {res.max_abs_error:.2e}; link {spec.describe()})")
 
 
 def run_build(request, *, dry_run: bool, as_json: bool):

@@ -76,14 +76,12 @@ def ops(models: Annotated[list[Path], typer.Argument(help="TorchScript (.pt) or 
 def _add_traced(oplist, models: list[Path], recipe, build: Path, inputs: Path | None, shapes: str):
     """Root operators plus what a run of each model on a full build of the release calls (and the operators the
     release's tracer always adds): the tracing-based list a TRACING_BASED build needs."""
-    from ..config import Environment, cache_dir
     from ..models.ops import OpList, merge_op_lists
-    from ..models.verify import compile_runner, find_install, load_inputs, make_inputs, parse_shapes, trace_ops
+    from ..models.verify import compile_runner, find_install, model_inputs, trace_ops
 
-    install = find_install(_install_dir(build))
-    work = cache_dir(Environment.current()) / "verify"
-    runner = compile_runner(install, work)
-    values = load_inputs(inputs) if inputs else make_inputs(parse_shapes(shapes), 0)
+    work = _verify_work()
+    runner = compile_runner(find_install(_install_dir(build)), work)
+    values = model_inputs(inputs, shapes)
     lists = [oplist]
     for model in models:
         lists.append(OpList.from_names(trace_ops(runner, model, values, work), str(model), root=False))
@@ -107,7 +105,7 @@ def export(model: Annotated[Path, typer.Argument(help="TorchScript model (.pt)."
 
     recipe = load_recipe(tag or DEFAULT_TAG)
     backends = frozenset({"cpu"} | {b for b in ("vulkan", "metal") if recipe.has(b)})
-    target = ExportTarget(recipe.bytecode_max or 4, backends, recipe.bytecode_min or 4)
+    target = ExportTarget.for_release(recipe, backends)
     res = export_model(model, output, target, optimize=optimize, backend=backend)
     note = f" (backported from v{res.torch_bytecode_version})" if res.backported else ""
     _console().print(f"wrote {res.output}: bytecode v{res.bytecode_version}{note} for {recipe.tag}, "
@@ -126,20 +124,47 @@ def verify(model: Annotated[Path, typer.Option("--model", help="Lite-interpreter
            link: Annotated[str, typer.Option(help="How the runner links libtorch_cpu: whole-archive, registrations (objects that register operators) or initializers (every object with a static initialiser).")] = "whole-archive",
            gc_sections: Annotated[bool, typer.Option("--gc-sections/--no-gc-sections", help="Link with -Wl,--gc-sections.")] = False) -> None:
     """Compile a runner against a host build, run the model on it and compare with torch eager."""
-    from ..config import Environment, cache_dir
-    from ..models.verify import Tolerance, compile_runner, find_install, load_inputs, make_inputs, parse_shapes, \
-        verify_model
+    from ..models.verify import Tolerance, compile_runner, find_install, model_inputs, verify_model
 
-    if build is not None and (build / "install").is_dir():
-        build = build / "install"
-    install = find_install(build)
-    work = cache_dir(Environment.current()) / "verify"
+    install = find_install(_install_dir(build) if build is not None else None)
+    work = _verify_work()
     runner = compile_runner(install, work, link_mode=link, extra_link_args=_gc_flags(gc_sections))
-    values = load_inputs(inputs) if inputs else make_inputs(parse_shapes(shapes), seed)
+    values = model_inputs(inputs, shapes, seed)
     res = verify_model(model, runner, values, work, Tolerance(rtol=rtol, atol=atol))
     _console().print(f"ok: {model.name} on {install.root} (link {link}): {len(res.outputs)} output(s) match torch "
                      f"{res.torch_version} (max abs {res.max_abs_error:.2e}, max rel {res.max_rel_error:.2e}); "
                      f"forward {res.forward_ms:.1f} ms")
+
+
+def verify_build_models(the_plan, models: list[Path], shapes: str) -> None:
+    """After a host build (``--model``): each model (exported first when it is TorchScript) runs on the install,
+    linked the way the build's size levers say, and must match torch."""
+    from ..levers import link_spec
+    from ..models import _torch
+    from ..models.export import ExportTarget, export_model
+    from ..models.verify import compile_runner, find_install, model_inputs, verify_model
+
+    config = the_plan.config
+    spec = link_spec(config.recipe, config.size_levers)
+    work = _verify_work()
+    install = find_install(Path(the_plan.slices[0].install_dir))
+    runner = compile_runner(install, work, link_mode=spec.mode, extra_link_args=spec.flags)
+    values = model_inputs(None, shapes)
+    for model in models:
+        lite = model
+        if _torch.model_kind(model) != "lite":
+            target = ExportTarget.for_release(config.recipe)
+            lite = export_model(model, work / f"{model.stem}.ptl", target, optimize=False).output
+        res = verify_model(lite, runner, values, work)
+        _console().print(f"verified {model.name}: {len(res.outputs)} output(s) match torch {res.torch_version} "
+                         f"(max abs {res.max_abs_error:.2e}; link {spec.describe()})")
+
+
+def _verify_work() -> Path:
+    """Where runners are compiled and models run: one cache folder, so a runner is reused across commands."""
+    from ..config import Environment, cache_dir
+
+    return cache_dir(Environment.current()) / "verify"
 
 
 def _gc_flags(on: bool) -> tuple[str, ...]:
@@ -166,15 +191,14 @@ def size(build: Annotated[Path, typer.Option("--build", help="A host build's ins
     contributors (archive members, from the linker map), beside a baseline."""
     import dataclasses
 
-    from ..config import Environment, cache_dir
     from ..size import compare, measure_install
 
-    work = cache_dir(Environment.current()) / "verify"
+    work = _verify_work()
     values = tol = None
     if model is not None:
-        from ..models.verify import Tolerance, load_inputs, make_inputs, parse_shapes
+        from ..models.verify import Tolerance, model_inputs
 
-        values = load_inputs(inputs) if inputs else make_inputs(parse_shapes(shapes), 0)
+        values = model_inputs(inputs, shapes)
         tol = Tolerance(rtol=1e-3, atol=1e-4)
     flags = _gc_flags(gc_sections)
     report = measure_install(_install_dir(build), work, link_mode=link, link_flags=flags,

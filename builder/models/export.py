@@ -32,6 +32,11 @@ class ExportTarget:
     backends: frozenset[str] = frozenset({"cpu"})
     bytecode_min: int = 4
 
+    @classmethod
+    def for_release(cls, recipe: Any, backends: frozenset[str] = frozenset({"cpu"})) -> ExportTarget:
+        """The bytecode range a release's recipe says its runtime reads (4 where the recipe is silent)."""
+        return cls(recipe.bytecode_max or 4, backends, recipe.bytecode_min or 4)
+
 
 @dataclass(frozen=True)
 class BytecodeLimits:

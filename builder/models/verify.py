@@ -281,6 +281,11 @@ def make_inputs(shapes: Sequence[Sequence[int]], seed: int = 0) -> tuple[Any, ..
     return tuple(t.randn(*shape, generator=generator) for shape in shapes)
 
 
+def model_inputs(path: Path | None, shapes: str, seed: int = 0) -> tuple[Any, ...]:
+    """The inputs the CLI's --inputs names, else random ones of --shapes (reproducible from ``seed``)."""
+    return load_inputs(path) if path is not None else make_inputs(parse_shapes(shapes), seed)
+
+
 def load_inputs(path: Path) -> tuple[Any, ...]:
     """Inputs from a builder tensor file or a torch.save'd tensor / list / tuple of tensors."""
     if not path.is_file():

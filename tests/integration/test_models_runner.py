@@ -148,7 +148,7 @@ def test_model_shortcut_verifies_each_model_after_a_host_build(tmp_path, monkeyp
     release first, then run and compared; the build's levers choose the link (none here: whole-archive)."""
     from types import SimpleNamespace
 
-    from builder.cli import _verify_models
+    from builder.cli.models import verify_build_models
     from builder.recipes import load_recipe
 
     monkeypatch.setenv("BUILDER_CACHE_DIR", str(tmp_path / "cache"))
@@ -157,5 +157,5 @@ def test_model_shortcut_verifies_each_model_after_a_host_build(tmp_path, monkeyp
     torch.jit.script(ConvNet().eval()).save(str(pt))
     plan = SimpleNamespace(config=SimpleNamespace(recipe=load_recipe("v1.13.1"), size_levers=()),
                            slices=(SimpleNamespace(install_dir=Path(torch.__file__).parent),))
-    _verify_models(plan, [pt], "1x3x8x8")
+    verify_build_models(plan, [pt], "1x3x8x8")
     assert "verified conv.pt: 2 output(s) match torch" in capsys.readouterr().out
