@@ -371,6 +371,18 @@ def traced_ops_path(b: Bench) -> Path:
     return Path(b.get("trace").get("ops") or b.p("model", "traced.yaml"))
 
 
+def model_input(b: Bench) -> tuple[str, str]:
+    """The model phase's .ptl and its input shape."""
+    model = b.get("model")
+    return model.get("ptl", str(b.p("model", "mobilenet_v2.ptl"))), model.get("input_shape", "1x3x224x224")
+
+
+def hit_rate(c: dict[str, int]) -> str:
+    """'99.8% (611/612)' from a ccache_summary."""
+    total = c["hits"] + c["misses"]
+    return f"{pct(c['hits'] / total if total else None)} ({c['hits']}/{total})"
+
+
 def model_ops_path(b: Bench) -> Path:
     return Path(b.get("model").get("ops") or b.p("model", "mobilenet_v2.ops.yaml"))
 
@@ -520,8 +532,7 @@ def phase_noop(b: Bench) -> dict[str, Any]:
 
 
 def phase_trace(b: Bench) -> dict[str, Any]:
-    model = b.get("model")
-    ptl, shape = model.get("ptl", str(b.p("model", "mobilenet_v2.ptl"))), model.get("input_shape", "1x3x224x224")
+    ptl, shape = model_input(b)
     out = b.p("model", "traced.yaml")
     install = b.get("builder_full").get("install_dir", "<out-full install>")
     argv = builder_cmd("ops", ptl, "--tag", TAG, "--trace", install, "--shapes", shape, "-o", str(out))
@@ -544,11 +555,8 @@ def phase_builder_ops(b: Bench) -> dict[str, Any]:
         raise PhaseError(f"op list {ops} is missing (rerun --phases trace)")
     res = _builder_build(b, "builder_ops", ops_argv(b), "out-ops", ())
     if res.get("install"):
-        c = res["ccache"]
-        total = c["hits"] + c["misses"]
         res["summary"] = (f"{fmt_s(res['seconds'])} (flags differ from builder_full's: cache hit rate "
-                          f"{pct(c['hits'] / total if total else None)}, {c['hits']}/{total}), "
-                          f"lib/ {mib(res['install']['lib_bytes'])}")
+                          f"{hit_rate(res['ccache'])}), lib/ {mib(res['install']['lib_bytes'])}")
     return res
 
 
@@ -570,8 +578,7 @@ def phase_removed_op(b: Bench) -> dict[str, Any]:
             raise PhaseError(f"{REMOVED_OP} is not in {src}")
         dst.write_text(yaml.safe_dump(data, sort_keys=True))
     res = _builder_build(b, "removed_op", ops_argv(b, "out-removed", dst), "out-removed", ())
-    model = b.get("model")
-    ptl, shape = model.get("ptl", str(b.p("model", "mobilenet_v2.ptl"))), model.get("input_shape", "1x3x224x224")
+    ptl, shape = model_input(b)
     argv = builder_cmd("verify", "--build", res.get("install_dir", "<out-removed install>"), "--model", ptl,
                        "--shapes", shape, "--link", "registrations", "--gc-sections")
     code, secs, out = b.run(argv, env=builder_env(b), cwd=b.root, capture=True, env_shown=builder_env_shown(b))
@@ -595,11 +602,8 @@ def phase_builder_ops_warm(b: Bench) -> dict[str, Any]:
         cold = b.get("builder_ops").get("seconds") or b.get("builder_full").get("seconds")
         ratio = res["seconds"] / cold if cold else None
         res.update(ratio_to_cold=ratio, target=WARM_TARGET, target_met=ratio is not None and ratio <= WARM_TARGET)
-        c = res["ccache"]
-        total = c["hits"] + c["misses"]
         res["summary"] = (f"{fmt_s(res['seconds'])} = {pct(ratio)} of cold (target <= {WARM_TARGET:.0%}: "
-                          f"{'pass' if res['target_met'] else 'FAIL'}), ccache hit rate "
-                          f"{pct(c['hits'] / total if total else None)} ({c['hits']}/{total})")
+                          f"{'pass' if res['target_met'] else 'FAIL'}), ccache hit rate {hit_rate(res['ccache'])}")
     return res
 
 
@@ -778,8 +782,7 @@ def _size_json(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def phase_sizes(b: Bench) -> dict[str, Any]:
-    model = b.get("model")
-    ptl, shape = model.get("ptl", str(b.p("model", "mobilenet_v2.ptl"))), model.get("input_shape", "1x3x224x224")
+    ptl, shape = model_input(b)
     # full and plain link as PyTorch's own JNI library does (--whole-archive), ops as builder's levers say
     # (force-load only the registering objects); all with --gc-sections, as the shared facts' runner.
     installs = {"full": b.get("builder_full").get("install_dir", "<out-full install>"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -27,8 +28,7 @@ EXPECTED = {"third_party/FP16", "third_party/FXdiv", "third_party/flatbuffers", 
 
 def _request(tmp_path: Path) -> tuple[BuildRequest, Environment]:
     env = Environment.current()
-    env = Environment(**{**env.__dict__, "environ": {**env.environ, "BUILDER_CACHE_DIR": str(tmp_path / "cache")},
-                         "cwd": tmp_path})
+    env = replace(env, environ={**env.environ, "BUILDER_CACHE_DIR": str(tmp_path / "cache")}, cwd=tmp_path)
     req = BuildRequest(target="host", tag="v1.13.1", mirror=f"file://{MIRROR}/", allow_unpinned=True,
                        system_libs=SYSTEM_LIBS, skip_submodules=("third_party/pocketfft",), out=tmp_path / "out",
                        cache="none")
