@@ -10,23 +10,13 @@ import torch.jit.mobile  # noqa: F401
 
 from builder.errors import UsageError
 from builder.models import export
+from tests.fixtures.nets import ConvNet
 
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),
               pytest.mark.filterwarnings("ignore::UserWarning")]
 
 REAL_TREE = Path(os.environ.get("BUILDER_REAL_TREE", "/opt/realtorch/pytorch-1.13.1"))
 V1_13_1 = export.ExportTarget(bytecode_max=9, backends=frozenset({"cpu", "vulkan", "metal"}), bytecode_min=4)
-
-
-class ConvNet(torch.nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = torch.nn.Conv2d(3, 4, 3)
-        self.fc = torch.nn.Linear(4, 2)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = torch.relu(self.conv(x))
-        return self.fc(torch.nn.functional.adaptive_avg_pool2d(x, 1).flatten(1))
 
 
 def v1_13_1_max() -> int:

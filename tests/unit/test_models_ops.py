@@ -12,24 +12,13 @@ import yaml
 
 from builder.errors import UsageError, ValidationErrors
 from builder.models import ops
+from tests.fixtures.nets import ConvNet
 
 REAL_TREE = Path(os.environ.get("BUILDER_REAL_TREE", "/opt/realtorch/pytorch-1.13.1"))
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),
               pytest.mark.filterwarnings("ignore::UserWarning")]
 needs_real_tree = pytest.mark.skipif(not (REAL_TREE / ops.NATIVE_FUNCTIONS).is_file(),
                                      reason=f"no PyTorch v1.13.1 tree at {REAL_TREE} (set BUILDER_REAL_TREE)")
-
-
-class ConvNet(torch.nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = torch.nn.Conv2d(3, 4, 3)
-        self.fc = torch.nn.Linear(4, 2)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = torch.relu(self.conv(x))
-        x = torch.nn.functional.adaptive_avg_pool2d(x, 1).flatten(1)
-        return self.fc(x)
 
 
 class LSTMNet(torch.nn.Module):
