@@ -14,6 +14,8 @@ phases already "ok" unless --fresh; every subprocess's output goes to ROOT/logs/
   builder_full  builder host --tag v1.13.1 --mirror file://ROOT/mirror/ --allow-unpinned --system-lib ... --cache
                 ccache --out ROOT/out-full, with an empty CCACHE_DIR and BUILDER_CACHE_DIR: the cold time
   noop          the same command again (target <= 3 s)
+  build_mobile  PyTorch's scripts/build_mobile.sh on a copy of builder's patched tree, same defines, empty
+                ccache (target: builder_full / build_mobile within 5%)
   trace         builder ops MODEL --trace out-full: the model's root operators plus every operator they call on
                 the full build (the release's own runtime) -> ROOT/model/traced.yaml (tracing-based format)
   builder_ops   the same as builder_full plus --ops traced.yaml --size-levers (TRACING_BASED, MinSizeRel, gc
@@ -23,8 +25,6 @@ phases already "ok" unless --fresh; every subprocess's output goes to ROOT/logs/
                 builder_full's cold time)
   removed_op    the traced list minus one root operator (aten::adaptive_avg_pool2d), warm cache, --out
                 ROOT/out-removed; then builder verify must fail and name that operator
-  build_mobile  PyTorch's scripts/build_mobile.sh on a copy of builder's patched tree, same defines, empty
-                ccache (target: builder_full / build_mobile within 5%)
   sizes         installed lib/ include/ (full vs ops); builder verify with a runner linked against each;
                 the runner's size stripped; `builder size` when that command exists
   submodules    fetched (manifest of builder_full) vs listed in the mirror's .gitmodules
@@ -61,8 +61,10 @@ DEFAULT_DOC = REPO / "docs" / "benchmarks.md"
 TAG = "v1.13.1"
 FORMAT = 1
 
-PHASES = ("mirror", "model", "builder_full", "noop", "trace", "builder_ops", "builder_ops_warm", "removed_op",
-          "build_mobile", "sizes", "submodules", "builder_plain")
+# build_mobile right after builder_full's no-op: the two cold builds whose ratio is a target run back to back, on
+# the same quiet machine, before the lighter phases.
+PHASES = ("mirror", "model", "builder_full", "noop", "build_mobile", "trace", "builder_ops", "builder_ops_warm",
+          "removed_op", "sizes", "submodules", "builder_plain")
 # Not run unless named in --phases: PyTorch's plain selective build (--ops with the root operators, no levers), a
 # third cold build, for the size table's middle row.
 OPTIONAL_PHASES = ("builder_plain",)
@@ -946,8 +948,8 @@ def render_report(results: dict[str, Any], root: Path) -> str:
           "`benchmarks/real_pytorch.py` (docstring) and `docs/real_pytorch_notes.md`.", "",
           "## Reproduce", "", "```", 'pip install -e . "torch==2.13.0"',
           f"{cmd}            # resumable: a re-run skips finished phases; --fresh starts over", "```", "",
-          "From a clean machine state (root may install the Debian packages; needs a `deb-src` entry for the "
-          "mirror's first run). 1-2 hours on 2 cores. Single phases: `--phases builder_ops,sizes`; logs in "
+          "From a clean machine state: as root it adds a `deb-src` copy of the machine's Debian entries when there "
+          "is none (the mirror's first run) and installs the Debian packages. 1-2 hours on 2 cores. Single phases: `--phases builder_ops,sizes`; logs in "
           "`ROOT/logs/<phase>.log`.", ""]
     # machine
     mir_pkgs = ph.get("mirror", {}).get("packages", {})

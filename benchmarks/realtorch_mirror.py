@@ -19,7 +19,8 @@ placeholder commits (see ``placeholder_commit``) that no mirrored repository hol
 update --init`` works for the five paths above only. XNNPACK, cpuinfo and pthreadpool come from
 Debian's -dev packages instead (USE_SYSTEM_*), pocketfft from nowhere (patches/v1.13.1).
 
-Sources come from Debian (``apt-get source --download-only``, needs a deb-src entry) into
+Sources come from Debian (``apt-get source --download-only``; run as root on a machine without a deb-src
+entry, a deb-src copy of its Debian entries is added, see ``ensure_deb_src``) into
 ROOT/downloads, or from existing tarballs given with ``--from DIR``. Everything is cached: a repository
 whose refs already exist is left alone, a tarball already downloaded is not fetched again. Commits
 are made with a fixed author and date, so the same tarballs give the same commit ids on every machine.
@@ -164,6 +165,51 @@ def find_orig_tarball(package: str, dirs: list[Path]) -> Path | None:
     return None
 
 
+DEB_SRC_FILE = Path("/etc/apt/sources.list.d/builder-bench-src.sources")
+_deb_src_checked = False
+
+
+def _apt_source_files() -> list[Path]:
+    base = Path("/etc/apt")
+    return [p for p in [base / "sources.list", *sorted((base / "sources.list.d").glob("*"))]
+            if p.is_file() and p.name.endswith((".list", ".sources"))]
+
+
+def ensure_deb_src() -> None:
+    """A clean Debian machine has only ``deb`` entries; ``apt-get source`` needs ``deb-src``. As root, add a
+    deb822 file mirroring the enabled ``deb`` entries (same URIs, suites, components, key) and run apt-get update;
+    otherwise say exactly what to add. Runs once per process."""
+    global _deb_src_checked
+    if _deb_src_checked:
+        return
+    _deb_src_checked = True
+    files = _apt_source_files()
+    texts = {p: p.read_text(errors="replace") for p in files}
+    if any("deb-src" in t for t in texts.values()):
+        return
+    stanzas: list[str] = []
+    for text in texts.values():
+        for block in text.split("\n\n"):
+            fields = dict(ln.split(":", 1) for ln in block.splitlines() if ":" in ln and not ln.startswith("#"))
+            fields = {k.strip(): v.strip() for k, v in fields.items()}
+            if fields.get("Types", "").split() == ["deb"] and "debian" in fields.get("URIs", ""):
+                stanzas.append("\n".join(["Types: deb-src", *(f"{k}: {fields[k]}" for k in
+                                          ("URIs", "Suites", "Components", "Signed-By") if k in fields)]))
+    if not stanzas:
+        raise SystemExit("no deb-src entry and no deb822 Debian entry to copy: add a deb-src line for this "
+                         "machine's suite to /etc/apt/sources.list and run apt-get update")
+    if os.geteuid() != 0:
+        raise SystemExit(f"apt-get source needs a deb-src entry: as root write {DEB_SRC_FILE} with\n"
+                         + "\n\n".join(stanzas) + "\nand run apt-get update")
+    DEB_SRC_FILE.write_text("# added by builder's benchmarks/realtorch_mirror.py (apt-get source)\n"
+                            + "\n\n".join(stanzas) + "\n")
+    log(f"added {DEB_SRC_FILE} (deb-src for the machine's Debian entries); apt-get update")
+    proc = subprocess.run(["apt-get", "update"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout)
+        raise SystemExit(f"apt-get update failed (exit {proc.returncode}) after adding {DEB_SRC_FILE}")
+
+
 def obtain_tarball(package: str, downloads: Path, seeds: list[Path]) -> Path:
     """The package's orig tarball: from downloads/, else copied from a --from dir, else apt-get source."""
     found = find_orig_tarball(package, [downloads])
@@ -177,6 +223,7 @@ def obtain_tarball(package: str, downloads: Path, seeds: list[Path]) -> Path:
         log(f"{package}: copied {seeded}")
         return dest
     downloads.mkdir(parents=True, exist_ok=True)
+    ensure_deb_src()
     log(f"{package}: apt-get source --download-only {package}")
     proc = subprocess.run(["apt-get", "source", "--download-only", package], cwd=downloads,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
