@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import proc, source
+from . import intree, proc, source
 from .errors import BuildFailed
 from .plan import STAMP, Plan, SlicePlan, Step
 
@@ -131,6 +131,8 @@ def _run_slice(sp: SlicePlan, steps: list[Step], on_event: Listener, plan_config
         return SliceResult(name, sp.install_dir, True, time.monotonic() - t0, log_path)
     sp.build_dir.mkdir(parents=True, exist_ok=True)
     _write_meta(sp, plan_config)
+    intree.prepare_tree(plan_config.source_path, sp.key, sp.build_dir,
+                        owned=plan_config.source.source_dir is None)
     for step in steps:
         if step.kind == "configure" and _configured_with(sp, step):
             log.info("%s: already configured with the same arguments", name)

@@ -45,3 +45,39 @@ def test_host_build_writes_sdk_and_manifest(tmp_path):
     sdk.unlink()
     run(args, env)                                                   # repackaged from the same build
     assert hashlib.sha256(sdk.read_bytes()).hexdigest() == first
+
+
+def _generated(install: Path) -> str:
+    return (install / "share" / "minitorch" / "generated.h").read_text()
+
+
+def test_resumed_build_regenerates_in_tree_sources_another_configuration_wrote(tmp_path):
+    """PyTorch writes generated sources into the shared work tree (torch/csrc/autograd/generated). A build folder
+    that resumes after another configuration built must not compile and install that configuration's files."""
+    from builder.plan import STAMP
+
+    up = make_minitorch(tmp_path / "up")
+    env = {**os.environ, **isolate_git(tmp_path / "home"), "BUILDER_RECIPES_DIR": str(up.recipes),
+           "BUILDER_CACHE_DIR": str(tmp_path / "cache")}
+    base = ["host", "--tag", up.tag, "--mirror", up.mirror, "--cache", "none", "--out", str(tmp_path / "out")]
+    alpha, beta = [*base, "-D", "MINITORCH_GEN=alpha"], [*base, "-D", "MINITORCH_GEN=beta"]
+    run(alpha, env)
+    slice_a = json.loads(run([*alpha, "--json"], env).stdout)["slices"][0]
+    build_a, install_a = Path(slice_a["build_dir"]), Path(slice_a["install_dir"])
+    tree = Path(json.loads(run([*alpha, "--json"], env).stdout)["source"])
+    assert '"alpha"' in _generated(install_a)
+    (build_a / STAMP).unlink()                       # as if alpha had been interrupted before its install
+    import shutil
+    shutil.rmtree(install_a)
+
+    run(beta, env)                                   # a fresh folder regenerates: beta's file is in the tree now
+    slice_b = json.loads(run([*beta, "--json"], env).stdout)["slices"][0]
+    assert '"beta"' in _generated(Path(slice_b["install_dir"]))
+    assert '"beta"' in (tree / "generated" / "generated.h").read_text()
+
+    res = run(alpha, env)                            # alpha resumes in its old folder
+    assert '"alpha"' in _generated(install_a)
+    assert "last built by another configuration" in res.stderr
+    assert '"alpha"' in (tree / "generated" / "generated.h").read_text()
+    res = run(alpha, env)                            # and is a no-op again
+    assert "up to date" in res.stderr + res.stdout
