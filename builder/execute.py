@@ -131,10 +131,11 @@ def _run_slice(sp: SlicePlan, steps: list[Step], on_event: Listener, plan_config
         return SliceResult(name, sp.install_dir, True, time.monotonic() - t0, log_path)
     sp.build_dir.mkdir(parents=True, exist_ok=True)
     _write_meta(sp, plan_config)
-    intree.prepare_tree(plan_config.source_path, sp.key, sp.build_dir,
-                        owned=plan_config.source.source_dir is None)
+    # Files configure wrote into the tree (ATen/Config.h) may have been deleted: then configure again.
+    cleaned = intree.prepare_tree(plan_config.source_path, sp.key, sp.build_dir,
+                                  owned=plan_config.source.source_dir is None)
     for step in steps:
-        if step.kind == "configure" and _configured_with(sp, step):
+        if step.kind == "configure" and not cleaned and _configured_with(sp, step):
             log.info("%s: already configured with the same arguments", name)
             continue
         on_event(Event("step", name, step.title))

@@ -1,8 +1,10 @@
 """Files a build writes into the *source* tree, and build folders that share that tree.
 
-PyTorch's build generates some sources inside the checkout, not the build folder (v1.13.1:
-``torch/csrc/autograd/generated/`` from ``tools/setup_helpers/generate_code.py``, see caffe2/CMakeLists.txt), and
-their content depends on the configuration (a tracing-based op list filters them). Every build folder of a tag
+PyTorch's build generates some sources inside the checkout, not the build folder (v1.13.1: at build time
+``torch/csrc/{autograd,lazy}/generated/`` from ``tools/setup_helpers/generate_code.py``; at configure time
+``aten/src/ATen/Config.h`` and ``torch/csrc/api/include/torch/version.h``; see caffe2/CMakeLists.txt and
+aten/src/ATen/CMakeLists.txt), and their content depends on the configuration (a tracing-based op list filters
+the autograd ones). Every build folder of a tag
 shares one work tree, so after configuration B has built, the generated files in the tree are B's. A fresh build
 folder is safe (Ninja has no log entry for those outputs and regenerates them), but a folder of configuration A
 that resumes (interrupted earlier, or its stamp gone) sees outputs newer than their inputs and would compile and
@@ -11,7 +13,8 @@ install B's generated files.
 ``prepare_tree`` runs before Ninja does in a build folder: it records which build key last used the tree (in the
 tree's git dir, beside builder's patch marker) and, when a folder resumes after another configuration used the
 tree, deletes the tree's git-ignored files (``git clean -fdX``: generated outputs only, never tracked files,
-never nested repositories) so that this folder's build regenerates them. It does that only in builder's own work
+never nested repositories) so that this folder's build regenerates them; the executor then configures again,
+since configure wrote some of them. It does that only in builder's own work
 trees: in a ``--source`` checkout the ignored files may be the user's, so it warns with the command instead.
 """
 from __future__ import annotations
