@@ -955,6 +955,8 @@ def render_report(results: dict[str, Any], root: Path) -> str:
     mir_pkgs = ph.get("mirror", {}).get("packages", {})
     cmake = full.get("cmake") or m.get("cmake_path")
     ninja = full.get("ninja") or m.get("ninja_path")
+    L += ["Earlier runs, each as it was rendered (other machines: compare ratios, not seconds): "
+          "`docs/benchmarks-history/`.", ""]
     L += ["## Machine", "", "| | |", "| --- | --- |",
           f"| CPU | {m.get('cpu', '-')} ({m.get('machine', '-')}) |",
           f"| cores (nproc) | {m.get('nproc', '-')} |",
