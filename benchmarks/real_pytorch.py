@@ -48,6 +48,7 @@ import platform
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -200,6 +201,9 @@ class Bench:
         if capture and self.log_file is not None:
             self.note(out if len(out) < 20000 else out[:20000] + "\n... (truncated in the log)")
         self.note(f"# exit {proc.returncode} after {seconds:.2f} s")
+        if proc.returncode in (-signal.SIGINT, -signal.SIGTERM):
+            # Somebody stopped the run (Ctrl-C, kill, end of a session): not a result of the phase.
+            raise KeyboardInterrupt
         return proc.returncode, seconds, out
 
 
