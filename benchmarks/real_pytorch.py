@@ -744,9 +744,8 @@ def phase_build_mobile(b: Bench) -> dict[str, Any]:
         return res
     res["install"] = install_sizes(bm_build / "install")
     ratio = full["seconds"] / seconds if seconds else None
-    build_s = full.get("build_seconds")
-    res.update(ratio=ratio, target=BM_TOLERANCE, target_met=ratio is not None and abs(ratio - 1) <= BM_TOLERANCE,
-               ratio_build=build_s / seconds if build_s and seconds else None)
+    res.update(ratio=ratio, target=BM_TOLERANCE,
+               target_met=ratio is not None and abs(ratio - 1) <= BM_TOLERANCE)
     res["summary"] = (f"{fmt_s(seconds)}; builder/build_mobile = {ratio:.3f} (target 1 +/- {BM_TOLERANCE:g}: "
                       f"{'pass' if res['target_met'] else 'FAIL'}); {len(extra)} extra defines; "
                       f"{len(res['define_mismatches'])} CMakeCache differences")
@@ -971,8 +970,8 @@ def render_report(results: dict[str, Any], root: Path) -> str:
           "## Reproduce", "", "```", 'pip install -e . "torch==2.13.0"',
           f"{cmd}            # resumable: a re-run skips finished phases; --fresh starts over", "```", "",
           "From a clean machine state: as root it adds a `deb-src` copy of the machine's Debian entries when there "
-          "is none (the mirror's first run) and installs the Debian packages. 1-2 hours on 2 cores. Single phases: `--phases builder_ops,sizes`; logs in "
-          "`ROOT/logs/<phase>.log`.", ""]
+          "is none (the mirror's first run) and installs the Debian packages. 1-2 hours on 2 cores. Single phases: "
+          "`--phases builder_ops,sizes`; logs in `ROOT/logs/<phase>.log`.", ""]
     # machine
     mir_pkgs = ph.get("mirror", {}).get("packages", {})
     cmake = full.get("cmake") or m.get("cmake_path")

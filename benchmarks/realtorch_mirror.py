@@ -36,6 +36,7 @@ Needs: git, tar-readable tarballs (stdlib tarfile), GitPython.
 from __future__ import annotations
 
 import argparse
+import functools
 import glob
 import hashlib
 import json
@@ -166,7 +167,6 @@ def find_orig_tarball(package: str, dirs: list[Path]) -> Path | None:
 
 
 DEB_SRC_FILE = Path("/etc/apt/sources.list.d/builder-bench-src.sources")
-_deb_src_checked = False
 
 
 def _apt_source_files() -> list[Path]:
@@ -175,20 +175,16 @@ def _apt_source_files() -> list[Path]:
             if p.is_file() and p.name.endswith((".list", ".sources"))]
 
 
+@functools.cache
 def ensure_deb_src() -> None:
     """A clean Debian machine has only ``deb`` entries; ``apt-get source`` needs ``deb-src``. As root, add a
     deb822 file mirroring the enabled ``deb`` entries (same URIs, suites, components, key) and run apt-get update;
     otherwise say exactly what to add. Runs once per process."""
-    global _deb_src_checked
-    if _deb_src_checked:
-        return
-    _deb_src_checked = True
-    files = _apt_source_files()
-    texts = {p: p.read_text(errors="replace") for p in files}
-    if any("deb-src" in t for t in texts.values()):
+    texts = [p.read_text(errors="replace") for p in _apt_source_files()]
+    if any("deb-src" in t for t in texts):
         return
     stanzas: list[str] = []
-    for text in texts.values():
+    for text in texts:
         for block in text.split("\n\n"):
             fields = dict(ln.split(":", 1) for ln in block.splitlines() if ":" in ln and not ln.startswith("#"))
             fields = {k.strip(): v.strip() for k, v in fields.items()}

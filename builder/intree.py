@@ -4,24 +4,25 @@ PyTorch's build generates some sources inside the checkout, not the build folder
 ``torch/csrc/{autograd,lazy}/generated/`` from ``tools/setup_helpers/generate_code.py``; at configure time
 ``aten/src/ATen/Config.h`` and ``torch/csrc/api/include/torch/version.h``; see caffe2/CMakeLists.txt and
 aten/src/ATen/CMakeLists.txt), and their content depends on the configuration (a tracing-based op list filters
-the autograd ones). Every build folder of a tag
-shares one work tree, so after configuration B has built, the generated files in the tree are B's. A fresh build
-folder is safe (Ninja has no log entry for those outputs and regenerates them), but a folder of configuration A
-that resumes (interrupted earlier, or its stamp gone) sees outputs newer than their inputs and would compile and
-install B's generated files.
+the autograd ones). Every build folder of a tag shares one work tree, so after configuration B has built, the
+generated files in the tree are B's. A fresh build folder is safe (Ninja has no log entry for those outputs and
+regenerates them), but a folder of configuration A that resumes (interrupted earlier, or its stamp gone) sees
+outputs newer than their inputs and would compile and install B's generated files.
 
 ``prepare_tree`` runs before Ninja does in a build folder: it records which build key last used the tree (in the
 tree's git dir, beside builder's patch marker) and, when a folder resumes after another configuration used the
 tree, deletes the tree's git-ignored files (``git clean -fdX``: generated outputs only, never tracked files,
 never nested repositories) so that this folder's build regenerates them; the executor then configures again,
-since configure wrote some of them. It does that only in builder's own work
-trees: in a ``--source`` checkout the ignored files may be the user's, so it warns with the command instead.
+since configure wrote some of them. It does that only in builder's own work trees: in a ``--source`` checkout the
+ignored files may be the user's, so it warns with the command instead.
 """
 from __future__ import annotations
 
 import json
 import logging
 from pathlib import Path
+
+from . import source
 
 log = logging.getLogger("builder")
 RECORD_NAME = "builder-last-build.json"
@@ -31,17 +32,14 @@ def prepare_tree(tree: Path, key: str, build_dir: Path, *, owned: bool) -> tuple
     """Make ``tree`` safe for building ``key`` in ``build_dir``; return the paths deleted (if any)."""
     if not (tree / ".git").exists():
         return ()
-    import git  # GitPython, only when a build really runs
-
-    repo = git.Repo(tree)
-    record = Path(repo.git_dir) / RECORD_NAME
+    record = source.git_dir(tree) / RECORD_NAME
     last = _read(record)
     resumed = (build_dir / ".ninja_log").is_file()
     removed: tuple[str, ...] = ()
     if resumed and last.get("key") != key:
         other = last.get("build_dir", "an unknown build folder")
         if owned:
-            removed = _clean_ignored(repo)
+            removed = source.clean_ignored(tree)
             if removed:
                 log.warning("work tree %s was last built by another configuration (%s): deleted %d generated "
                             "file(s) there so this build regenerates its own", tree, other, len(removed))
@@ -51,11 +49,6 @@ def prepare_tree(tree: Path, key: str, build_dir: Path, *, owned: bool) -> tuple
                         "to see them and delete them, or build into a new --out", tree, other, tree)
     _write(record, {"key": key, "build_dir": str(build_dir)})
     return removed
-
-
-def _clean_ignored(repo) -> tuple[str, ...]:
-    out = repo.git.clean("-fdX")
-    return tuple(line.removeprefix("Removing ").strip() for line in out.splitlines() if line.startswith("Removing "))
 
 
 def _read(record: Path) -> dict[str, str]:

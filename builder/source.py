@@ -406,7 +406,7 @@ def _run_submodules(action: GitAction) -> None:
 
 
 def _is_shallow(repo: Path) -> bool:
-    return (repo / ".git").exists() and (_git_dir(repo) / "shallow").exists()
+    return (repo / ".git").exists() and (git_dir(repo) / "shallow").exists()
 
 
 def _gitmodule_paths(tree: Path) -> list[str]:
@@ -466,7 +466,7 @@ def _sync_patches(tree: Path, patches: Sequence[Path]) -> tuple[tuple[str, str],
     marker = _read_marker(tree)
     wanted = tuple((patch.name, _sha256(patch)) for patch in patches)
     _unapply(tree, [entry for entry in marker.patches if entry not in wanted])
-    store = _git_dir(tree) / "builder-patches"
+    store = git_dir(tree) / "builder-patches"
     for patch, (_name, sha) in zip(patches, wanted):
         _apply(tree, patch, already_recorded=(_name, sha) in marker.patches)
         store.mkdir(exist_ok=True)
@@ -494,7 +494,7 @@ def _apply(tree: Path, patch: Path, already_recorded: bool) -> None:
 
 
 def _unapply(tree: Path, entries: Sequence[tuple[str, str]]) -> None:
-    store = _git_dir(tree) / "builder-patches"
+    store = git_dir(tree) / "builder-patches"
     for name, sha in reversed(entries):
         try:
             _git(*_apply_argv(tree, store / f"{sha}.patch", "--reverse"))
@@ -513,7 +513,7 @@ def _sha256(patch: Path) -> str:
 
 
 def _read_marker(tree: Path) -> _Marker:
-    path = _git_dir(tree) / MARKER_NAME
+    path = git_dir(tree) / MARKER_NAME
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         return _Marker(tuple((p["name"], p["sha256"]) for p in data["patches"]), data["files"])
@@ -524,7 +524,7 @@ def _read_marker(tree: Path) -> _Marker:
 
 
 def _write_marker(tree: Path, marker: _Marker) -> None:
-    path = _git_dir(tree) / MARKER_NAME
+    path = git_dir(tree) / MARKER_NAME
     data = {"patches": [{"name": n, "sha256": s} for n, s in marker.patches],
             "files": dict(marker.files)}
     path.with_suffix(".tmp").write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
@@ -549,8 +549,14 @@ def _rev(repo: Path, ref: str) -> str | None:
         return None
 
 
-def _git_dir(tree: Path) -> Path:
+def git_dir(tree: Path) -> Path:
     return Path(_git("-C", tree, "rev-parse", "--absolute-git-dir"))
+
+
+def clean_ignored(tree: Path) -> tuple[str, ...]:
+    """Delete the tree's git-ignored files (never tracked files, never nested repositories); their paths."""
+    out = _git("-C", tree, "clean", "-fdX")
+    return tuple(ln.removeprefix("Removing ").strip() for ln in out.splitlines() if ln.startswith("Removing "))
 
 
 def _git_message(exc: git.GitCommandError, lines: int = 1) -> str:

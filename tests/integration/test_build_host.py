@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from builder.plan import STAMP
 from tests.fixtures.gitrepos import isolate_git
 from tests.fixtures.minitorch import make_minitorch
 
@@ -57,20 +59,17 @@ def _generated(install: Path) -> str:
 def test_resumed_build_regenerates_in_tree_sources_another_configuration_wrote(tmp_path):
     """PyTorch writes generated sources into the shared work tree (torch/csrc/autograd/generated). A build folder
     that resumes after another configuration built must not compile and install that configuration's files."""
-    from builder.plan import STAMP
-
     up = make_minitorch(tmp_path / "up")
     env = {**os.environ, **isolate_git(tmp_path / "home"), "BUILDER_RECIPES_DIR": str(up.recipes),
            "BUILDER_CACHE_DIR": str(tmp_path / "cache")}
     base = ["host", "--tag", up.tag, "--mirror", up.mirror, "--cache", "none", "--out", str(tmp_path / "out")]
     alpha, beta = [*base, "-D", "MINITORCH_GEN=alpha"], [*base, "-D", "MINITORCH_GEN=beta"]
     run(alpha, env)
-    slice_a = json.loads(run([*alpha, "--json"], env).stdout)["slices"][0]
+    plan_a = json.loads(run([*alpha, "--json"], env).stdout)
+    tree, slice_a = Path(plan_a["source"]), plan_a["slices"][0]
     build_a, install_a = Path(slice_a["build_dir"]), Path(slice_a["install_dir"])
-    tree = Path(json.loads(run([*alpha, "--json"], env).stdout)["source"])
     assert '"alpha"' in _generated(install_a)
     (build_a / STAMP).unlink()                       # as if alpha had been interrupted before its install
-    import shutil
     shutil.rmtree(install_a)
 
     run(beta, env)                                   # a fresh folder regenerates: beta's file is in the tree now
