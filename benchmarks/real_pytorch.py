@@ -52,6 +52,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -65,16 +66,17 @@ FORMAT = 1
 # build_mobile right after builder_full's no-op: the two cold builds whose ratio is a target run back to back, on
 # the same quiet machine, before the lighter phases.
 PHASES = ("mirror", "model", "builder_full", "noop", "build_mobile", "trace", "builder_ops", "builder_ops_warm",
-          "removed_op", "sizes", "submodules", "builder_plain")
+          "removed_op", "sizes", "submodules", "builder_plain", "paired")
 # Not run unless named in --phases: PyTorch's plain selective build (--ops with the root operators, no levers), a
-# third cold build, for the size table's middle row.
-OPTIONAL_PHASES = ("builder_plain",)
+# third cold build, for the size table's middle row; paired: builder_full's and build_mobile.sh's cold builds again,
+# started together so both see the same machine (the ratio without the machine's drift between two runs).
+OPTIONAL_PHASES = ("builder_plain", "paired")
 NEEDS: dict[str, tuple[str, ...]] = {
     "mirror": (), "model": (), "builder_full": ("mirror",), "noop": ("builder_full",),
     "trace": ("model", "builder_full"), "builder_ops": ("trace",), "builder_ops_warm": ("builder_ops",),
     "removed_op": ("builder_ops_warm",), "build_mobile": ("builder_full",),
     "sizes": ("model", "builder_full", "builder_ops_warm"), "submodules": ("builder_full",),
-    "builder_plain": ("model", "builder_full"),
+    "builder_plain": ("model", "builder_full"), "paired": ("mirror", "builder_full"),
 }
 REMOVED_OP = "aten::adaptive_avg_pool2d"
 
@@ -89,9 +91,11 @@ def dependents(phase: str) -> list[str]:
         if any(n == phase or n in out for n in NEEDS[name]):
             out.append(name)
     return out
+PAIRED_DIRS = ("out-paired", "builder-cache-paired", "ccache-paired-builder", "bm-src-paired", "bm-build-paired",
+               "ccache-paired-bm")
 # Folders under ROOT that --fresh wipes (never mirror/ or downloads/).
 BENCH_DIRS = ("logs", "plans", "model", "out-full", "out-ops", "out-removed", "out-plain", "ccache-builder",
-              "ccache-bm", "builder-cache", "bm-src", "bm-build", "sizes")
+              "ccache-bm", "builder-cache", "bm-src", "bm-build", "sizes", *PAIRED_DIRS)
 SYSTEM_LIBS = {"xnnpack": "libxnnpack-dev", "cpuinfo": "libcpuinfo-dev", "pthreadpool": "libpthreadpool-dev"}
 # Link flags for the shared Debian libraries a --system-lib build's static libtorch_cpu.a needs.
 SYSTEM_LINK = {"xnnpack": "-lXNNPACK", "cpuinfo": "-lcpuinfo", "pthreadpool": "-lpthreadpool"}
@@ -121,6 +125,7 @@ class Bench:
         self.results = load_results(self.results_path)
         self.phase = "main"
         self.log_file: Any = None
+        self.last_cpu = 0.0  # CPU seconds of the last run()'s process tree
 
     # --- results
     def ok(self, phase: str) -> bool:
@@ -193,18 +198,36 @@ class Bench:
         self.note(f"+ {line}" + (f"   (cwd {cwd})" if cwd else ""))
         sink = self.log_file if self.log_file is not None else subprocess.DEVNULL
         t0 = time.monotonic()
-        proc = subprocess.run([str(a) for a in argv], env=env, cwd=cwd, stdin=subprocess.DEVNULL,
-                              stdout=subprocess.PIPE if capture else sink, stderr=sink, text=True,
-                              errors="replace")
+        proc = subprocess.Popen([str(a) for a in argv], env=env, cwd=cwd, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE if capture else sink, stderr=sink, text=True,
+                                errors="replace")
+        out = proc.stdout.read() if capture and proc.stdout is not None else ""
+        code, self.last_cpu = reap(proc)
         seconds = time.monotonic() - t0
-        out = proc.stdout if capture else ""
         if capture and self.log_file is not None:
             self.note(out if len(out) < 20000 else out[:20000] + "\n... (truncated in the log)")
-        self.note(f"# exit {proc.returncode} after {seconds:.2f} s")
-        if proc.returncode in (-signal.SIGINT, -signal.SIGTERM):
+        self.note(f"# exit {code} after {seconds:.2f} s (CPU of the process tree: {self.last_cpu:.1f} s)")
+        if code in (-signal.SIGINT, -signal.SIGTERM):
             # Somebody stopped the run (Ctrl-C, kill, end of a session): not a result of the phase.
             raise KeyboardInterrupt
-        return proc.returncode, seconds, out
+        return code, seconds, out
+
+
+def reap(proc: subprocess.Popen, status_rusage: tuple[int, Any] | None = None) -> tuple[int, float]:
+    """Wait for proc with wait4: (exit code, user+system CPU seconds of it and every descendant it waited for)."""
+    if status_rusage is None:
+        while True:
+            try:
+                _pid, status, usage = os.wait4(proc.pid, 0)
+                break
+            except InterruptedError:
+                continue
+    else:
+        status, usage = status_rusage
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.stdout is not None:
+        proc.stdout.close()
+    return proc.returncode, usage.ru_utime + usage.ru_stime
 
 
 def now() -> str:
@@ -484,11 +507,13 @@ def _builder_build(b: Bench, name: str, argv: list[str], out_dir: str, fresh_dir
     env = builder_env(b)
     before = ccache_stats(env) if not b.dry else {}
     code, seconds = run_builder(b, argv)
+    cpu = b.last_cpu
     after = ccache_stats(env) if not b.dry else {}
     sl = plan["slices"][0]
     install = Path(sl["install_dir"])
     res: dict[str, Any] = {
         "argv": argv, "env": builder_env_shown(b), "exit": code, "seconds": round(seconds, 2),
+        "cpu_seconds": round(cpu, 1),
         "install_dir": str(install), "build_dir": sl["build_dir"], "source": plan["source"],
         "defines": sl["defines"], "cmake": plan.get("cmake"), "ninja": plan.get("ninja"),
         "launcher": plan.get("launcher"), "submodules_planned": plan.get("submodules"),
@@ -687,19 +712,25 @@ def tool_dir(describe: str | None) -> str | None:
     return str(Path(m.group(1)).parent) if m else None
 
 
-def phase_build_mobile(b: Bench) -> dict[str, Any]:
-    full = b.get("builder_full")
-    if b.dry and not full:
-        full = {"source": "<builder's work tree>", "defines": {}, "cmake": None, "ninja": None}
-        with contextlib.suppress(PhaseError):
-            plan = json_plan(b, full_argv(b), "builder_full")
-            full = {"source": plan["source"], "defines": plan["slices"][0]["defines"], "cmake": plan["cmake"],
-                    "ninja": plan["ninja"], "build_dir": plan["slices"][0]["build_dir"]}
-    src = Path(full["source"])
-    if not b.dry and not (src / "scripts" / "build_mobile.sh").is_file():
-        raise PhaseError(f"builder's work tree {src} is missing (rerun --phases builder_full)")
-    b.wipe("bm-src", "bm-build", "ccache-bm")
-    bm_src, bm_build = b.p("bm-src"), b.p("bm-build")
+@dataclass(frozen=True)
+class BmCommand:
+    """build_mobile.sh's command on a fresh copy of builder's patched tree, with builder's defines."""
+    build: Path
+    argv: list[str]
+    env: dict[str, str]
+    shown: dict[str, str]
+    own: list[str]
+    extra: dict[str, str]
+    overrides: dict[str, str]
+    copy_seconds: float
+    cleaned: int
+
+
+def bm_command(b: Bench, full: dict[str, Any], src: Path, src_dir: str, build_dir: str, ccache_dir: str
+               ) -> BmCommand:
+    """Copy src (builder's work tree) to ROOT/src_dir and build build_mobile.sh's command for it."""
+    b.wipe(src_dir, build_dir, ccache_dir)
+    bm_src, bm_build = b.p(src_dir), b.p(build_dir)
     code, t_copy, _ = b.run(["cp", "-a", str(src), str(bm_src)])
     if code != 0:
         raise PhaseError("cp -a of builder's work tree failed")
@@ -711,21 +742,41 @@ def phase_build_mobile(b: Bench) -> dict[str, Any]:
                                f"{TAG}:scripts/build_mobile.sh"], stdout=subprocess.PIPE, text=True).stdout
     else:
         text = script.read_text()
-    own = script_defines(text)
     extra, overrides = define_difference(full["defines"], text)
     path_dirs = list(dict.fromkeys(d for d in (tool_dir(full.get("cmake")), tool_dir(full.get("ninja")),
                                                str(Path(sys.executable).parent)) if d))
     shown = {"BUILD_LITE_INTERPRETER": "1", "BUILD_ROOT": str(bm_build), "MAX_JOBS": str(full.get("jobs", b.jobs)),
-             "CCACHE_DIR": str(b.p("ccache-bm"))}
+             "CCACHE_DIR": str(b.p(ccache_dir))}
     env = base_env(drop=BM_ENV_DROP + ("MAX_JOBS", "BUILD_LITE_INTERPRETER"), **shown)
     env["PATH"] = os.pathsep.join([*path_dirs, env.get("PATH", "")])
     shown_path = {**shown, "PATH": os.pathsep.join([*path_dirs, "$PATH"])}
     argv = ["bash", str(script), *(f"-D{k}={v}" for k, v in {**extra, **overrides}.items())]
+    return BmCommand(bm_build, argv, env, shown_path, script_defines(text), extra, overrides, t_copy,
+                     len([ln for ln in cleaned.splitlines() if ln.startswith("Removing")]))
+
+
+
+def phase_build_mobile(b: Bench) -> dict[str, Any]:
+    full = b.get("builder_full")
+    if b.dry and not full:
+        full = {"source": "<builder's work tree>", "defines": {}, "cmake": None, "ninja": None}
+        with contextlib.suppress(PhaseError):
+            plan = json_plan(b, full_argv(b), "builder_full")
+            full = {"source": plan["source"], "defines": plan["slices"][0]["defines"], "cmake": plan["cmake"],
+                    "ninja": plan["ninja"], "build_dir": plan["slices"][0]["build_dir"]}
+    src = Path(full["source"])
+    if not b.dry and not (src / "scripts" / "build_mobile.sh").is_file():
+        raise PhaseError(f"builder's work tree {src} is missing (rerun --phases builder_full)")
+    cmd = bm_command(b, full, src, "bm-src", "bm-build", "ccache-bm")
+    bm_build, extra, overrides, argv, shown_path = cmd.build, cmd.extra, cmd.overrides, cmd.argv, cmd.shown
+    t_copy, cleaned, own = cmd.copy_seconds, cmd.cleaned, cmd.own
+    env = cmd.env
     code, seconds, _ = b.run(argv, env=env, cwd=b.root, env_shown=shown_path)
     res: dict[str, Any] = {"argv": argv, "env": shown_path, "exit": code, "seconds": round(seconds, 2),
+                           "cpu_seconds": round(b.last_cpu, 1),
                            "copy_seconds": round(t_copy, 2), "script_defines": own, "extra_defines": extra,
                            "override_defines": overrides,
-                           "cleaned_files": len([ln for ln in cleaned.splitlines() if ln.startswith("Removing")])}
+                           "cleaned_files": cleaned}
     if b.dry:
         print(f"    extra defines ({len(extra)}): {' '.join(extra) or '(none: builder_full has no plan yet)'}; "
               f"overrides ({len(overrides)}): {' '.join(f'{k}={v}' for k, v in overrides.items()) or 'none'}")
@@ -750,6 +801,91 @@ def phase_build_mobile(b: Bench) -> dict[str, Any]:
                       f"{'pass' if res['target_met'] else 'FAIL'}); {len(extra)} extra defines; "
                       f"{len(res['define_mismatches'])} CMakeCache differences")
     return res
+
+
+def run_together(b: Bench, runs: dict[str, tuple[list[str], dict[str, str], dict[str, str]]]
+                 ) -> dict[str, dict[str, Any]]:
+    """Start every run at once (each in its own session, output to logs/<phase>-<name>.log); reap them as they
+    end with wait4: name -> exit, seconds (from the common start), cpu_seconds (its whole process tree)."""
+    procs: dict[int, tuple[str, subprocess.Popen]] = {}
+    out: dict[str, dict[str, Any]] = {}
+    logs = []
+    t0 = time.monotonic()
+    try:
+        for name, (argv, env, shown) in runs.items():
+            log = open(b.p("logs", f"{b.phase}-{name}.log"), "w", encoding="utf-8", errors="replace")  # noqa: SIM115
+            logs.append(log)
+            line = " ".join(f"{k}={shlex.quote(v)}" for k, v in shown.items()) + " " + shlex.join(argv)
+            log.write(f"+ {line}\n")
+            log.flush()
+            b.note(f"+ [{name}] {line}   (log: {log.name})")
+            proc = subprocess.Popen(argv, env=env, cwd=b.root, stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+            procs[proc.pid] = (name, proc)
+        while len(out) < len(procs):
+            pid, status, usage = os.wait4(-1, 0)
+            if pid not in procs:
+                continue
+            name, proc = procs[pid]
+            code, cpu = reap(proc, (status, usage))
+            out[name] = {"exit": code, "seconds": round(time.monotonic() - t0, 2), "cpu_seconds": round(cpu, 1)}
+            b.note(f"# [{name}] exit {code} after {out[name]['seconds']:.2f} s (CPU {cpu:.1f} s)")
+            if code in (-signal.SIGINT, -signal.SIGTERM):
+                raise KeyboardInterrupt
+    except BaseException:
+        for name, proc in procs.values():
+            if name not in out and proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+        raise
+    finally:
+        for log in logs:
+            log.close()
+    return out
+
+
+def phase_paired(b: Bench) -> dict[str, Any]:
+    """builder_full's cold build and build_mobile.sh's, started at the same moment on the same machine.
+
+    On a shared VM the speed of one compile drifts by up to a third within minutes (docs/benchmarks.md), so two
+    builds an hour apart compare the machine as much as the tools. Run together, both see the same drift; the
+    CPU time of each process tree (wait4) is the overhead measure, the wall times are shown beside it (the one
+    that ends first leaves the machine to the other, which pulls the wall ratio toward 1)."""
+    full = b.get("builder_full")
+    src = Path(full.get("source", "<builder's work tree>"))
+    if not b.dry and not (src / "scripts" / "build_mobile.sh").is_file():
+        raise PhaseError(f"builder's work tree {src} is missing (rerun --phases builder_full)")
+    b.wipe(*PAIRED_DIRS)
+    bm = bm_command(b, full, src, "bm-src-paired", "bm-build-paired", "ccache-paired-bm")
+    argv = builder_argv(mirror_prefix(b), int(full.get("jobs", b.jobs)), b.p("out-paired"))
+    shown = {"CCACHE_DIR": str(b.p("ccache-paired-builder")),
+             "BUILDER_CACHE_DIR": str(b.p("builder-cache-paired"))}
+    runs = {"builder": (argv, base_env(**shown), shown), "build_mobile": (bm.argv, bm.env, bm.shown)}
+    if b.dry:
+        for name, (a, _e, sh) in runs.items():
+            print(f"    + [{name}, together] " + " ".join(f"{k}={shlex.quote(v)}" for k, v in sh.items()) + " "
+                  + shlex.join(a))
+        return {}
+    r = run_together(b, runs)
+    res: dict[str, Any] = {"runs": r, "builder_argv": argv, "builder_env": shown, "build_mobile_argv": bm.argv,
+                           "build_mobile_env": bm.shown, "copy_seconds": round(bm.copy_seconds, 2),
+                           "builder_build_seconds": builder_build_seconds(b.p("logs", "paired-builder.log"))}
+    failed = [n for n, v in r.items() if v["exit"] != 0]
+    if failed:
+        res["status"] = "failed"
+        res["summary"] = "; ".join(f"{n} exit {r[n]['exit']} (log: {b.p('logs', 'paired-' + n + '.log')})"
+                                   for n in failed)
+        return res
+    rb, rm = r["builder"], r["build_mobile"]
+    res["ratio_cpu"] = rb["cpu_seconds"] / rm["cpu_seconds"]
+    res["ratio_wall"] = rb["seconds"] / rm["seconds"]
+    res["target_met"] = all(abs(res[k] - 1) <= BM_TOLERANCE for k in ("ratio_cpu", "ratio_wall"))
+    res["summary"] = (f"together: builder {fmt_s(rb['seconds'])} wall / {fmt_s(rb['cpu_seconds'])} CPU, "
+                      f"build_mobile.sh {fmt_s(rm['seconds'])} / {fmt_s(rm['cpu_seconds'])}; builder/build_mobile "
+                      f"CPU {res['ratio_cpu']:.3f}, wall {res['ratio_wall']:.3f} (target 1 +/- {BM_TOLERANCE:g}: "
+                      f"{'pass' if res['target_met'] else 'FAIL'})")
+    return res
+
 
 
 RUNNER_SNIPPET = r"""
@@ -908,7 +1044,7 @@ def phase_submodules(b: Bench) -> dict[str, Any]:
 PHASE_FUNCS: dict[str, Callable[[Bench], dict[str, Any]]] = {
     "mirror": phase_mirror, "model": phase_model, "builder_full": phase_builder_full, "noop": phase_noop,
     "trace": phase_trace, "builder_ops": phase_builder_ops, "builder_ops_warm": phase_builder_ops_warm,
-    "removed_op": phase_removed_op, "build_mobile": phase_build_mobile, "sizes": phase_sizes,
+    "removed_op": phase_removed_op, "build_mobile": phase_build_mobile, "paired": phase_paired, "sizes": phase_sizes,
     "submodules": phase_submodules, "builder_plain": phase_builder_plain,
 }
 
