@@ -5,10 +5,13 @@ Nothing else in builder imports subprocess.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shlex
+import signal
 import subprocess
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,14 +77,41 @@ def stream(argv: Sequence[str | os.PathLike[str]], *, cwd: Path | None = None,
         if sink is not None:
             sink.write(f"$ {render(args, cwd, env)}\n")
         with subprocess.Popen(args, cwd=cwd, env=_full_env(env), text=True, errors="replace",
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, bufsize=1) as proc:
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, bufsize=1, **_OWN_GROUP) as proc:
             assert proc.stdout is not None
-            for line in _lines(proc.stdout):
-                if sink is not None:
-                    sink.write(line)
-                if on_line is not None:
-                    on_line(line.rstrip("\n"))
-            return proc.wait()
+            try:
+                for line in _lines(proc.stdout):
+                    if sink is not None:
+                        sink.write(line)
+                    if on_line is not None:
+                        on_line(line.rstrip("\n"))
+                return proc.wait()
+            except BaseException as exc:
+                _stop_group(proc, signal.SIGINT if isinstance(exc, KeyboardInterrupt) else signal.SIGTERM)
+                raise
+
+
+# A streamed command (a build) runs in its own process group, so that stopping builder stops the whole tree: cmake's
+# code generators, ninja (which stops the compilers it started, each in a group of its own). A terminal's Ctrl-C
+# reaches builder only; builder passes it on.
+_OWN_GROUP: dict = {"process_group": 0} if sys.version_info >= (3, 11) else {"start_new_session": True}
+STOP_GRACE_S = 10.0
+
+
+def _stop_group(proc: subprocess.Popen, sig: int) -> None:
+    """Send sig to proc's process group; SIGKILL it if it has not ended after STOP_GRACE_S."""
+    if proc.poll() is not None:
+        return
+    log.debug("stopping %s (process group %d) with %s", proc.args[0], proc.pid, signal.Signals(sig).name)
+    try:
+        os.killpg(proc.pid, sig)
+        proc.wait(timeout=STOP_GRACE_S)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 def which(name: str, path: str | None = None) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -66,13 +67,33 @@ def guarded(fn):
         except KeyboardInterrupt:
             _console(stderr=True).print("interrupted: nothing half-installed; run the same command to resume")
             raise typer.Exit(130) from None
+        except Terminated:
+            _console(stderr=True).print("terminated: nothing half-installed; run the same command to resume")
+            raise typer.Exit(128 + signal.SIGTERM) from None
     return wrapper
+
+
+class Terminated(BaseException):
+    """SIGTERM (a CI timeout, `kill`, `docker stop`): unwinds like Ctrl-C, so the running command's process group
+    is stopped too (proc.stream) instead of being left running without builder."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise Terminated()
+
+
+def _trap_sigterm() -> None:
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
 
 
 @app.callback()
 def main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
          verbose: Annotated[bool, typer.Option("-v", "--verbose", help="More log lines.")] = False) -> None:
     STATE["debug"] = debug
+    _trap_sigterm()
     from rich.logging import RichHandler
 
     level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
