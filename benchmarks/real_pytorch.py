@@ -1076,6 +1076,13 @@ def short(text: str | None) -> str:
 
 
 # ============================================================================ report
+def paired_time(pair: dict[str, Any]) -> str:
+    runs = pair.get("runs") or {}
+    if not runs:
+        return "-"
+    return "; ".join(f"{name} {fmt_s(r['seconds'])} (CPU {fmt_s(r['cpu_seconds'])})" for name, r in runs.items())
+
+
 def render_report(results: dict[str, Any], root: Path) -> str:
     ph = results.get("phases", {})
     m = results.get("machine", {})
@@ -1140,7 +1147,8 @@ def render_report(results: dict[str, Any], root: Path) -> str:
             return f"| {name} | {what} | not run | {target} | not run |"
         return f"| {name} | {what} | {time_s} | {target} | {status(d)} |"
 
-    mir, mod, noop, sz, sub = (ph.get(k, {}) for k in ("mirror", "model", "noop", "sizes", "submodules"))
+    mir, mod, noop, sz, sub, pair = (ph.get(k, {}) for k in ("mirror", "model", "noop", "sizes", "submodules",
+                                                               "paired"))
     ratio_ops = ops.get("ratio_to_cold")
     ratio_bm = bm.get("ratio")
     L += ["## Results", "", "| phase | what | time | ratio / target | result |", "| --- | --- | --- | --- | --- |",
@@ -1169,6 +1177,10 @@ def render_report(results: dict[str, Any], root: Path) -> str:
                f"builder/build_mobile (1 +/- {BM_TOLERANCE:g})")
               + (f"; configure+build+install only: {fmt_s(build_s)} / {fmt_s(bm['seconds'])} = {ratio_build:.3f}"
                  if ratio_build else "")),
+          row("paired", "optional: builder_full's and build_mobile.sh's cold builds again, started together "
+              "(both see the same machine); CPU = the process tree's user+sys (wait4)", paired_time(pair),
+              (f"builder/build_mobile CPU {pair['ratio_cpu']:.3f}, wall {pair['ratio_wall']:.3f} "
+               f"(1 +/- {BM_TOLERANCE:g})") if pair.get("ratio_cpu") else f"builder/build_mobile (1 +/- {BM_TOLERANCE:g})"),
           row("sizes", "runner linked against each install, stripped; `builder verify`", "-",
               f"ops/full = {sz['runner_ratio']:.3f} (< 1; issue 8: <= {ISSUE8_TARGET})" if sz.get("runner_ratio")
               else "ops/full < 1"),
