@@ -22,7 +22,7 @@ import json
 import logging
 from pathlib import Path
 
-from . import source
+from . import atomic, gitcmd
 
 log = logging.getLogger("builder")
 RECORD_NAME = "builder-last-build.json"
@@ -32,14 +32,14 @@ def prepare_tree(tree: Path, key: str, build_dir: Path, *, owned: bool) -> tuple
     """Make ``tree`` safe for building ``key`` in ``build_dir``; return the paths deleted (if any)."""
     if not (tree / ".git").exists():
         return ()
-    record = source.git_dir(tree) / RECORD_NAME
+    record = gitcmd.git_dir(tree) / RECORD_NAME
     last = _read(record)
     resumed = (build_dir / ".ninja_log").is_file()
     removed: tuple[str, ...] = ()
     if resumed and last.get("key") != key:
         other = last.get("build_dir", "an unknown build folder")
         if owned:
-            removed = source.clean_ignored(tree)
+            removed = gitcmd.clean_ignored(tree)
             if removed:
                 log.warning("work tree %s was last built by another configuration (%s): deleted %d generated "
                             "file(s) there so this build regenerates its own", tree, other, len(removed))
@@ -60,6 +60,4 @@ def _read(record: Path) -> dict[str, str]:
 
 
 def _write(record: Path, data: dict[str, str]) -> None:
-    tmp = record.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
-    tmp.replace(record)
+    atomic.write_text(record, json.dumps(data, indent=1, sort_keys=True))

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import atomic
 from .errors import BuilderError, UsageError
 
 AR_MAGIC = b"!<arch>\n"
@@ -191,9 +192,7 @@ def extract_members(archive: Path, members: Sequence[ArMember], out_dir: Path) -
         for m in members:
             target = out_dir / f"{m.index:05d}_{Path(m.name).name}"
             if not (target.is_file() and target.stat().st_size == m.size):
-                tmp = target.with_name(target.name + ".part")
-                tmp.write_bytes(member_bytes(data, m))
-                tmp.replace(target)
+                atomic.write_bytes(target, member_bytes(data, m))
             written[target] = f"{archive.name}({m.name})"
     return written
 

@@ -16,14 +16,11 @@ with ``url.<mirror>.insteadOf`` so git's own ``--recursive`` update rewrites nes
 
 Builder never modifies a tree with local changes.  Changes it made itself (its patches) are recorded
 in ``<git dir>/builder-patches.json`` (file digests) with a copy of each patch in
-``<git dir>/builder-patches/`` so they can be told apart from the user's and undone when needed.
+``<git dir>/builder-patches/`` so they can be told apart from the user's and undone when needed (``patching``).
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
@@ -34,20 +31,10 @@ from typing import Literal
 import platformdirs
 from filelock import FileLock, Timeout
 
+from builder import patching
 from builder.errors import SourceError, did_you_mean
+from builder.gitcmd import git, git_dir, git_message, rev, run_git
 from builder.proc import quote
-
-
-class _LazyGit:
-    """GitPython, imported on first use: planning (--dry-run) never pays its ~40 ms import."""
-
-    def __getattr__(self, name: str):
-        import git as _git
-
-        return getattr(_git, name)
-
-
-git = _LazyGit()
 
 log = logging.getLogger("builder")
 
@@ -55,9 +42,6 @@ DEFAULT_REPO_URL = "https://github.com/pytorch/pytorch.git"
 GITHUB_PREFIXES = ("https://github.com/", "git@github.com:", "ssh://git@github.com/")
 SUBMODULE_JOBS = 8
 LOCK_TIMEOUT_S = 3600.0
-MARKER_NAME = "builder-patches.json"
-_GIT_ENV = {"GIT_TERMINAL_PROMPT": "0"}
-_ABSENT = object()
 
 ActionKind = Literal["fetch", "verify", "worktree", "submodules", "patch"]
 ProgressFn = Callable[["GitAction", int, int], None]
@@ -97,13 +81,6 @@ class GitAction:
     allow_unpinned: bool = False
     require_clean: bool = False         # verify: also refuse a dirty work tree
     lock: Path | None = None            # held for the whole checkout
-
-
-@dataclass(frozen=True)
-class _Marker:
-    """What builder changed in a work tree: its patches and the files' digests after them."""
-    patches: tuple[tuple[str, str], ...] = ()      # (name, sha256), in order of application
-    files: Mapping[str, str | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -182,8 +159,8 @@ def plan_checkout(spec: SourceSpec, tag: str, commit: str, submodules: tuple[str
                                  (quote(_submodule_argv(tree, cfg, submodules)),), tree, tree,
                                  paths=tuple(submodules), git_config=cfg, lock=lock))
     for patch in patches:
-        shell = (f"{quote(_apply_argv(tree, patch, '--reverse', '--check'))} 2>/dev/null || "
-                 f"{quote(_apply_argv(tree, patch))}",)
+        shell = (f"{quote(patching.apply_argv(tree, patch, '--reverse', '--check'))} 2>/dev/null || "
+                 f"{quote(patching.apply_argv(tree, patch))}",)
         actions.append(GitAction("patch", f"apply {patch.name}", shell, tree, tree, patch=patch,
                                  lock=lock))
     return tuple(actions)
@@ -248,10 +225,6 @@ def _config_args(repo: Path, cfg: Sequence[str]) -> list[str]:
     return ["-C", str(repo), *[arg for item in cfg for arg in ("-c", item)]]
 
 
-def _apply_argv(tree: Path, patch: Path, *options: str) -> list[str]:
-    return ["git", "-C", str(tree), "apply", *options, str(patch.absolute())]
-
-
 # --------------------------------------------------------------------------- execution
 def execute_checkout(actions: Sequence[GitAction],
                      on_progress: ProgressFn | None = None) -> CheckoutResult:
@@ -272,17 +245,17 @@ def execute_checkout(actions: Sequence[GitAction],
                 log.info("%s", action.title)
                 if action.kind != "patch":
                     runners[action.kind](action)
-            applied = _sync_patches(tree, [a.patch for a in actions if a.patch is not None])
-            head = _rev(tree, "HEAD") or ""
+            applied = patching.sync_patches(tree, [a.patch for a in actions if a.patch is not None])
+            head = rev(tree, "HEAD") or ""
             return CheckoutResult(tree, head, submodule_status(tree), applied)
         except git.GitCommandError as exc:
-            raise SourceError(f"git failed in {tree}: {_git_message(exc)}",
+            raise SourceError(f"git failed in {tree}: {git_message(exc)}",
                               hint="see the log for the full command") from exc
 
 
 def submodule_status(worktree: Path) -> dict[str, str]:
     """{path: checked-out commit} of every initialized submodule, recursively (for manifests)."""
-    out = _git("-C", worktree, "submodule", "status", "--recursive")
+    out = run_git("-C", worktree, "submodule", "status", "--recursive")
     status: dict[str, str] = {}
     for line in out.splitlines():
         if len(line) < 42 or line[0] == "-":
@@ -299,19 +272,19 @@ def _run_fetch(action: GitAction) -> None:
     with _locked(mirror.with_name("mirror.lock")):
         if not (mirror / "HEAD").exists():
             mirror.mkdir(parents=True, exist_ok=True)
-            _git("init", "-q", "--bare", mirror)
-        cached = _rev(mirror, f"refs/tags/{action.tag}")
+            run_git("init", "-q", "--bare", mirror)
+        cached = rev(mirror, f"refs/tags/{action.tag}")
         if cached and action.commit and cached.startswith(action.commit.lower()):
             log.info("tag %s already in %s", action.tag, mirror)
             return
         try:
-            _git(*_fetch_argv(mirror, action.url, action.tag))
+            run_git(*_fetch_argv(mirror, action.url, action.tag))
         except git.GitCommandError as exc:
             raise _fetch_error(exc, action.url, action.tag) from exc
 
 
 def _fetch_error(exc: git.GitCommandError, url: str, tag: str) -> SourceError:
-    message = _git_message(exc)
+    message = git_message(exc)
     if "couldn't find remote ref" in message.lower():
         hint = did_you_mean(tag, _remote_tags(url))
         return SourceError(f"tag {tag} not found in {url}{hint}",
@@ -322,7 +295,7 @@ def _fetch_error(exc: git.GitCommandError, url: str, tag: str) -> SourceError:
 
 def _remote_tags(url: str) -> list[str]:
     try:
-        out = _git("ls-remote", "--tags", "--refs", url, timeout=60)
+        out = run_git("ls-remote", "--tags", "--refs", url, timeout=60)
     except git.GitCommandError:
         return []
     return [line.split("refs/tags/", 1)[1] for line in out.splitlines() if "refs/tags/" in line]
@@ -331,8 +304,8 @@ def _remote_tags(url: str) -> list[str]:
 def _run_verify(action: GitAction) -> None:
     if action.require_clean:
         _require_checkout(action.repo)
-        _ensure_clean(action.repo)
-    actual = _rev(action.repo, action.ref)
+        patching.ensure_clean(action.repo)
+    actual = rev(action.repo, action.ref)
     if actual is None:
         raise SourceError(f"{action.ref} does not name a commit in {action.repo}",
                           hint="check --repo/--mirror/--source")
@@ -349,7 +322,7 @@ def _run_verify(action: GitAction) -> None:
 
 def _require_checkout(tree: Path) -> None:
     try:
-        top = _git("-C", tree, "rev-parse", "--show-toplevel")
+        top = run_git("-C", tree, "rev-parse", "--show-toplevel")
     except git.GitCommandError as exc:
         raise SourceError(f"{tree} is not a git checkout",
                           hint="pass the root of a PyTorch clone to --source") from exc
@@ -361,7 +334,7 @@ def _require_checkout(tree: Path) -> None:
 def _run_worktree(action: GitAction) -> None:
     tree, tag, mirror = action.repo, action.tag, action.source
     assert mirror is not None, "worktree actions come from plan_checkout"
-    target = _rev(mirror, f"refs/tags/{tag}")
+    target = rev(mirror, f"refs/tags/{tag}")
     if target is None:
         raise SourceError(f"tag {tag} is missing from {mirror}", hint="run the fetch step first")
     if not (tree / ".git").exists():
@@ -369,17 +342,16 @@ def _run_worktree(action: GitAction) -> None:
             raise SourceError(f"{tree} exists but is not a git work tree", hint=f"delete {tree}")
         tree.parent.mkdir(parents=True, exist_ok=True)
         with _locked(mirror.with_name("mirror.lock")):
-            _git(*_clone_argv(mirror, tree, tag))
+            run_git(*_clone_argv(mirror, tree, tag))
     else:
-        _ensure_clean(tree)
-        if _rev(tree, f"refs/tags/{tag}") != target:
+        patching.ensure_clean(tree)
+        if rev(tree, f"refs/tags/{tag}") != target:
             with _locked(mirror.with_name("mirror.lock")):
-                _git(*_fetch_argv(tree, mirror.absolute().as_uri(), tag))
-        if _rev(tree, "HEAD") != target:
-            _unapply(tree, _read_marker(tree).patches)
-            _write_marker(tree, _Marker())
-            _git("-C", tree, "checkout", "-q", "--detach", f"refs/tags/{tag}")
-    _git("-C", tree, "remote", "set-url", "origin", action.url)
+                run_git(*_fetch_argv(tree, mirror.absolute().as_uri(), tag))
+        if rev(tree, "HEAD") != target:
+            patching.revert_all(tree)
+            run_git("-C", tree, "checkout", "-q", "--detach", f"refs/tags/{tag}")
+    run_git("-C", tree, "remote", "set-url", "origin", action.url)
 
 
 def _run_submodules(action: GitAction) -> None:
@@ -391,16 +363,16 @@ def _run_submodules(action: GitAction) -> None:
                               f"{did_you_mean(path, known)}", hint="check the recipe's submodules")
     while True:
         try:
-            _git(*_submodule_argv(tree, action.git_config, action.paths))
+            run_git(*_submodule_argv(tree, action.git_config, action.paths))
             return
         except git.GitCommandError as exc:
             failed = set(re.findall(r"in submodule path '([^']+)'", str(exc.stderr))) - unshallowed
             if not failed or not all(_is_shallow(tree / path) for path in failed):
-                raise SourceError(f"cannot update submodules of {tree}: {_git_message(exc, 2)}",
+                raise SourceError(f"cannot update submodules of {tree}: {git_message(exc, 2)}",
                                   hint="check --mirror and network access") from exc
             for path in sorted(failed):
                 log.warning("server refused a shallow fetch of %s; fetching its full history", path)
-                _git(*_config_args(tree / path, action.git_config), "fetch", "-q", "--unshallow",
+                run_git(*_config_args(tree / path, action.git_config), "fetch", "-q", "--unshallow",
                      "origin")
             unshallowed |= failed
 
@@ -413,161 +385,13 @@ def _gitmodule_paths(tree: Path) -> list[str]:
     if not (tree / ".gitmodules").exists():
         return []
     try:
-        out = _git("-C", tree, "config", "-f", ".gitmodules", "--get-regexp", r"^submodule\..*\.path$")
+        out = run_git("-C", tree, "config", "-f", ".gitmodules", "--get-regexp", r"^submodule\..*\.path$")
     except git.GitCommandError:
         return []
     return [line.split(" ", 1)[1] for line in out.splitlines() if " " in line]
 
 
-# --------------------------------------------------------------------------- safety
-def _ensure_clean(tree: Path) -> None:
-    recorded = _read_marker(tree).files
-    changed = sorted(p for p in _changed_paths(tree)
-                     if recorded.get(p, _ABSENT) != _digest(tree / p))
-    if changed:
-        shown = ", ".join(changed[:10]) + (f" and {len(changed) - 10} more" if len(changed) > 10 else "")
-        raise SourceError(f"refusing to touch a work tree with local changes: {shown}; "
-                          "commit/stash them or use a new --source", hint=f"work tree: {tree}")
-
-
-def _changed_paths(tree: Path, prefix: str = "") -> list[str]:
-    """Modified, deleted and untracked files, descending into submodules with changed content."""
-    out = _git("-C", tree, "--no-optional-locks", "status", "--porcelain=v2", "-z",
-               "--untracked-files=all", "--ignore-submodules=none", strip_newline_in_stdout=False)
-    records, paths = iter(out.split("\0")), []
-    for record in records:
-        if not record or record[0] not in "12u?":
-            continue
-        if record[0] == "?":
-            paths.append(prefix + record[2:])
-            continue
-        fields = record.split(" ", {"1": 8, "2": 9, "u": 10}[record[0]])
-        path, sub = fields[-1], fields[2]
-        if record[0] == "2":
-            paths.append(prefix + next(records))
-        if sub.startswith("S") and (sub[2] == "M" or sub[3] == "U"):
-            paths += _changed_paths(tree / path, f"{prefix}{path}/")
-        if not sub.startswith("S") or sub[1] == "C":
-            paths.append(prefix + path)
-    return paths
-
-
-def _digest(path: Path) -> str | None:
-    if path.is_symlink():
-        return "link:" + os.readlink(path)
-    if path.is_dir():
-        return "dir"
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
-
-
-# --------------------------------------------------------------------------- patches
-def _sync_patches(tree: Path, patches: Sequence[Path]) -> tuple[tuple[str, str], ...]:
-    """Make exactly ``patches`` applied (undoing builder's stale ones); record what builder changed."""
-    marker = _read_marker(tree)
-    wanted = tuple((patch.name, _sha256(patch)) for patch in patches)
-    _unapply(tree, [entry for entry in marker.patches if entry not in wanted])
-    store = git_dir(tree) / "builder-patches"
-    for patch, (_name, sha) in zip(patches, wanted):
-        _apply(tree, patch, already_recorded=(_name, sha) in marker.patches)
-        store.mkdir(exist_ok=True)
-        (store / f"{sha}.patch").write_bytes(patch.read_bytes())
-    if wanted or marker.patches:
-        _write_marker(tree, _Marker(wanted, {p: _digest(tree / p) for p in _changed_paths(tree)}))
-    return wanted
-
-
-def _apply(tree: Path, patch: Path, already_recorded: bool) -> None:
-    # Reverse-check first when builder recorded the patch: some patches would apply twice.
-    for reverse in ((True, False) if already_recorded else (False, True)):
-        try:
-            _git(*_apply_argv(tree, patch, *(["--reverse"] if reverse else []), "--check"))
-        except git.GitCommandError:
-            continue
-        if reverse:
-            log.info("patch %s is already applied", patch.name)
-        else:
-            _git(*_apply_argv(tree, patch))
-            log.info("applied patch %s", patch.name)
-        return
-    raise SourceError(f"patch {patch.name} does not apply to {tree}",
-                      hint="the patch does not match this PyTorch version; fix the recipe's patches")
-
-
-def _unapply(tree: Path, entries: Sequence[tuple[str, str]]) -> None:
-    store = git_dir(tree) / "builder-patches"
-    for name, sha in reversed(entries):
-        try:
-            _git(*_apply_argv(tree, store / f"{sha}.patch", "--reverse"))
-        except git.GitCommandError as exc:
-            raise SourceError(f"cannot revert builder's patch {name} in {tree}",
-                              hint=f"delete {tree} and run again") from exc
-        log.info("reverted patch %s", name)
-
-
-def _sha256(patch: Path) -> str:
-    try:
-        return hashlib.sha256(patch.read_bytes()).hexdigest()
-    except OSError as exc:
-        raise SourceError(f"cannot read patch {patch}: {exc.strerror}",
-                          hint="check the recipe's patches") from exc
-
-
-def _read_marker(tree: Path) -> _Marker:
-    path = git_dir(tree) / MARKER_NAME
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return _Marker(tuple((p["name"], p["sha256"]) for p in data["patches"]), data["files"])
-    except FileNotFoundError:
-        return _Marker()
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise SourceError(f"unreadable {path}: {exc}", hint=f"delete {tree} and run again") from exc
-
-
-def _write_marker(tree: Path, marker: _Marker) -> None:
-    path = git_dir(tree) / MARKER_NAME
-    data = {"patches": [{"name": n, "sha256": s} for n, s in marker.patches],
-            "files": dict(marker.files)}
-    path.with_suffix(".tmp").write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
-    path.with_suffix(".tmp").replace(path)
-
-
-# --------------------------------------------------------------------------- git plumbing
-def _git(*args: str | os.PathLike[str], timeout: float | None = None,
-         strip_newline_in_stdout: bool = True) -> str:
-    argv = [str(a) for a in args]
-    if argv[0] != "git":
-        argv.insert(0, "git")
-    log.debug("$ %s", quote(argv))
-    return git.Git().execute(argv, env=_GIT_ENV, kill_after_timeout=timeout,
-                             strip_newline_in_stdout=strip_newline_in_stdout)
-
-
-def _rev(repo: Path, ref: str) -> str | None:
-    try:
-        return _git("-C", repo, "rev-parse", "-q", "--verify", f"{ref}^{{commit}}") or None
-    except git.GitCommandError:
-        return None
-
-
-def git_dir(tree: Path) -> Path:
-    return Path(_git("-C", tree, "rev-parse", "--absolute-git-dir"))
-
-
-def clean_ignored(tree: Path) -> tuple[str, ...]:
-    """Delete the tree's git-ignored files (never tracked files, never nested repositories); their paths."""
-    out = _git("-C", tree, "clean", "-fdX")
-    return tuple(ln.removeprefix("Removing ").strip() for ln in out.splitlines() if ln.startswith("Removing "))
-
-
-def _git_message(exc: git.GitCommandError, lines: int = 1) -> str:
-    """The first ``lines`` fatal/error lines of git's stderr, on one line."""
-    text = str(exc.stderr or "").strip().removeprefix("stderr: '").removesuffix("'")
-    found = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    errors = [ln for ln in found if ln.lower().startswith(("fatal:", "error:"))] or found[-1:]
-    return "; ".join(re.sub(r"^(fatal|error):\s*", "", ln, flags=re.I) for ln in errors[:lines]) \
-        or f"exit status {exc.status}"
-
-
+# --------------------------------------------------------------------------- locking
 @contextmanager
 def _locked(path: Path) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import warnings
 import zipfile
 from collections.abc import Iterator
@@ -84,13 +83,3 @@ def load_lite(path: Path) -> Any:
             return t.jit.mobile._load_for_lite_interpreter(str(path), map_location="cpu")
     except Exception as exc:
         raise UsageError(f"cannot load lite-interpreter model {path}: {first_line(exc)}") from None
-
-
-def temp_path(final: Path) -> Path:
-    """A sibling temp path for write-then-rename."""
-    return final.with_name(f".{final.name}.tmp-{os.getpid()}")
-
-
-def replace_atomically(tmp: Path, final: Path) -> None:
-    final.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp, final)

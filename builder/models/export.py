@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from builder import atomic
 from builder.errors import UsageError, did_you_mean
 from builder.models import _torch
 
@@ -97,7 +98,7 @@ def export_model(model: Path | Any, output: Path, target: ExportTarget, *, optim
     scripted = _script(model, example_inputs)
     if optimize:
         scripted = _optimize(scripted, backend, t.__version__)
-    tmp = _torch.temp_path(output)
+    tmp = atomic.sibling_temp(output)
     older = tmp.with_name(tmp.name + "-backport")
     try:
         _save_lite(scripted, tmp, output)
@@ -111,7 +112,7 @@ def export_model(model: Path | Any, output: Path, target: ExportTarget, *, optim
             raise UsageError(f"torch {t.__version__} wrote bytecode v{version}, older than the target "
                              f"reads (v{target.bytecode_min}..v{target.bytecode_max})")
         ops = tuple(sorted(t.jit.mobile._export_operator_list(_torch.load_lite(final))))
-        _torch.replace_atomically(final, output)
+        atomic.commit(final, output)
     finally:
         tmp.unlink(missing_ok=True)
         older.unlink(missing_ok=True)

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from builder import atomic
 from builder.errors import UsageError, ValidationErrors, did_you_mean
 from builder.models import _torch
 
@@ -331,14 +332,7 @@ def write_op_list(oplist: OpList, output: Path, fmt: OpListFormat = "plain") -> 
 
 def _write_atomically(output: Path, text: str) -> Path:
     """Temp file beside ``output``, then rename: a reader never sees half a list."""
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _torch.temp_path(output)
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        _torch.replace_atomically(tmp, output)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return output
+    return atomic.write_text(output, text)
 
 
 def read_op_list(path: Path, expect: OpListFormat | None = None) -> OpList:

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from builder import proc
+from builder import atomic, proc
 from builder.errors import BuildFailed, ToolchainError, UsageError, VerifyFailed
 from builder.models import _torch
 
@@ -202,10 +202,8 @@ def registration_objects(install: Install, work_dir: Path, rule: str = "register
         written = extract_members(archive, members, folder / archive.name.replace(".", "_"))
         aliases.update({str(p): name for p, name in written.items()})
     folder.mkdir(parents=True, exist_ok=True)
-    rsp_tmp = rsp.with_name(rsp.name + ".part")
-    rsp_tmp.write_text("".join(f'"{p}"\n' for p in aliases), encoding="utf-8")
-    index.write_text(json.dumps(aliases, indent=0), encoding="utf-8")
-    rsp_tmp.replace(rsp)
+    atomic.write_text(index, json.dumps(aliases, indent=0))
+    atomic.write_text(rsp, "".join(f'"{p}"\n' for p in aliases))  # last: its presence means complete
     return rsp, aliases
 
 
@@ -233,7 +231,7 @@ def compile_runner(install: Install, work_dir: Path, *, cxx: str | None = None,
         log.info("reusing verify runner %s", exe)
         return Runner(exe, install, argv, True, link_mode, map_path, aliases)
     work_dir.mkdir(parents=True, exist_ok=True)
-    tmp = _torch.temp_path(exe)
+    tmp = atomic.sibling_temp(exe)
     build_argv = (compiler, *flags, str(RUNNER_SOURCE), "-o", str(tmp), *link, *map_args)
     log.info("compiling verify runner against %s (%s)", install.root, install.linkage)
     result = proc.run(build_argv, dry_run=dry_run, check=False)
@@ -244,7 +242,7 @@ def compile_runner(install: Install, work_dir: Path, *, cxx: str | None = None,
                           step="compile verify runner", command=proc.quote(build_argv),
                           first_errors=errors or tuple(result.stderr.splitlines()[-5:]))
     if not dry_run:
-        _torch.replace_atomically(tmp, exe)
+        atomic.commit(tmp, exe)
     return Runner(exe, install, argv, False, link_mode, map_path, aliases)
 
 

@@ -8,7 +8,6 @@ a half-written file (or anything at all) at the output path.
 """
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
 import io
@@ -17,19 +16,19 @@ import os
 import shutil
 import stat
 import tarfile
-import tempfile
 import time
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from builder.atomic import (DIR_MODE, FILE_MODE, atomic_dir, atomic_file, replace_dir,  # noqa: F401 - re-exported
+                            write_bytes, write_text)
+
 log = logging.getLogger("builder")
 
-FILE_MODE = 0o644
 EXEC_MODE = 0o755
-DIR_MODE = 0o755
 SYMLINK_MODE = 0o777
 ZIP_EPOCH_MIN = 315532800  # 1980-01-01T00:00:00Z, the earliest time a zip entry can carry
 _CHUNK = 1 << 20
@@ -194,66 +193,7 @@ def _tar_add(tar: tarfile.TarFile, entry: Entry, mtime: int) -> None:
             tar.addfile(info, src)
 
 
-# --- all-or-nothing outputs -------------------------------------------------------------------
-
-@contextlib.contextmanager
-def atomic_file(dest: Path) -> Iterator[Path]:
-    """Yield a temp path beside ``dest``; on success it replaces ``dest``, on error it is removed."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        yield tmp
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, dest)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-@contextlib.contextmanager
-def atomic_dir(dest: Path) -> Iterator[Path]:
-    """Yield an empty temp folder beside ``dest``; on success it takes ``dest``'s place."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
-    try:
-        yield tmp
-        os.chmod(tmp, DIR_MODE)
-        replace_dir(tmp, dest)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-
-
-def replace_dir(src: Path, dest: Path) -> None:
-    """Move folder ``src`` to ``dest`` (same filesystem), replacing whatever ``dest`` was."""
-    if not dest.exists() and not dest.is_symlink():
-        os.replace(src, dest)
-        return
-    trash = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".old", dir=dest.parent))
-    old = trash / "old"
-    os.replace(dest, old)
-    try:
-        os.replace(src, dest)
-    except OSError:
-        os.replace(old, dest)
-        raise
-    finally:
-        shutil.rmtree(trash, ignore_errors=True)
-
-
-def write_text(dest: Path, text: str) -> Path:
-    return write_bytes(dest, text.encode("utf-8"))
-
-
-def write_bytes(dest: Path, data: bytes) -> Path:
-    with atomic_file(dest) as tmp:
-        tmp.write_bytes(data)
-    return dest
-
-
-# --- hashing ----------------------------------------------------------------------------------
+# --- all-or-nothing outputs: builder.atomic (re-exported: packaging code writes through ``archive``) ---------
 
 def file_digest(path: Path, algorithm: str = "sha256") -> str:
     h = hashlib.new(algorithm)

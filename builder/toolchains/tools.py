@@ -12,7 +12,7 @@ from pathlib import Path
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from .. import proc
+from .. import atomic, proc
 from ..errors import ToolchainError, UsageError, did_you_mean
 
 CACHE_CHOICES = ("auto", "sccache", "ccache", "none")
@@ -132,10 +132,7 @@ def _cached_answer(path: Path, args: tuple[str, ...], parse) -> str | None:
         out = ""
     cache[key] = parse(out)
     try:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(cache, indent=1))
-        os.replace(tmp, cache_file)
+        atomic.write_text(cache_file, json.dumps(cache, indent=1))
     except OSError:
         pass
     return cache[key]

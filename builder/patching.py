@@ -1,0 +1,149 @@
+"""builder's changes to a work tree: the release's patches (applied, re-applied, reverted when the recipe's list
+changes) and the marker in the git dir that records them with the digests of the files they changed, so that
+"refuse to touch local changes" can tell the user's edits from builder's own."""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from builder import atomic
+from builder.errors import SourceError
+from builder.gitcmd import git, git_dir, run_git
+
+log = logging.getLogger("builder")
+
+MARKER_NAME = "builder-patches.json"
+_ABSENT = object()
+
+
+@dataclass(frozen=True)
+class _Marker:
+    """What builder changed in a work tree: its patches and the files' digests after them."""
+    patches: tuple[tuple[str, str], ...] = ()      # (name, sha256), in order of application
+    files: Mapping[str, str | None] = field(default_factory=dict)
+
+
+def apply_argv(tree: Path, patch: Path, *options: str) -> list[str]:
+    return ["git", "-C", str(tree), "apply", *options, str(patch.absolute())]
+
+
+# --------------------------------------------------------------------------- local changes
+def ensure_clean(tree: Path) -> None:
+    recorded = _read_marker(tree).files
+    changed = sorted(p for p in _changed_paths(tree)
+                     if recorded.get(p, _ABSENT) != _digest(tree / p))
+    if changed:
+        shown = ", ".join(changed[:10]) + (f" and {len(changed) - 10} more" if len(changed) > 10 else "")
+        raise SourceError(f"refusing to touch a work tree with local changes: {shown}; "
+                          "commit/stash them or use a new --source", hint=f"work tree: {tree}")
+
+
+def _changed_paths(tree: Path, prefix: str = "") -> list[str]:
+    """Modified, deleted and untracked files, descending into submodules with changed content."""
+    out = run_git("-C", tree, "--no-optional-locks", "status", "--porcelain=v2", "-z",
+               "--untracked-files=all", "--ignore-submodules=none", strip_newline_in_stdout=False)
+    records, paths = iter(out.split("\0")), []
+    for record in records:
+        if not record or record[0] not in "12u?":
+            continue
+        if record[0] == "?":
+            paths.append(prefix + record[2:])
+            continue
+        fields = record.split(" ", {"1": 8, "2": 9, "u": 10}[record[0]])
+        path, sub = fields[-1], fields[2]
+        if record[0] == "2":
+            paths.append(prefix + next(records))
+        if sub.startswith("S") and (sub[2] == "M" or sub[3] == "U"):
+            paths += _changed_paths(tree / path, f"{prefix}{path}/")
+        if not sub.startswith("S") or sub[1] == "C":
+            paths.append(prefix + path)
+    return paths
+
+
+def _digest(path: Path) -> str | None:
+    if path.is_symlink():
+        return "link:" + os.readlink(path)
+    if path.is_dir():
+        return "dir"
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
+
+
+# --------------------------------------------------------------------------- patches
+def sync_patches(tree: Path, patches: Sequence[Path]) -> tuple[tuple[str, str], ...]:
+    """Make exactly ``patches`` applied (undoing builder's stale ones); record what builder changed."""
+    marker = _read_marker(tree)
+    wanted = tuple((patch.name, _sha256(patch)) for patch in patches)
+    _unapply(tree, [entry for entry in marker.patches if entry not in wanted])
+    store = git_dir(tree) / "builder-patches"
+    for patch, (_name, sha) in zip(patches, wanted):
+        _apply(tree, patch, already_recorded=(_name, sha) in marker.patches)
+        store.mkdir(exist_ok=True)
+        (store / f"{sha}.patch").write_bytes(patch.read_bytes())
+    if wanted or marker.patches:
+        _write_marker(tree, _Marker(wanted, {p: _digest(tree / p) for p in _changed_paths(tree)}))
+    return wanted
+
+
+def _apply(tree: Path, patch: Path, already_recorded: bool) -> None:
+    # Reverse-check first when builder recorded the patch: some patches would apply twice.
+    for reverse in ((True, False) if already_recorded else (False, True)):
+        try:
+            run_git(*apply_argv(tree, patch, *(["--reverse"] if reverse else []), "--check"))
+        except git.GitCommandError:
+            continue
+        if reverse:
+            log.info("patch %s is already applied", patch.name)
+        else:
+            run_git(*apply_argv(tree, patch))
+            log.info("applied patch %s", patch.name)
+        return
+    raise SourceError(f"patch {patch.name} does not apply to {tree}",
+                      hint="the patch does not match this PyTorch version; fix the recipe's patches")
+
+
+def _unapply(tree: Path, entries: Sequence[tuple[str, str]]) -> None:
+    store = git_dir(tree) / "builder-patches"
+    for name, sha in reversed(entries):
+        try:
+            run_git(*apply_argv(tree, store / f"{sha}.patch", "--reverse"))
+        except git.GitCommandError as exc:
+            raise SourceError(f"cannot revert builder's patch {name} in {tree}",
+                              hint=f"delete {tree} and run again") from exc
+        log.info("reverted patch %s", name)
+
+
+def _sha256(patch: Path) -> str:
+    try:
+        return hashlib.sha256(patch.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise SourceError(f"cannot read patch {patch}: {exc.strerror}",
+                          hint="check the recipe's patches") from exc
+
+
+def _read_marker(tree: Path) -> _Marker:
+    path = git_dir(tree) / MARKER_NAME
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return _Marker(tuple((p["name"], p["sha256"]) for p in data["patches"]), data["files"])
+    except FileNotFoundError:
+        return _Marker()
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SourceError(f"unreadable {path}: {exc}", hint=f"delete {tree} and run again") from exc
+
+
+def _write_marker(tree: Path, marker: _Marker) -> None:
+    path = git_dir(tree) / MARKER_NAME
+    data = {"patches": [{"name": n, "sha256": s} for n, s in marker.patches],
+            "files": dict(marker.files)}
+    atomic.write_text(path, json.dumps(data, indent=1, sort_keys=True))
+
+
+def revert_all(tree: Path) -> None:
+    """Undo every patch builder recorded in ``tree`` and forget them (before the tree moves to another tag)."""
+    _unapply(tree, _read_marker(tree).patches)
+    _write_marker(tree, _Marker())
