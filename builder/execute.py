@@ -77,7 +77,7 @@ def execute(plan: Plan, on_event: Listener = _quiet) -> RunResult:
     before = cache_stats(plan.config.launcher)
     for sp in plan.slices:
         steps = [s for s in plan.steps if s.slice == sp.slice.name]
-        result.slices.append(_run_slice(sp, steps, on_event, plan.config))
+        result.slices.append(_run_slice(sp, steps, on_event, plan.config, plan.tree_key))
     if any(s.kind == "package" for s in plan.steps):
         from .package.outputs import package
 
@@ -121,7 +121,7 @@ def _write_meta(sp: SlicePlan, config) -> None:
     (sp.build_dir / META).write_text(json.dumps(meta, indent=1, sort_keys=True))
 
 
-def _run_slice(sp: SlicePlan, steps: list[Step], on_event: Listener, plan_config) -> SliceResult:
+def _run_slice(sp: SlicePlan, steps: list[Step], on_event: Listener, plan_config, tree_key: str) -> SliceResult:
     name = sp.slice.name
     log_path = sp.build_dir / "builder.log"
     t0 = time.monotonic()
@@ -132,7 +132,7 @@ def _run_slice(sp: SlicePlan, steps: list[Step], on_event: Listener, plan_config
     sp.build_dir.mkdir(parents=True, exist_ok=True)
     _write_meta(sp, plan_config)
     # Files configure wrote into the tree (ATen/Config.h) may have been deleted: then configure again.
-    cleaned = intree.prepare_tree(plan_config.source_path, sp.key, sp.build_dir,
+    cleaned = intree.prepare_tree(plan_config.source_path, tree_key, sp.build_dir,
                                   owned=plan_config.source.source_dir is None)
     for step in steps:
         if step.kind == "configure" and not cleaned and _configured_with(sp, step):

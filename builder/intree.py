@@ -9,8 +9,9 @@ generated files in the tree are B's. A fresh build folder is safe (Ninja has no 
 regenerates them), but a folder of configuration A that resumes (interrupted earlier, or its stamp gone) sees
 outputs newer than their inputs and would compile and install B's generated files.
 
-``prepare_tree`` runs before Ninja does in a build folder: it records which build key last used the tree (in the
-tree's git dir, beside builder's patch marker) and, when a folder resumes after another configuration used the
+``prepare_tree`` runs before Ninja does in a build folder: it records which configuration last used the tree (the
+plan's ``tree_key``: the source and what all its slices share, since the ABIs of one build generate the same files;
+in the tree's git dir, beside builder's patch marker) and, when a folder resumes after another configuration used the
 tree, deletes the tree's git-ignored files (``git clean -fdX``: generated outputs only, never tracked files,
 never nested repositories) so that this folder's build regenerates them; the executor then configures again,
 since configure wrote some of them. It does that only in builder's own work trees: in a ``--source`` checkout the

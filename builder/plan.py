@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,21 @@ class Plan:
     config: BuildConfig
     steps: tuple[Step, ...]
     slices: tuple[SlicePlan, ...]
+
+    @property
+    def tree_key(self) -> str:
+        """What the files a build generates into the shared source tree depend on (see intree): the source and
+        every define and environment setting all slices share. One plan's slices (ABIs, architectures) write the
+        same files there, so they do not count as each other's "other configuration"."""
+        shared_defines = _shared(s.defines for s in self.slices)
+        shared_env = _shared(s.env for s in self.slices)
+        shared_defines.pop("CMAKE_INSTALL_PREFIX", None)
+        c = self.config
+        payload = {"commit": c.recipe.commit, "source": str(c.source_path), "target": c.target,
+                   "patches": [(p.name, _sha_file(p)) for p in c.patches],
+                   "ops": _sha_file(c.ops_file) if c.ops_file else None,
+                   "defines": {k: render_value(v) for k, v in shared_defines.items()}, "env": shared_env}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
     def to_json(self) -> dict[str, Any]:
         c = self.config
@@ -166,6 +181,14 @@ def _builder_defines(config: BuildConfig) -> dict[str, DefineValue]:
 
 
 # ------------------------------------------------------------------ keys and layout
+
+def _shared(mappings: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The items every mapping has, with the same value."""
+    maps = list(mappings)
+    if not maps:
+        return {}
+    return {k: v for k, v in maps[0].items() if all(k in m and m[k] == v for m in maps[1:])}
+
 
 def _sha_file(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"

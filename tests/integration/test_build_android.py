@@ -121,3 +121,25 @@ def test_killed_build_leaves_nothing_installed_and_resumes(world, tmp_path):
     assert not Path(sl["install_dir"]).exists()
     builder(world, "--abi", "arm64-v8a", "-j", "1", out=out)
     assert elf_machine(Path(sl["install_dir"]) / "lib" / "libpytorch_jni_lite.so") == ABI_ELF["arm64-v8a"]
+
+
+def test_resumed_multi_abi_build_keeps_the_shared_trees_generated_files(world, tmp_path):
+    """The ABIs of one build write the same generated files into the shared work tree (intree): resuming them is
+    not "another configuration", so nothing there is deleted and nothing is configured again."""
+    from builder.execute import STAMP
+
+    out = tmp_path / "out"
+    abi_args = ("--abi", "arm64-v8a", "--abi", "x86_64")
+    builder(world, *abi_args, out=out)
+    plan = plan_json(world, *abi_args, out=out)
+    generated = Path(plan["source"]) / "generated" / "generated.h"
+    before = generated.stat().st_mtime_ns
+    for sl in plan["slices"]:                         # as if the run had been stopped before either install
+        (Path(sl["build_dir"]) / STAMP).unlink()
+    configured = {sl["name"]: (Path(sl["build_dir"]) / "build.ninja").stat().st_mtime_ns for sl in plan["slices"]}
+    res = builder(world, *abi_args, out=out)
+    assert "last built by another configuration" not in res.stderr
+    assert generated.stat().st_mtime_ns == before
+    for sl in plan["slices"]:                         # not configured again
+        assert (Path(sl["build_dir"]) / "build.ninja").stat().st_mtime_ns == configured[sl["name"]], sl["name"]
+        assert (Path(sl["build_dir"]) / STAMP).is_file()
