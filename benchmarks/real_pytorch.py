@@ -201,8 +201,12 @@ class Bench:
         proc = subprocess.Popen([str(a) for a in argv], env=env, cwd=cwd, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE if capture else sink, stderr=sink, text=True,
                                 errors="replace")
-        out = proc.stdout.read() if capture and proc.stdout is not None else ""
-        code, self.last_cpu = reap(proc)
+        try:
+            out = proc.stdout.read() if capture and proc.stdout is not None else ""
+            code, self.last_cpu = reap(proc)
+        except BaseException:
+            stop(proc)
+            raise
         seconds = time.monotonic() - t0
         if capture and self.log_file is not None:
             self.note(out if len(out) < 20000 else out[:20000] + "\n... (truncated in the log)")
@@ -211,6 +215,22 @@ class Bench:
             # Somebody stopped the run (Ctrl-C, kill, end of a session): not a result of the phase.
             raise KeyboardInterrupt
         return code, seconds, out
+
+
+def stop(proc: subprocess.Popen, grace_s: float = 30.0) -> None:
+    """SIGTERM a child the run is abandoning (builder passes it on to its build), SIGKILL after grace_s."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # SIGTERM (kill, end of a session) ends the run like Ctrl-C: children stopped, not recorded
 
 
 def reap(proc: subprocess.Popen, status_rusage: tuple[int, Any] | None = None) -> tuple[int, float]:
@@ -1400,6 +1420,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"another real_pytorch.py run holds {root / '.bench.lock'}", file=sys.stderr)
         return 2
 
+    signal.signal(signal.SIGTERM, _raise_interrupt)
     b = Bench(root, args.jobs, [s.expanduser().resolve() for s in args.seeds], args.dry_run)
     if args.fresh:
         if args.phases:
@@ -1457,7 +1478,7 @@ def main(argv: list[str] | None = None) -> int:
         b.results["updated"] = res["finished"]
         b.save()
         mark = "ok  " if res["status"] == "ok" else "FAILED"
-        print(f"\r\033[K" if sys.stdout.isatty() else "", end="")
+        print("\r\033[K" if sys.stdout.isatty() else "", end="")
         print(f"{name:<13} {mark} {res.get('summary', '')}", flush=True)
         if res["status"] != "ok":
             failed += 1
