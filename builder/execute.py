@@ -131,20 +131,24 @@ def _run_slice(sp: SlicePlan, steps: list[Step], on_event: Listener, plan_config
         return SliceResult(name, sp.install_dir, True, time.monotonic() - t0, log_path)
     sp.build_dir.mkdir(parents=True, exist_ok=True)
     _write_meta(sp, plan_config)
-    # Files configure wrote into the tree (ATen/Config.h) may have been deleted: then configure again.
-    cleaned = intree.prepare_tree(plan_config.source_path, tree_key, sp.build_dir,
-                                  owned=plan_config.source.source_dir is None)
-    for step in steps:
-        if step.kind == "configure" and not cleaned and _configured_with(sp, step):
-            log.info("%s: already configured with the same arguments", name)
-            continue
-        on_event(Event("step", name, step.title))
-        log.info("%s: %s", name, step.title)
-        _run_step(step, sp, log_path, on_event)
-        if step.kind == "configure":
-            (sp.build_dir / CONFIGURED).write_text(json.dumps(list(step.argv)))
-        if step.kind == "install":
-            _finish_install(sp)
+    with intree.building_in(plan_config.source_path):
+        if stamp_valid(sp):  # built by the builder we waited for
+            log.info("%s: up to date, nothing to do", name)
+            return SliceResult(name, sp.install_dir, True, time.monotonic() - t0, log_path)
+        cleaned = intree.prepare_tree(plan_config.source_path, tree_key, sp.build_dir,
+                                      owned=plan_config.source.source_dir is None)
+        for step in steps:
+            # Files configure wrote into the tree (ATen/Config.h) may have been deleted: then configure again.
+            if step.kind == "configure" and not cleaned and _configured_with(sp, step):
+                log.info("%s: already configured with the same arguments", name)
+                continue
+            on_event(Event("step", name, step.title))
+            log.info("%s: %s", name, step.title)
+            _run_step(step, sp, log_path, on_event)
+            if step.kind == "configure":
+                (sp.build_dir / CONFIGURED).write_text(json.dumps(list(step.argv)))
+            if step.kind == "install":
+                _finish_install(sp)
     seconds = time.monotonic() - t0
     on_event(Event("done", name, f"{name}: installed to {sp.install_dir} in {seconds:.0f} s"))
     return SliceResult(name, sp.install_dir, False, seconds, log_path)

@@ -21,12 +21,37 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from filelock import FileLock, Timeout
 
 from . import atomic, gitcmd
 
 log = logging.getLogger("builder")
 RECORD_NAME = "builder-last-build.json"
+LOCK_NAME = "builder-build.lock"
+
+
+@contextmanager
+def building_in(tree: Path) -> Iterator[None]:
+    """Hold ``tree``'s build lock: two builds at once would both write the tree's generated files (and two Ninjas
+    in one build folder corrupt it), so a second builder waits, saying so."""
+    if not (tree / ".git").exists():
+        yield
+        return
+    lock_path = gitcmd.git_dir(tree) / LOCK_NAME
+    lock = FileLock(str(lock_path))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        log.warning("waiting for another builder build in %s to finish (lock %s)", tree, lock_path)
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def prepare_tree(tree: Path, key: str, build_dir: Path, *, owned: bool) -> tuple[str, ...]:

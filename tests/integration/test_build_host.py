@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,48 @@ def test_resumed_build_regenerates_in_tree_sources_another_configuration_wrote(t
     assert '"alpha"' in (tree / "generated" / "generated.h").read_text()
     res = run(alpha, env)                            # and is a no-op again
     assert "up to date" in res.stderr + res.stdout
+
+
+def test_second_build_in_the_same_tree_waits_for_the_first(tmp_path):
+    """Two configurations building at once in one work tree would both write its generated files: the second
+    builder waits for the first one's build lock, says so, and builds its own configuration after."""
+    import threading
+
+    from filelock import FileLock
+
+    from builder import gitcmd, intree
+
+    up = make_minitorch(tmp_path / "up")
+    env = {**os.environ, **isolate_git(tmp_path / "home"), "BUILDER_RECIPES_DIR": str(up.recipes),
+           "BUILDER_CACHE_DIR": str(tmp_path / "cache")}
+    base = ["host", "--tag", up.tag, "--mirror", up.mirror, "--cache", "none", "--out", str(tmp_path / "out")]
+    run([*base, "-D", "MINITORCH_GEN=alpha"], env)
+    beta = [*base, "-D", "MINITORCH_GEN=beta"]
+    plan = json.loads(run([*beta, "--json"], env).stdout)
+    tree, build_b = Path(plan["source"]), Path(plan["slices"][0]["build_dir"])
+    lock = FileLock(str(gitcmd.git_dir(tree) / intree.LOCK_NAME))
+    lock.acquire()                                    # "the first builder" is building
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "builder", *beta], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        waiting = threading.Event()
+        lines: list[str] = []
+
+        def read() -> None:
+            assert proc.stderr is not None
+            for line in proc.stderr:
+                lines.append(line)
+                if "waiting for another builder build" in line:
+                    waiting.set()
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        assert waiting.wait(120), "".join(lines)
+        time.sleep(1.0)
+        assert proc.poll() is None                    # still waiting
+        assert not (build_b / ".ninja_log").exists()  # and has not started Ninja
+    finally:
+        lock.release()
+    assert proc.wait(timeout=600) == 0, "".join(lines)
+    reader.join(10)
+    assert '"beta"' in _generated(Path(plan["slices"][0]["install_dir"]))
