@@ -1323,6 +1323,12 @@ def render_report(results: dict[str, Any], root: Path) -> str:
           "builder's cold time includes its checkout (the mirror is local) and the SDK tarball with its manifest, "
           "build_mobile.sh's does not; the ratio cell also compares the part both do (builder's "
           "\"built -> ... (N s)\" line: configure + build + install).",
+          "- Why `paired`: on this VM the same compile of one file, alone, took 27-37 s within 8 minutes "
+          "(docs/real_pytorch_notes.md 5.1), so two builds an hour apart can differ by more than the 5% target for "
+          "reasons neither tool controls. `paired` starts both cold builds at the same moment (own folders, own "
+          "empty ccache) so both see the same machine; the CPU time of each process tree (wait4: builder's Python, "
+          "checkout and packaging included) is the overhead measure, the wall ratio is shown beside it (the build "
+          "that ends first leaves both cores to the other, which pulls the wall ratio toward 1).",
           "- The benchmark removes `CCACHE_BASEDIR`, `SELECTED_OP_LIST`, `MAX_JOBS` and `BUILDER_MIRROR` from the "
           "environment it passes on, so the command lines above say everything."]
     occ = ops.get("ccache") or {}
