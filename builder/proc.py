@@ -99,15 +99,15 @@ STOP_GRACE_S = 10.0
 
 
 def _stop_group(proc: subprocess.Popen, sig: int) -> None:
-    """Send sig to proc's process group; SIGKILL it if it has not ended after STOP_GRACE_S."""
-    if proc.poll() is not None:
-        return
+    """Send sig to proc's process group (even when proc itself has ended: what it started may not have); SIGKILL
+    the group if proc has not ended after STOP_GRACE_S."""
     log.debug("stopping %s (process group %d) with %s", proc.args[0], proc.pid, signal.Signals(sig).name)
     try:
         os.killpg(proc.pid, sig)
-        proc.wait(timeout=STOP_GRACE_S)
     except ProcessLookupError:
-        pass
+        return  # the group is empty
+    try:
+        proc.wait(timeout=STOP_GRACE_S)
     except subprocess.TimeoutExpired:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
