@@ -127,3 +127,13 @@ def test_key_changes_with_the_host_compiler(env, monkeypatch):
     monkeypatch.setattr(tools, "compiler_identity", lambda environ: "c++ (other) 13.1 (/usr/bin/c++)")
     b = make(env, target="host").slices[0]
     assert a.key != b.key
+
+
+def test_tree_key_is_what_all_slices_share(env):
+    """intree compares the tree's last configuration by this key: the ABIs of one build share it, a define that
+    changes the generated sources changes it, and per-slice values (ABI, install folder) do not enter it."""
+    two = make(env, abis=("arm64-v8a", "x86"))
+    assert len({s.key for s in two.slices}) == 2
+    assert two.tree_key == make(env, abis=("arm64-v8a", "x86")).tree_key
+    assert two.tree_key != make(env, abis=("arm64-v8a", "x86"), defines=(("USE_XNNPACK", "OFF"),)).tree_key
+    assert two.tree_key == make(env, abis=("x86", "arm64-v8a")).tree_key
