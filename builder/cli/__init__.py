@@ -234,8 +234,11 @@ def _execute_with_progress(the_plan) -> None:
 
     console = _console(stderr=True)
     bars: dict[str, int] = {}
+    # Redrawn only on a terminal: refreshing a bar nobody sees cost 0.7% of a core for a whole build (measured on
+    # v1.13.1: 47 s of builder's CPU in 6,300 s; rich's refresh thread, 10 Hz); 4 Hz is enough for a build.
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TimeRemainingColumn(), console=console, transient=False) as progress:
+                  TimeRemainingColumn(), console=console, transient=False, auto_refresh=console.is_terminal,
+                  refresh_per_second=4) as progress:
         def on_event(ev) -> None:
             key = ev.slice or "source"
             if key not in bars:
