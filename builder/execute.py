@@ -131,11 +131,11 @@ def _run_slice(sp: SlicePlan, steps: list[Step], on_event: Listener, plan_config
         return SliceResult(name, sp.install_dir, True, time.monotonic() - t0, log_path)
     sp.build_dir.mkdir(parents=True, exist_ok=True)
     _write_meta(sp, plan_config)
-    with intree.building_in(plan_config.source_path):
+    with intree.building_in(plan_config.source_path) as git_dir:
         if stamp_valid(sp):  # built by the builder we waited for
             log.info("%s: up to date, nothing to do", name)
             return SliceResult(name, sp.install_dir, True, time.monotonic() - t0, log_path)
-        cleaned = intree.prepare_tree(plan_config.source_path, tree_key, sp.build_dir,
+        cleaned = intree.prepare_tree(plan_config.source_path, git_dir, tree_key, sp.build_dir,
                                       owned=plan_config.source.source_dir is None)
         for step in steps:
             # Files configure wrote into the tree (ATen/Config.h) may have been deleted: then configure again.

@@ -25,9 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from filelock import FileLock, Timeout
-
-from . import atomic, gitcmd
+from . import atomic, gitcmd, locks
 
 log = logging.getLogger("builder")
 RECORD_NAME = "builder-last-build.json"
@@ -35,30 +33,25 @@ LOCK_NAME = "builder-build.lock"
 
 
 @contextmanager
-def building_in(tree: Path) -> Iterator[None]:
-    """Hold ``tree``'s build lock: two builds at once would both write the tree's generated files (and two Ninjas
-    in one build folder corrupt it), so a second builder waits, saying so."""
+def building_in(tree: Path) -> Iterator[Path | None]:
+    """Hold ``tree``'s build lock and give its git folder (None if ``tree`` is not a git work tree): two builds at
+    once would both write the tree's generated files (and two Ninjas in one build folder corrupt it), so a second
+    builder waits, saying so."""
     if not (tree / ".git").exists():
-        yield
+        yield None
         return
-    lock_path = gitcmd.git_dir(tree) / LOCK_NAME
-    lock = FileLock(str(lock_path))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        log.warning("waiting for another builder build in %s to finish (lock %s)", tree, lock_path)
-        lock.acquire()
-    try:
-        yield
-    finally:
-        lock.release()
+    git_dir = gitcmd.git_dir(tree)
+    with locks.locked(git_dir / LOCK_NAME, waiting=f"another builder build in {tree} to finish",
+                      level=logging.WARNING):
+        yield git_dir
 
 
-def prepare_tree(tree: Path, key: str, build_dir: Path, *, owned: bool) -> tuple[str, ...]:
-    """Make ``tree`` safe for building ``key`` in ``build_dir``; return the paths deleted (if any)."""
-    if not (tree / ".git").exists():
+def prepare_tree(tree: Path, git_dir: Path | None, key: str, build_dir: Path, *, owned: bool) -> tuple[str, ...]:
+    """Make ``tree`` (whose git folder is ``git_dir``, from ``building_in``) safe for building ``key`` in
+    ``build_dir``; return the paths deleted (if any)."""
+    if git_dir is None:
         return ()
-    record = gitcmd.git_dir(tree) / RECORD_NAME
+    record = git_dir / RECORD_NAME
     last = _read(record)
     resumed = (build_dir / ".ninja_log").is_file()
     removed: tuple[str, ...] = ()

@@ -22,16 +22,15 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import platformdirs
-from filelock import FileLock, Timeout
 
-from builder import patching
+from builder import locks, patching
 from builder.errors import SourceError, did_you_mean
 from builder.gitcmd import git, git_dir, git_message, rev, run_git
 from builder.proc import quote
@@ -237,7 +236,7 @@ def execute_checkout(actions: Sequence[GitAction],
         "submodules": _run_submodules}
     with ExitStack() as stack:
         for lock in sorted({a.lock for a in actions if a.lock is not None}):
-            stack.enter_context(_locked(lock))
+            stack.enter_context(_cache_locked(lock))
         try:
             for index, action in enumerate(actions, 1):
                 if on_progress is not None:
@@ -269,7 +268,7 @@ def submodule_status(worktree: Path) -> dict[str, str]:
 
 def _run_fetch(action: GitAction) -> None:
     mirror = action.repo
-    with _locked(mirror.with_name("mirror.lock")):
+    with _cache_locked(mirror.with_name("mirror.lock")):
         if not (mirror / "HEAD").exists():
             mirror.mkdir(parents=True, exist_ok=True)
             run_git("init", "-q", "--bare", mirror)
@@ -341,12 +340,12 @@ def _run_worktree(action: GitAction) -> None:
         if tree.exists() and any(tree.iterdir()):
             raise SourceError(f"{tree} exists but is not a git work tree", hint=f"delete {tree}")
         tree.parent.mkdir(parents=True, exist_ok=True)
-        with _locked(mirror.with_name("mirror.lock")):
+        with _cache_locked(mirror.with_name("mirror.lock")):
             run_git(*_clone_argv(mirror, tree, tag))
     else:
         patching.ensure_clean(tree)
         if rev(tree, f"refs/tags/{tag}") != target:
-            with _locked(mirror.with_name("mirror.lock")):
+            with _cache_locked(mirror.with_name("mirror.lock")):
                 run_git(*_fetch_argv(tree, mirror.absolute().as_uri(), tag))
         if rev(tree, "HEAD") != target:
             patching.revert_all(tree)
@@ -391,21 +390,5 @@ def _gitmodule_paths(tree: Path) -> list[str]:
     return [line.split(" ", 1)[1] for line in out.splitlines() if " " in line]
 
 
-# --------------------------------------------------------------------------- locking
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(path))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        log.info("waiting for another builder process (lock %s)", path)
-        try:
-            lock.acquire(timeout=LOCK_TIMEOUT_S)
-        except Timeout as exc:
-            raise SourceError(f"timed out waiting for {path}",
-                              hint="another builder process is using the cache") from exc
-    try:
-        yield
-    finally:
-        lock.release()
+def _cache_locked(path: Path) -> AbstractContextManager[None]:
+    return locks.locked(path, waiting="another builder process using the source cache", timeout=LOCK_TIMEOUT_S)

@@ -25,9 +25,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from filelock import FileLock
 from packaging.version import InvalidVersion, Version
 
+from builder import locks
 from builder.errors import RecipeError, ToolchainError, did_you_mean
 from builder.toolchains.ndk import NdkInfo, NdkRequest, inspect_ndk, parse_ndk_request, release_name
 
@@ -386,7 +386,7 @@ def install_ndk(version: str, *, sdk_root: Path, download_dir: Path, host: str,
     if existing is not None:
         return InstallResult(existing, archive, True, warnings)
     download_dir.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(download_dir / f"{archive.file}.lock")):
+    with locks.locked(download_dir / f"{archive.file}.lock", waiting=f"another builder downloading {archive.file}"):
         existing = _existing(dest, archive)
         if existing is not None:
             return InstallResult(existing, archive, True, warnings)

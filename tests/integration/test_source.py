@@ -16,6 +16,7 @@ from filelock import FileLock
 from builder import source
 
 from builder.errors import SourceError
+from builder.locks import LockTimeout
 from builder.source import SourceSpec, execute_checkout, plan_checkout, submodule_status
 from tests.fixtures import gitrepos
 from tests.fixtures.gitrepos import Upstream
@@ -210,6 +211,6 @@ def test_busy_work_tree_lock_times_out(spec: SourceSpec, upstream: Upstream,
     monkeypatch.setattr(source, "LOCK_TIMEOUT_S", 0.2)
     lock = FileLock(str(spec.cache_dir / "worktrees" / "v1.0.0.lock"))
     (spec.cache_dir / "worktrees").mkdir(parents=True)
-    with lock, pytest.raises(SourceError, match="timed out waiting"):
+    with lock, pytest.raises(LockTimeout, match="timed out"):
         checkout(spec, upstream)
     assert checkout(spec, upstream).commit == upstream.tags["v1.0.0"]
