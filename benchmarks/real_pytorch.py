@@ -15,7 +15,7 @@ phases already "ok" unless --fresh; every subprocess's output goes to ROOT/logs/
                 ccache --out ROOT/out-full, with an empty CCACHE_DIR and BUILDER_CACHE_DIR: the cold time
   noop          the same command again (target <= 3 s)
   build_mobile  PyTorch's scripts/build_mobile.sh on a copy of builder's patched tree, same defines, empty
-                ccache (target: builder_full / build_mobile within 5%)
+                ccache: the solo time and the CMakeCache comparison (ratio shown; paired decides the target)
   trace         builder ops MODEL --trace out-full: the model's root operators plus every operator they call on
                 the full build (the release's own runtime) -> ROOT/model/traced.yaml (tracing-based format)
   builder_ops   the same as builder_full plus --ops traced.yaml --size-levers (TRACING_BASED, MinSizeRel, gc
@@ -28,12 +28,17 @@ phases already "ok" unless --fresh; every subprocess's output goes to ROOT/logs/
   sizes         installed lib/ include/ (full vs ops); builder verify with a runner linked against each;
                 the runner's size stripped; `builder size` when that command exists
   submodules    fetched (manifest of builder_full) vs listed in the mirror's .gitmodules
+  paired        builder_full's and build_mobile.sh's cold builds again, started at the same moment (own folders,
+                own empty ccache), with each process tree's CPU time (wait4): the ratio target (within 5%) on a
+                machine whose speed drifts by more than that between two runs an hour apart
+  builder_plain optional (--phases builder_plain or all): PyTorch's plain selective build, root operators only
 
 ROOT defaults to ~/.cache/builder-bench (where realtorch_mirror.py puts the mirror). --fresh forgets the results
 and wipes ROOT's benchmark folders, never ROOT/mirror or ROOT/downloads; with --phases it forgets only those
 phases. Each phase also wipes its own folders before it starts, so an interrupted phase is redone from scratch.
 The environment passed on loses SELECTED_OP_LIST, MAX_JOBS, BUILDER_MIRROR, CCACHE_BASEDIR (builder's own
-behaviour is measured, not the caller's settings). Running everything takes 1-2 hours on 2 cores; never in CI.
+behaviour is measured, not the caller's settings). The default phases take about 6 hours on this 2-core VM
+(paired alone ~2 h 40 min; docs/benchmarks.md shows each phase's time); never in CI.
 
 The code, all in benchmarks/: this file has main() and the builder phases (mirror to removed_op, submodules);
 bench_spec.py the phases' order and needs, settings and targets; bench_run.py Bench (results, logs, timed
@@ -331,6 +336,8 @@ def parse_phases(text: str | None) -> list[str]:
     if not text:
         return [p for p in PHASES if p not in OPTIONAL_PHASES]
     chosen = [p.strip() for p in text.split(",") if p.strip()]
+    if chosen == ["all"]:
+        return list(PHASES)
     unknown = [p for p in chosen if p not in PHASES]
     if unknown:
         raise SystemExit(f"unknown phase(s): {', '.join(unknown)} (phases: {', '.join(PHASES)})")
@@ -349,7 +356,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--fresh", action="store_true",
                     help="forget results and wipe ROOT's benchmark folders (not mirror/, downloads/); "
                          "with --phases: only those phases' results")
-    ap.add_argument("--phases", help="comma-separated subset to run, e.g. builder_ops,sizes")
+    ap.add_argument("--phases", help="comma-separated subset to run, e.g. builder_ops,sizes; all: every phase, "
+                                     "the optional ones too")
     ap.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 2, help="parallel jobs (default: nproc)")
     ap.add_argument("--from", dest="seeds", type=Path, action="append", default=[],
                     help="folder with already downloaded Debian orig tarballs (for the mirror's first run)")
