@@ -79,6 +79,9 @@ def fmt_s(seconds: float | None) -> str:
     if seconds < 60:
         return f"{seconds:.1f} s" if seconds >= 10 else f"{seconds:.2f} s"
     m, s = divmod(round(seconds), 60)
+    if m >= 120:
+        h, m = divmod(m, 60)
+        return f"{seconds:,.0f} s ({h} h {m:02d} min)"
     return f"{seconds:,.0f} s ({m} min {s:02d} s)"
 
 
