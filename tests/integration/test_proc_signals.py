@@ -34,6 +34,10 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+def _sigint_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -48,8 +52,10 @@ def test_signal_to_builder_stops_the_streamed_process_tree(tmp_path, sig, code):
     script.write_text(SCRIPT)
     repo = str(Path(builder.__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")]))}
+    # Started as from a terminal: SIGINT at its default, which a background job (`cmd &` in a script, as CI may
+    # start the tests) inherits as ignored, and then Python never raises KeyboardInterrupt.
     runner = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, env=env)
+                              text=True, env=env, preexec_fn=_sigint_default)
     grandchild = None
     try:
         assert runner.stdout is not None
