@@ -9,8 +9,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from filelock import FileLock, Timeout
-
 from builder.errors import UsageError
 
 log = logging.getLogger("builder")
@@ -25,6 +23,8 @@ class LockTimeout(UsageError):
 def locked(path: Path, *, waiting: str, timeout: float = FOREVER, level: int = logging.INFO) -> Iterator[None]:
     """Hold the file lock ``path``. When it is busy, log (at ``level``) that builder is waiting for ``waiting``
     and wait at most ``timeout`` seconds (``FOREVER``: until it is free)."""
+    from filelock import FileLock, Timeout  # ~50 ms to import: not on the way of --help or a --dry-run plan
+
     path.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(path))
     try:
