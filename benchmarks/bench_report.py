@@ -89,10 +89,6 @@ def _machine(results: dict[str, Any]) -> list[str]:
             "| Debian packages | " + (", ".join(f"{k} {v}" for k, v in sorted(mir_pkgs.items())) or "-") + " |", ""]
 
 
-def _verdict(d: dict[str, Any]) -> str:
-    return "not run" if not d else _status(d)
-
-
 def _ratio_row(ph: dict[str, Any]) -> str:
     """The cold-time ratio: decided by paired (both builds at the same moment) when it ran, else by the two
     sequential runs (one sample each, an hour apart: the machine's drift is in the number)."""
@@ -100,9 +96,9 @@ def _ratio_row(ph: dict[str, Any]) -> str:
     seq = f"sequential, one run each: {bm['ratio']:.3f}" if bm.get("ratio") else "sequential: not run"
     if pair.get("ratio_cpu"):
         return (f"| builder's cold build within {BM_TOLERANCE:.0%} of build_mobile.sh's | CPU "
-                f"{pair['ratio_cpu']:.3f}, wall {pair['ratio_wall']:.3f} ({seq}) | paired | {_verdict(pair)} |")
+                f"{pair['ratio_cpu']:.3f}, wall {pair['ratio_wall']:.3f} ({seq}) | paired | {_status(pair)} |")
     return (f"| builder's cold build within {BM_TOLERANCE:.0%} of build_mobile.sh's | {seq} | build_mobile "
-            f"(paired not run) | {_verdict(bm)} |")
+            f"(paired not run) | {_status(bm)} |")
 
 
 def _acceptance(ph: dict[str, Any]) -> list[str]:
@@ -113,14 +109,14 @@ def _acceptance(ph: dict[str, Any]) -> list[str]:
             _ratio_row(ph),
             f"| warm-cache rebuild <= {WARM_TARGET:.0%} of cold | "
             + (f"{pct(warm_ratio)} ({fmt_s(warm.get('seconds'))})" if warm_ratio is not None else "-")
-            + f" | builder_ops_warm | {_verdict(warm)} |",
+            + f" | builder_ops_warm | {_status(warm)} |",
             f"| no-op re-run <= {NOOP_TARGET_S:g} s | {fmt_s(noop.get('seconds')) if noop else '-'} | noop | "
-            f"{_verdict(noop)} |",
+            f"{_status(noop)} |",
             "| selected-op build's linked program smaller than the full one | "
             + (f"stripped runner {sz['runner_ratio']:.3f} of full" if sz.get("runner_ratio") else "-")
-            + f" | sizes | {_verdict(sz)} |",
+            + f" | sizes | {_status(sz)} |",
             "| a removed operator is named by `builder verify` | "
-            + (f"exit {rm.get('verify_exit')}" if rm else "-") + f" | removed_op | {_verdict(rm)} |", "",
+            + (f"exit {rm.get('verify_exit')}" if rm else "-") + f" | removed_op | {_status(rm)} |", "",
             "Why paired decides the ratio: docs/real_pytorch_notes.md 5.1 (the same compile, alone, varied 27-37 s "
             "within 8 minutes on this VM).", ""]
 

@@ -34,7 +34,7 @@ def locked(path: Path, *, waiting: str, timeout: float = FOREVER, level: int = l
         try:
             lock.acquire(timeout=timeout)
         except Timeout as exc:
-            raise LockTimeout(f"timed out after {timeout:.0f} s waiting for {waiting} (lock {path})",
+            raise LockTimeout(f"timed out after {timeout:g} s waiting for {waiting} (lock {path})",
                               hint="another builder process is still using it: let it finish or stop it") from exc
     try:
         yield

@@ -211,6 +211,6 @@ def test_busy_work_tree_lock_times_out(spec: SourceSpec, upstream: Upstream,
     monkeypatch.setattr(source, "LOCK_TIMEOUT_S", 0.2)
     lock = FileLock(str(spec.cache_dir / "worktrees" / "v1.0.0.lock"))
     (spec.cache_dir / "worktrees").mkdir(parents=True)
-    with lock, pytest.raises(LockTimeout, match="timed out"):
+    with lock, pytest.raises(LockTimeout, match=r"timed out after 0\.2 s waiting for another builder process using the source cache"):
         checkout(spec, upstream)
     assert checkout(spec, upstream).commit == upstream.tags["v1.0.0"]
