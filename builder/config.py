@@ -44,6 +44,7 @@ class BuildRequest:
     ops_file: Path | None = None
     lite: bool | None = None
     features: tuple[str, ...] = ()
+    without: tuple[str, ...] = ()          # features turned off (--no-vulkan), even where the release has them on
     platforms: tuple[str, ...] = ()
     arches: tuple[str, ...] = ()
     deployment_target: str | None = None
@@ -228,7 +229,9 @@ def resolve(request: BuildRequest, env: Environment | None = None) -> BuildConfi
     skipped = _skipped(request, recipe, problems, warnings)
     ndk, ndk_install = _ndk(request, recipe, env, problems, warnings)
     _defines_syntax(request.defines, problems)
-    _glslc(features, ndk, env, problems)
+    if not ndk_install:   # an NDK still to be installed is checked when installed (real NDKs carry shader-tools)
+        _glslc(features, ndk, env, problems)
+    _python_modules(recipe, problems)
     if request.target == "ios" and env.host_os != "Darwin":
         warnings.append("iOS builds need macOS and Xcode: this host can only print the plan (--dry-run)")
     cmake, ninja = _tools(recipe, problems)
@@ -268,8 +271,7 @@ def _assemble(request: BuildRequest, env: Environment, recipe: Recipe, slices, f
 
 
 def _features(request: BuildRequest, recipe: Recipe, problems: list) -> frozenset[str]:
-    wanted = {name for name, f in recipe.features.items()
-              if f.default and request.target in f.targets}
+    wanted = {name for name, f in recipe.features.items() if request.target in f.default_targets}
     if request.lite is not None:
         ok = _want(recipe, request.target, "lite_interpreter", "--lite" if request.lite else "--full-jit",
                    problems, enable=request.lite)
@@ -285,6 +287,14 @@ def _features(request: BuildRequest, recipe: Recipe, problems: list) -> frozense
             problems.append(UsageError(f"unknown feature '{flag}'" + did_you_mean(flag, FLAG_FEATURES)))
         elif _want(recipe, request.target, name, "--" + flag.replace("_", "-"), problems):
             wanted.add(name)
+    for flag in request.without:
+        name = FLAG_FEATURES.get(flag)
+        if name is None:
+            problems.append(UsageError(f"unknown feature '{flag}'" + did_you_mean(flag, FLAG_FEATURES)))
+        elif flag in request.features:
+            problems.append(UsageError(f"--{flag} and --no-{flag} both given", hint="pass one of them"))
+        else:
+            wanted.discard(name)
     for name in sorted(wanted):
         for dep in recipe.features[name].requires:
             if dep not in wanted:
@@ -415,6 +425,18 @@ def _glslc(features: frozenset[str], ndk: ndk_mod.NdkInfo | None, env: Environme
         ndk_mod.glslc(ndk, env=env.environ, system=env.host_os)
     except UsageError as exc:
         problems.append(exc)
+
+
+def _python_modules(recipe: Recipe, problems: list) -> None:
+    """The release's codegen runs in this Python at configure time (PYTHON_EXECUTABLE): what it imports must be here."""
+    import importlib.util
+
+    missing = [m for m in recipe.python_modules if importlib.util.find_spec(m) is None]
+    if missing:
+        pip_names = {"yaml": "pyyaml"}
+        problems.append(UsageError(
+            f"{recipe.tag}'s code generation needs Python modules missing from {sys.executable}: {', '.join(missing)}",
+            hint=f"{sys.executable} -m pip install {' '.join(pip_names.get(m, m) for m in missing)}"))
 
 
 def _defines_syntax(defines: tuple[tuple[str, str], ...], problems: list) -> None:

@@ -62,6 +62,7 @@ class Feature:
     requires: tuple[str, ...]
     submodules: tuple[str, ...]
     description: str
+    default_targets: tuple[str, ...] = ()   # on by default for these targets (`default = true`: every target)
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,7 @@ class Recipe:
     path: Path
     optional_submodules: Mapping[str, str] = field(default_factory=_ro)   # path -> what is lost without it
     size_levers: Mapping[str, SizeLever] = field(default_factory=_ro)
+    python_modules: tuple[str, ...] = ()   # what the release's codegen imports in the Python configure runs
 
     def has(self, feature: str, target: str | None = None) -> bool:
         f = self.features.get(feature)
@@ -289,7 +291,7 @@ def parse_recipe(data: Mapping[str, Any], path: Path) -> Recipe:
         commit_verified=r.get("commit_verified", bool, False) and commit is not None,
         commit_source=r.get("commit_source", str),
         sources=_ro(r.get("sources", dict)), notes=r.get("notes", str, ""),
-        python=req.spec("python"), cmake=req.spec("cmake"),
+        python=req.spec("python"), python_modules=req.strings("python_modules"), cmake=req.spec("cmake"),
         cmake_policy_minimum=req.get("cmake_policy_minimum", str, None),
         ndk_supported=req.spec("ndk_supported"), ndk_tested=req.spec("ndk_tested"),
         ndk_default=req.get("ndk_default", str, None),
@@ -341,14 +343,29 @@ def _parse_features(table: _Reader) -> Mapping[str, Feature]:
         if name not in FEATURES:
             raise RecipeError(f"{table.where}: unknown feature '{name}'" + did_you_mean(name, FEATURES))
         f = table.table(name)
+        targets = f.strings("targets", TARGETS)
+        default_targets = _default_targets(f, targets)
         out[name] = Feature(
-            name=name, targets=f.strings("targets", TARGETS), on=f.defines("on"), off=f.defines("off"),
-            env_on=f.env("env_on"), default=f.get("default", bool, False),
+            name=name, targets=targets, on=f.defines("on"), off=f.defines("off"),
+            env_on=f.env("env_on"), default=bool(default_targets),
             requires=f.strings("requires"), submodules=f.strings("submodules"),
-            description=f.get("description", str, ""))
+            description=f.get("description", str, ""), default_targets=default_targets)
         f.done()
     table.done()
     return _ro(out)
+
+
+def _default_targets(f: _Reader, targets: tuple[str, ...]) -> tuple[str, ...]:
+    """``default = true`` (every target of the feature), ``false``, or a list of targets (the release's own default
+    differs per target, e.g. USE_VULKAN is ON for Android only)."""
+    value = f.get("default", (bool, list), False)
+    if isinstance(value, bool):
+        return targets if value else ()
+    chosen = tuple(str(v) for v in value)
+    wrong = [t for t in chosen if t not in targets]
+    if wrong:
+        raise RecipeError(f"{f.where}: default names {', '.join(wrong)}, not among its targets {', '.join(targets)}")
+    return chosen
 
 
 def _parse_size_levers(table: _Reader) -> Mapping[str, SizeLever]:
@@ -425,7 +442,7 @@ def summary(recipe: Recipe) -> dict[str, Any]:
         "ndk": {"supported": spec(recipe.ndk_supported), "tested": spec(recipe.ndk_tested),
                 "default": recipe.ndk_default},
         "bytecode": {"min": recipe.bytecode_min, "max": recipe.bytecode_max},
-        "features": {n: {"targets": list(f.targets), "default": f.default, "on": dict(f.on),
+        "features": {n: {"targets": list(f.targets), "default": list(f.default_targets), "on": dict(f.on),
                          "off": dict(f.off)} for n, f in recipe.features.items()},
         "system_libs": {n: {"defines": dict(s.defines), "replaces": list(s.replaces)}
                         for n, s in recipe.system_libs.items()},

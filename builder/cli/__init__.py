@@ -134,7 +134,7 @@ def _build_command(target: str):
         verify: Annotated[bool, typer.Option("--verify/--no-verify", help="With --model on host: run each model on the build and compare with torch.")] = True,
         shapes: Annotated[str, typer.Option(help="With --model on host: random inputs of these shapes for the check.")] = "1x3x224x224",
         lite: Annotated[Optional[bool], typer.Option("--lite/--full-jit", help="Lite interpreter or full JIT.")] = None,
-        vulkan: Annotated[bool, typer.Option(help="Vulkan backend (android, host).")] = False,
+        vulkan: Annotated[Optional[bool], typer.Option("--vulkan/--no-vulkan", help="Vulkan backend (android, host); default: the release's (on for Android at v1.13.1, as PyTorch ships it). --no-vulkan is also a size lever.")] = None,
         metal: Annotated[bool, typer.Option(help="Metal backend (ios).")] = False,
         coreml: Annotated[bool, typer.Option(help="Core ML delegate (ios).")] = False,
         feature: Annotated[Optional[list[str]], typer.Option(help="Other features: vulkan_fp16, tracing_based, lightweight_dispatch, ...")] = None,
@@ -166,9 +166,10 @@ def _build_command(target: str):
         if model:
             ops = _ops_for_models(model)
         features = [f for f, on in (("vulkan", vulkan), ("metal", metal), ("coreml", coreml)) if on]
+        without = ("vulkan",) if vulkan is False else ()
         request = BuildRequest(
             target=target, tag=tag, abis=tuple(abi or ()), api_level=api_level, ops_file=ops, lite=lite,
-            features=tuple(features + list(feature or ())), platforms=tuple(platform or ()),
+            features=tuple(features + list(feature or ())), without=without, platforms=tuple(platform or ()),
             arches=tuple(arch or ()), deployment_target=deployment_target, defines=_parse_defines(define),
             install_ndk=install_ndk, system_libs=tuple(system_lib or ()), skip_submodules=tuple(skip_submodule or ()), out=out, ndk=ndk, force_ndk=force_ndk, repo=repo,
             mirror=mirror, source_dir=source, allow_unpinned=allow_unpinned, cache=cache, jobs=jobs,

@@ -34,6 +34,7 @@ def env(tmp_path, fake_tools):  # noqa: F811
     from tests.fixtures.standin_ndk import make_standin_ndk
 
     ndk = make_standin_ndk(tmp_path / "ndk", revision="21.4.7075529")
+    (ndk / "shader-tools" / "linux-x86_64").rename(ndk / "shader-tools" / "darwin-x86_64")   # host_os below
     return Environment(environ={"ANDROID_NDK": str(ndk), "BUILDER_CACHE_DIR": str(tmp_path / "cache"),
                                 "PATH": "/nonexistent"}, home=tmp_path, host_os="Darwin", cwd=tmp_path)
 

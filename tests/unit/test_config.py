@@ -117,7 +117,7 @@ def test_feature_the_target_lacks(env):
 
 def test_feature_requires(env):
     with pytest.raises(UsageError, match="vulkan-fp16 needs vulkan"):
-        resolve(req(features=("vulkan_fp16",)), env)
+        resolve(req(features=("vulkan_fp16",), without=("vulkan",)), env)
 
 
 def test_ios_on_linux_still_plans(env):
@@ -190,8 +190,13 @@ def test_vulkan_needs_glslc_before_anything_runs(env, tmp_path):
 
     from tests.fixtures.standin_ndk import make_standin_ndk
 
+    bare = make_standin_ndk(tmp_path / "ndk-bare", revision="20.0.5594570", glslc=False)
+    bare_env = dc_replace(env, environ={**env.environ, "ANDROID_NDK": str(bare)})
     with pytest.raises(UsageError, match="glslc"):
-        resolve(req(abis=("arm64-v8a",), features=("vulkan",)), env)
+        resolve(req(abis=("arm64-v8a",), features=("vulkan",)), bare_env)
+    with pytest.raises(UsageError, match="glslc"):     # on by default for Android at v1.13.1
+        resolve(req(abis=("arm64-v8a",)), bare_env)
+    assert "vulkan" not in resolve(req(abis=("arm64-v8a",), without=("vulkan",)), bare_env).features
     ndk = make_standin_ndk(tmp_path / "ndk-glslc", revision="20.0.5594570", glslc=True)
     config = resolve(req(abis=("arm64-v8a",), features=("vulkan",), ndk=str(ndk)),
                      dc_replace(env, environ={**env.environ, "ANDROID_NDK": str(ndk)}))

@@ -241,7 +241,7 @@ def test_glslc_from_ndk_shader_tools(tmp_path):
 
 
 def test_glslc_from_path_then_error(tmp_path):
-    ndk = make_standin_ndk(tmp_path / "n")
+    ndk = make_standin_ndk(tmp_path / "n", glslc=False)
     bindir = tmp_path / "bin"
     bindir.mkdir()
     exe = bindir / "glslc"
