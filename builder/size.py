@@ -427,10 +427,13 @@ def measure_install(install_dir: Path, work_dir: Path, *, link_mode: str = "whol
     from .levers import strip_keep_debug
     from .models import verify
 
+    from .models.platform import toolchain_for
+
     install = verify.find_install(install_dir)
+    toolchain = toolchain_for(install.root)
     runner = verify.compile_runner(install, work_dir, link_mode=link_mode, extra_link_args=tuple(link_flags),
-                                   map_file=True)
-    stripped = strip_keep_debug(runner.path)
+                                   map_file=True, toolchain=toolchain)
+    stripped = strip_keep_debug(runner.path, objcopy=_objcopy_for(toolchain.cxx) if toolchain.cross else None)
     sections = elf_sections(stripped.binary)
     kept = [s.name for s in sections if s.file_bytes]
     text = runner.map_path.read_text(encoding="utf-8", errors="replace") if runner.map_path else ""
@@ -448,6 +451,21 @@ def measure_install(install_dir: Path, work_dir: Path, *, link_mode: str = "whol
     return SizeReport(label_ or f"{install.root} ({link_mode})", install.root, link_mode, tuple(link_flags),
                       runner.path, stripped.binary, stripped.debug, runner.path.stat().st_size,
                       stripped.binary.stat().st_size, sections, contrib, len(runner.aliases), verified, ok)
+
+
+def _objcopy_for(cxx: str | None) -> str | None:
+    """The cross objcopy beside a cross compiler (aarch64-linux-gnu-g++ -> aarch64-linux-gnu-objcopy), else
+    llvm-objcopy (every architecture); None lets strip_keep_debug choose."""
+    from . import proc
+
+    if cxx:
+        name = Path(cxx).name
+        m = re.match(r"^(.*-)(?:g\+\+|c\+\+|gcc|clang\+\+)(-[\d.]+)?$", name)
+        if m:
+            hit = proc.which(m.group(1) + "objcopy")
+            if hit:
+                return hit
+    return proc.which("llvm-objcopy")
 
 
 __all__ = ["ArMember", "read_archive", "has_static_initializers", "registration_members", "extract_members",

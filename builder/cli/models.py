@@ -115,7 +115,7 @@ def export(model: Annotated[Path, typer.Argument(help="TorchScript model (.pt)."
 @app.command()
 @guarded
 def verify(model: Annotated[Path, typer.Option("--model", help="Lite-interpreter model (.ptl).")],
-           build: Annotated[Optional[Path], typer.Option("--build", help="A host build's install folder (or its build folder).")] = None,
+           build: Annotated[Optional[Path], typer.Option("--build", help="A build's install folder (or its build folder): host, or an Android ABI (run under qemu-user, or on a device with adb).")] = None,
            inputs: Annotated[Optional[Path], typer.Option(help="Inputs (.pt tensor/list, or builder tensor file).")] = None,
            shapes: Annotated[str, typer.Option(help="Random inputs of these shapes, e.g. 1x3x224x224.")] = "1x3x224x224",
            seed: Annotated[int, typer.Option(help="Seed for random inputs.")] = 0,
@@ -123,17 +123,21 @@ def verify(model: Annotated[Path, typer.Option("--model", help="Lite-interpreter
            atol: Annotated[float, typer.Option(help="Absolute tolerance.")] = 1e-5,
            link: Annotated[str, typer.Option(help="How the runner links libtorch_cpu: whole-archive, registrations (objects that register operators) or initializers (every object with a static initialiser).")] = "whole-archive",
            gc_sections: Annotated[bool, typer.Option("--gc-sections/--no-gc-sections", help="Link with -Wl,--gc-sections.")] = False) -> None:
-    """Compile a runner against a host build, run the model on it and compare with torch eager."""
+    """Compile a runner against a build (with the build's own compiler), run the model on it and compare with
+    torch eager. Android builds run under qemu-user (stand-in NDK) or on a device over adb (Google's NDK)."""
+    from ..models.platform import toolchain_for
     from ..models.verify import Tolerance, compile_runner, find_install, model_inputs, verify_model
 
     install = find_install(_install_dir(build) if build is not None else None)
     work = _verify_work()
-    runner = compile_runner(install, work, link_mode=link, extra_link_args=_gc_flags(gc_sections))
+    runner = compile_runner(install, work, link_mode=link, extra_link_args=_gc_flags(gc_sections),
+                            toolchain=toolchain_for(install.root))
     values = model_inputs(inputs, shapes, seed)
     res = verify_model(model, runner, values, work, Tolerance(rtol=rtol, atol=atol))
-    _console().print(f"ok: {model.name} on {install.root} (link {link}): {len(res.outputs)} output(s) match torch "
-                     f"{res.torch_version} (max abs {res.max_abs_error:.2e}, max rel {res.max_rel_error:.2e}); "
-                     f"forward {res.forward_ms:.1f} ms")
+    forward = f"{res.forward_ms:.1f} ms" if res.forward_ms is not None else "n/a"
+    _console().print(f"ok: {model.name} on {install.root} (link {link}; ran on {runner.launch.where}): "
+                     f"{len(res.outputs)} output(s) match torch {res.torch_version} (max abs {res.max_abs_error:.2e}, "
+                     f"max rel {res.max_rel_error:.2e}); forward {forward}")
 
 
 def verify_build_models(the_plan, models: list[Path], shapes: str) -> None:
@@ -177,7 +181,7 @@ def _install_dir(path: Path) -> Path:
 
 @app.command()
 @guarded
-def size(build: Annotated[Path, typer.Option("--build", help="A host build's install folder (or its build folder).")],
+def size(build: Annotated[Path, typer.Option("--build", help="A build's install folder (or its build folder): host or an Android ABI.")],
          baseline: Annotated[Optional[Path], typer.Option(help="A build to compare with (default: --build again, when --baseline-link is given).")] = None,
          link: Annotated[str, typer.Option(help="How the runner links libtorch_cpu: whole-archive, registrations (objects that register operators) or initializers (every object with a static initialiser).")] = "whole-archive",
          baseline_link: Annotated[Optional[str], typer.Option(help="Link mode for the baseline (default whole-archive).")] = None,

@@ -36,6 +36,7 @@ from typing import Any, Literal
 from builder import atomic, proc
 from builder.errors import BuildFailed, ToolchainError, UsageError, VerifyFailed
 from builder.models import _torch
+from builder.models.platform import HOST, Launch, Toolchain, launch_for
 
 log = logging.getLogger("builder")
 
@@ -88,6 +89,7 @@ class Runner:
     link_mode: str = "whole-archive"
     map_path: Path | None = None                     # the linker map (compile_runner(map_file=True))
     aliases: Mapping[str, str] = field(default_factory=dict)   # extracted object -> "libtorch_cpu.a(member)"
+    launch: Launch = field(default_factory=Launch)             # how it starts here (native, qemu-user, adb)
 
 
 @dataclass(frozen=True)
@@ -209,13 +211,15 @@ def registration_objects(install: Install, work_dir: Path, rule: str = "register
 
 def compile_runner(install: Install, work_dir: Path, *, cxx: str | None = None,
                    extra_link_args: Sequence[str] = (), link_mode: str = "whole-archive",
-                   map_file: bool = False, dry_run: bool = False) -> Runner:
+                   map_file: bool = False, dry_run: bool = False, toolchain: Toolchain = HOST) -> Runner:
     """Compile (or reuse) the runner for ``install``. ``link_mode``: ``whole-archive`` (default) or
-    ``registrations`` (see the module docstring); ``map_file``: also write a linker map (``Runner.map_path``)."""
-    compiler = cxx or os.environ.get("CXX") or proc.which("c++") or proc.which("g++") or proc.which("clang++")
+    ``registrations`` (see the module docstring); ``map_file``: also write a linker map (``Runner.map_path``);
+    ``toolchain``: the build's own compiler (an Android build: see builder.models.platform)."""
+    compiler = cxx or toolchain.cxx or os.environ.get("CXX") or proc.which("c++") or proc.which("g++") \
+        or proc.which("clang++")
     if compiler is None:
         raise ToolchainError("no C++ compiler found to build the verify runner", hint="install g++ or set CXX")
-    flags = ["-std=c++17", "-O2", *install.cxx_flags, *(f"-I{d}" for d in install.include_dirs)]
+    flags = ["-std=c++17", "-O2", *toolchain.flags, *install.cxx_flags, *(f"-I{d}" for d in install.include_dirs)]
     objects: tuple[str, ...] = ()
     aliases: dict[str, str] = {}
     if link_mode in _RULES and install.linkage == "static":
@@ -229,7 +233,7 @@ def compile_runner(install: Install, work_dir: Path, *, cxx: str | None = None,
     argv = (compiler, *flags, str(RUNNER_SOURCE), "-o", str(exe), *link, *map_args)
     if exe.is_file() and (map_path is None or map_path.is_file()):
         log.info("reusing verify runner %s", exe)
-        return Runner(exe, install, argv, True, link_mode, map_path, aliases)
+        return Runner(exe, install, argv, True, link_mode, map_path, aliases, runner_launch(exe))
     work_dir.mkdir(parents=True, exist_ok=True)
     tmp = atomic.sibling_temp(exe)
     build_argv = (compiler, *flags, str(RUNNER_SOURCE), "-o", str(tmp), *link, *map_args)
@@ -241,9 +245,21 @@ def compile_runner(install: Install, work_dir: Path, *, cxx: str | None = None,
         raise BuildFailed(f"compiling the verify runner against {install.root} failed",
                           step="compile verify runner", command=proc.quote(build_argv),
                           first_errors=errors or tuple(result.stderr.splitlines()[-5:]))
-    if not dry_run:
-        atomic.commit(tmp, exe)
-    return Runner(exe, install, argv, False, link_mode, map_path, aliases)
+    if dry_run:
+        return Runner(exe, install, argv, False, link_mode, map_path, aliases)
+    atomic.commit(tmp, exe)
+    return Runner(exe, install, argv, False, link_mode, map_path, aliases, runner_launch(exe))
+
+
+def runner_launch(exe: Path) -> Launch:
+    """How this machine starts ``exe``: natively, under qemu-user, or on a device over adb."""
+    import platform
+
+    tools = ("qemu-aarch64-static", "qemu-arm-static", "qemu-i386-static", "qemu-x86_64-static", "adb")
+    sysroots = {f"/usr/{t}": Path(f"/usr/{t}").is_dir()
+                for t in ("aarch64-linux-gnu", "arm-linux-gnueabihf", "i686-linux-gnu", "x86_64-linux-gnu")}
+    return launch_for(exe, host_machine=platform.machine(), which={t: proc.which(t) for t in tools},
+                      sysroot_exists=sysroots)
 
 
 def _runner_key(compiler: str, flags: Sequence[str], link: Sequence[str], install: Install) -> str:
@@ -376,7 +392,9 @@ def run_runner(runner: Runner, model: Path, inputs: Sequence[Any], work_dir: Pat
     in_path, out_path = work_dir / f"{model.stem}.inputs.bt", work_dir / f"{model.stem}.outputs.bt"
     write_tensors(in_path, inputs)
     out_path.unlink(missing_ok=True)
-    argv = [runner.path, model, in_path, out_path, *([trace] if trace is not None else [])]
+    if runner.launch.needs_device:
+        return _run_on_device(runner, model, in_path, out_path, timeout, trace)
+    argv = [*runner.launch.prefix, runner.path, model, in_path, out_path, *([trace] if trace is not None else [])]
     try:
         result = proc.run(argv, check=False, timeout=timeout)
     except Exception as exc:  # proc.run lets the timeout exception through
@@ -385,6 +403,29 @@ def run_runner(runner: Runner, model: Path, inputs: Sequence[Any], work_dir: Pat
         raise
     if result.returncode != 0:
         raise _runner_failure(model, result.stderr or result.stdout, result.returncode)
+    match = re.search(r"forward_ms=([0-9.eE+-]+)", result.stdout)
+    return read_tensors(out_path), (float(match.group(1)) if match else None)
+
+
+def _run_on_device(runner: Runner, model: Path, in_path: Path, out_path: Path, timeout: float,
+                   trace: Path | None) -> tuple[tuple[Any, ...], float | None]:
+    """adb push the runner, model and inputs; run; pull the outputs (and the trace)."""
+    from builder.models.platform import DEVICE_DIR
+
+    adb = runner.launch.prefix[0]
+    remote = [f"{DEVICE_DIR}/{p.name}" for p in (runner.path, model, in_path, out_path)]
+    if trace is not None:
+        remote.append(f"{DEVICE_DIR}/{trace.name}")
+    proc.run([adb, "shell", "mkdir", "-p", DEVICE_DIR], check=True)
+    for local in (runner.path, model, in_path):
+        proc.run([adb, "push", local, f"{DEVICE_DIR}/"], check=True, timeout=timeout)
+    result = proc.run([adb, "shell", f"chmod 755 {remote[0]} && cd {DEVICE_DIR} && {' '.join(remote)}"],
+                      check=False, timeout=timeout)
+    if result.returncode != 0 or "error" in result.stdout.lower() and "forward_ms" not in result.stdout:
+        raise _runner_failure(model, result.stderr or result.stdout, result.returncode or 1)
+    proc.run([adb, "pull", remote[3], out_path], check=True, timeout=timeout)
+    if trace is not None:
+        proc.run([adb, "pull", remote[4], trace], check=True, timeout=timeout)
     match = re.search(r"forward_ms=([0-9.eE+-]+)", result.stdout)
     return read_tensors(out_path), (float(match.group(1)) if match else None)
 
