@@ -1,6 +1,6 @@
 """The real-PyTorch benchmark's sizes phase: for the full and the traced-ops installs (and the plain selective
 build when it ran), `builder verify` as a user runs it, then a runner linked against the install with
-builder.models.verify.compile_runner (Debian's shared XNNPACK & co added to its link line when needed), copied,
+builder.models.runner_mod.compile_runner (Debian's shared XNNPACK & co added to its link line when needed), copied,
 stripped and measured, with the shared libraries it loads; and `builder size --json` when this builder has it."""
 from __future__ import annotations
 
@@ -20,17 +20,18 @@ RUNNER_SNIPPET = r"""
 import json, sys
 from pathlib import Path
 from builder.errors import BuilderError
+from builder.models import runner as runner_mod
 from builder.models import verify as v
 install_dir, work, model, shape = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
 mode, gc, extra = sys.argv[5], ["-Wl,--gc-sections"] if sys.argv[6] == "1" else [], sys.argv[7:]
-inst = v.find_install(Path(install_dir))
+inst = runner_mod.find_install(Path(install_dir))
 out = {"extra_link_args": gc, "link_mode": mode}
 try:
-    runner = v.compile_runner(inst, work, link_mode=mode, extra_link_args=gc)
+    runner = runner_mod.compile_runner(inst, work, link_mode=mode, extra_link_args=gc)
 except BuilderError as exc:
     out["plain_link_error"] = str(exc)
     out["extra_link_args"] = gc + extra
-    runner = v.compile_runner(inst, work, link_mode=mode, extra_link_args=gc + extra)
+    runner = runner_mod.compile_runner(inst, work, link_mode=mode, extra_link_args=gc + extra)
 out["runner"] = str(runner.path)
 out["command"] = list(runner.command)
 try:
@@ -79,7 +80,7 @@ def _size_variant(b: Bench, variant: str, install: str, mode: str, model: tuple[
                                         "--link", mode, "--gc-sections"),
                             env=env, cwd=b.root, capture=True, env_shown=builder_env_shown(b))
     row["verify_cli"] = {"exit": code, "seconds": round(secs, 2), "output": out.strip()[-400:]}
-    # 2. the runner itself (builder.models.verify.compile_runner); system libraries added when needed
+    # 2. the runner itself (builder.models.runner_mod.compile_runner); system libraries added when needed
     code, secs, out = b.run([sys.executable, "-c", RUNNER_SNIPPET, install,
                              str(b.p("builder-cache", "verify")), ptl, shape, mode, "1", *extra],
                             env=env, cwd=b.root, capture=True)

@@ -44,7 +44,9 @@ def find_builds(out_dir: Path) -> tuple[BuildFolder, ...]:
 
 def select(builds: tuple[BuildFolder, ...], *, tag: str | None = None, target: str | None = None,
            keys: frozenset[str] | None = None) -> tuple[BuildFolder, ...]:
-    return tuple(b for b in builds if (tag is None or b.tag == tag) and (target is None or b.target == target)
+    """The builds matching every criterion given (None: any)."""
+    wanted = {"tag": tag, "target": target}
+    return tuple(b for b in builds if all(v is None or getattr(b, k) == v for k, v in wanted.items())
                  and (keys is None or b.key in keys))
 
 

@@ -10,18 +10,19 @@ import platform
 import sys
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from packaging.version import Version
 
 from . import recipes as recipes_mod
-from .errors import BuilderError, UsageError, ValidationErrors, did_you_mean
+from .errors import UsageError, ValidationErrors, did_you_mean
 from .levers import choose as choose_levers
 from .recipes import Defines, Recipe
 from .source import SourceSpec
-from .targets.base import Slice, get_target
+from .targets import get_target
+from .targets.base import Slice, Target
 from .toolchains import ndk as ndk_mod
 from .toolchains import tools
 
@@ -65,11 +66,14 @@ class BuildRequest:
     config_file: Path | None = None
     size_levers: bool = False            # --size-levers: the release's default levers for the target
     levers: tuple[str, ...] = ()         # --lever NAME (repeatable)
+    models: tuple[Path, ...] = ()        # --model: build for these models (their operators are the op list)
+    verify_models: bool = True           # and run each on the build against torch (targets that can)
+    shapes: str = "1x3x224x224"          # random inputs of these shapes for that check
 
 
 @dataclass(frozen=True)
 class BuildConfig:
-    target: str
+    target: Target
     recipe: Recipe
     source: SourceSpec
     source_path: Path
@@ -95,13 +99,17 @@ class BuildConfig:
     host_os: str
     warnings: tuple[str, ...] = ()
     compiler: str | None = None       # host C++ compiler and version (android: the NDK's revision stands for it)
-    extra: Mapping[str, Any] = field(default_factory=dict)
     size_levers: tuple[str, ...] = ()    # chosen size levers (recipe [size_levers]), in recipe order
+    ndk_install: str | None = None       # the NDK version to install before building (--install-ndk, missing)
+    cache_dir: Path = Path("builder-cache")   # builder's cache: git mirror and work trees, downloads, runners
+    source_date_epoch: int | None = None      # SOURCE_DATE_EPOCH given; else archives take the commit's date
+    models: tuple[Path, ...] = ()
+    verify_models: bool = False
+    shapes: str = "1x3x224x224"
 
     @property
-    def ndk_install(self) -> str | None:
-        """The NDK version to install before building (--install-ndk when the NDK was missing)."""
-        return self.extra.get("ndk_install")
+    def cmake_major(self) -> int:
+        return (self.cmake.version or Version("0")).major
 
     @property
     def lite(self) -> bool:
@@ -109,7 +117,7 @@ class BuildConfig:
 
     @property
     def artifact(self) -> str | None:
-        t = self.recipe.target(self.target)
+        t = self.recipe.target(self.target.name)
         return t.artifact_lite if self.lite else t.artifact_full
 
 
@@ -213,9 +221,9 @@ def resolve(request: BuildRequest, env: Environment | None = None) -> BuildConfi
     recipe = recipes_mod.load_recipe(request.tag or DEFAULT_TAG)   # an unknown tag stops here
     problems: list[UsageError] = []
     warnings: list[str] = []
-    target_mod = get_target(request.target)
+    target = get_target(request.target)
     recipe.target(request.target)
-    slices = target_mod.slices(request, recipe, problems)
+    slices = target.slices(request, recipe, problems)
     features = _features(request, recipe, problems)
     ops_file, ops_format = _ops_file(request, env, recipe, features, problems, _source_path(request, recipe, env))
     if ops_format == "tracing":
@@ -227,47 +235,41 @@ def resolve(request: BuildRequest, env: Environment | None = None) -> BuildConfi
     features = features | levers.features
     system_libs = _system_libs(request, recipe, problems)
     skipped = _skipped(request, recipe, problems, warnings)
-    ndk, ndk_install = _ndk(request, recipe, env, problems, warnings)
+    toolchain = target.toolchain(request, recipe, features, env, problems, warnings)
     _defines_syntax(request.defines, problems)
-    if not ndk_install:   # an NDK still to be installed is checked when installed (real NDKs carry shader-tools)
-        _glslc(features, ndk, env, problems)
     _python_modules(recipe, problems)
-    if request.target == "ios" and env.host_os != "Darwin":
-        warnings.append("iOS builds need macOS and Xcode: this host can only print the plan (--dry-run)")
     cmake, ninja = _tools(recipe, problems)
     launcher = _launcher(request, env, problems)
     if problems:
         raise ValidationErrors(problems) if len(problems) > 1 else problems[0]
     assert cmake is not None and ninja is not None
-    config = _assemble(request, env, recipe, slices, features, system_libs, skipped, ops_file, ndk, cmake,
-                       ninja, launcher, tuple(warnings))
-    extra = {**config.extra, "ndk_install": ndk_install} if ndk_install else config.extra
-    return replace(config, size_levers=levers.levers, extra=extra)
-
-
-def _assemble(request: BuildRequest, env: Environment, recipe: Recipe, slices, features, system_libs, skipped,
-              ops_file, ndk, cmake, ninja, launcher, warnings) -> BuildConfig:
-    target = recipe.target(request.target)
+    t = recipe.target(request.target)
     cache = cache_dir(env)
     spec = SourceSpec(repo_url=request.repo or UPSTREAM, mirror=request.mirror, source_dir=request.source_dir,
                       cache_dir=cache / "git", allow_unpinned=request.allow_unpinned)
-    source_path = _source_path(request, recipe, env)
-    patches_dir = recipes_mod.patches_dir(recipe.tag)
     import sysconfig
 
     return BuildConfig(
-        target=request.target, recipe=recipe, source=spec, source_path=source_path.resolve(),
+        target=target, recipe=recipe, source=spec,
+        source_path=_source_path(request, recipe, env).resolve(),
         submodules=recipe.submodules_for(request.target, features, system_libs, skipped),
-        patches=tuple(sorted(patches_dir.glob("*.patch"))), slices=slices, features=features,
-        system_libs=system_libs, ops_file=ops_file, user_defines=request.defines, ndk=ndk,
-        api_level=request.api_level or target.api_level, stl=target.stl,
-        deployment_target=request.deployment_target or target.deployment_target,
-        cmake=cmake, ninja=ninja, launcher=launcher,
-        compiler=None if request.target == "android" else tools.compiler_identity(env.environ),
+        patches=tuple(sorted(recipes_mod.patches_dir(recipe.tag).glob("*.patch"))), slices=slices,
+        features=features, system_libs=system_libs, ops_file=ops_file, user_defines=request.defines,
+        ndk=toolchain.ndk, api_level=request.api_level or t.api_level, stl=t.stl,
+        deployment_target=request.deployment_target or t.deployment_target,
+        cmake=cmake, ninja=ninja, launcher=launcher, compiler=toolchain.compiler,
         out_dir=(request.out or env.cwd / "builder-out").resolve(),
         python=Path(sys.executable), python_purelib=Path(sysconfig.get_path("purelib")),
         jobs=request.jobs or os.cpu_count() or 2, page_size_16k=request.page_size_16k,
-        host_os=env.host_os, warnings=warnings)
+        host_os=env.host_os, warnings=tuple(warnings), size_levers=levers.levers,
+        ndk_install=toolchain.ndk_install, cache_dir=cache,
+        source_date_epoch=_epoch(env.environ), models=request.models,
+        verify_models=request.verify_models, shapes=request.shapes)
+
+
+def _epoch(environ: Mapping[str, str]) -> int | None:
+    value = environ.get("SOURCE_DATE_EPOCH", "")
+    return int(value) if value.isdigit() else None
 
 
 def _features(request: BuildRequest, recipe: Recipe, problems: list) -> frozenset[str]:
@@ -382,51 +384,6 @@ def _ops_file(request: BuildRequest, env: Environment, recipe: Recipe, features:
     return path.resolve(), fmt
 
 
-def _ndk(request: BuildRequest, recipe: Recipe, env: Environment, problems: list,
-         warnings: list) -> tuple[ndk_mod.NdkInfo | None, str | None]:
-    """The NDK to use, and the version to install first when --install-ndk finds it missing."""
-    if request.target != "android":
-        if request.ndk or request.install_ndk:
-            problems.append(UsageError("--ndk/--install-ndk are for `builder android`"))
-        return None, None
-    try:
-        ask = ndk_mod.parse_ndk_request(request.ndk or "any")
-        scan = ndk_mod.scan_ndks(env.environ, env.home)
-        if request.install_ndk and ask.kind != "path" and not any(
-                ask.matches(n.revision) and n.revision in recipe.ndk_supported for n in scan.found):
-            return _ndk_to_install(request, recipe, env)
-        chosen, warns = ndk_mod.select_ndk(ask, scan.found, recipe.ndk_supported, recipe.ndk_tested,
-                                           request.force_ndk, rejected=scan.rejected)
-    except BuilderError as exc:
-        problems.append(exc if isinstance(exc, UsageError) else UsageError(str(exc)))
-        return None, None
-    warnings.extend(warns)
-    return chosen, None
-
-
-def _ndk_to_install(request: BuildRequest, recipe: Recipe, env: Environment) -> tuple[ndk_mod.NdkInfo, str]:
-    """Where `builder ndk install` will put the NDK: known before anything is downloaded."""
-    from .toolchains.ndk_install import find_archive, host_os, load_catalog
-
-    wanted = request.ndk or recipe.ndk_default
-    if wanted is None:
-        raise UsageError(f"{recipe.tag} names no default NDK", hint="pass --ndk VERSION with --install-ndk")
-    archive = find_archive(ndk_mod.parse_ndk_request(wanted), host_os(env.host_os), load_catalog())
-    sdk = ndk_mod.default_sdk_root(env.environ, env.home, env.host_os)
-    info = ndk_mod.NdkInfo(sdk / "ndk" / str(archive.revision), archive.revision, "--install-ndk")
-    return info, wanted
-
-
-def _glslc(features: frozenset[str], ndk: ndk_mod.NdkInfo | None, env: Environment, problems: list) -> None:
-    """Vulkan builds compile shaders with glslc: the NDK's shader-tools or PATH, checked before anything runs."""
-    if "vulkan" not in features or ndk is None:
-        return
-    try:
-        ndk_mod.glslc(ndk, env=env.environ, system=env.host_os)
-    except UsageError as exc:
-        problems.append(exc)
-
-
 def _python_modules(recipe: Recipe, problems: list) -> None:
     """The release's codegen runs in this Python at configure time (PYTHON_EXECUTABLE): what it imports must be here."""
     import importlib.util
@@ -462,11 +419,6 @@ def _launcher(request: BuildRequest, env: Environment, problems: list) -> Path |
     except UsageError as exc:
         problems.append(exc)
         return None
-
-
-def cmake_major(config: BuildConfig) -> int:
-    version = config.cmake.version or Version("0")
-    return version.major
 
 
 def request_fields() -> tuple[str, ...]:

@@ -1,26 +1,42 @@
-"""Run a Plan: source steps, then configure/build/install per slice, with stamps, logs and progress.
+"""Run a Plan: each step by its type, with stamps, logs, progress and summaries.
 
-Decides nothing about *what* to build (plan.py does); it decides only what is already done:
-- a slice whose stamp matches its key (and whose install exists) is skipped: the no-op re-run;
+Decides nothing about *what* to build (the target did, in the plan); it decides only what is already done:
+- a CMake project whose stamp matches its key (and whose install exists) is skipped: the no-op re-run;
 - configure is skipped when the folder was configured with the same argv;
 - install goes to a staging folder that is renamed into place, so an interrupted build never leaves a
-  half-installed tree, and the next run resumes (Ninja rebuilds only what is missing).
+  half-installed tree, and the next run resumes (Ninja rebuilds only what is missing);
+- an artifact whose manifest records the same key is not written again.
+
+Steps run in plan order; the source steps run as one checkout (they share its locks), the steps of one CMake project
+(same build folder) as one unit (they share its stamp and, for libtorch, the source tree's build lock).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import re
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, get_args
 
-from . import intree, proc, source
+from typing_extensions import assert_never
+
+from . import __version__, intree, proc, source
+from .clean import META
 from .errors import BuildFailed
-from .plan import STAMP, Plan, SlicePlan, Step
+from .package import manifest as manifest_mod
+from .package.archive import source_date_epoch
+from .plan import STAMP, Plan
+from .recipes import Recipe
+from .source import CheckoutResult
+from .steps import (BuildFacts, CMakeBuildStep, CMakeConfigureStep, CMakeInstallStep, CMakeProject, CMakeStep,
+                    FetchTagStep, HostSdkStep, ManifestStep, NdkInstallStep, PatchStep, SourceStep, Step,
+                    SubmodulesStep, VerifyCommitStep, VerifyStep, WorkTreeStep)
 
 log = logging.getLogger("builder")
 PROGRESS_RE = re.compile(r"^\[(\d+)/(\d+)\]")
@@ -48,11 +64,12 @@ class SliceResult:
 
 @dataclass
 class RunResult:
-    slices: list[SliceResult] = field(default_factory=list)
-    checkout: source.CheckoutResult | None = None
+    slices: list[SliceResult] = field(default_factory=list)     # one per CMake project
+    checkout: CheckoutResult | None = None
     cache_stats: dict[str, int] | None = None
     seconds: float = 0.0
     artifacts: tuple[Path, ...] = ()
+    verified: tuple[str, ...] = ()                               # one line per model checked
 
 
 Listener = Callable[[Event], None]
@@ -63,26 +80,13 @@ def _quiet(_: Event) -> None:
 
 
 def execute(plan: Plan, on_event: Listener = _quiet) -> RunResult:
+    plan.config.target.preflight(plan.config)
     start = time.monotonic()
     result = RunResult()
-    for step in (s for s in plan.steps if s.kind == "ndk"):
-        on_event(Event("step", None, step.title))
-        _install_ndk(plan, step)
-    source_actions = tuple(s.data for s in plan.steps if s.kind == "source")
-    if source_actions:
-        on_event(Event("step", None, "source: checkout, submodules, patches"))
-        t0 = time.monotonic()
-        result.checkout = source.execute_checkout(source_actions)
-        log.info("source ready at %s (%.1f s)", result.checkout.worktree, time.monotonic() - t0)
+    run = _Run(plan, on_event, result)
     before = cache_stats(plan.config.launcher)
-    for sp in plan.slices:
-        steps = [s for s in plan.steps if s.slice == sp.slice.name]
-        result.slices.append(_run_slice(sp, steps, on_event, plan.config, plan.tree_key))
-    if any(s.kind == "package" for s in plan.steps):
-        from .package.outputs import package
-
-        on_event(Event("step", None, "package"))
-        result.artifacts = package(plan, result)
+    for group in units(plan.steps):
+        run.unit(group)
     after = cache_stats(plan.config.launcher)
     if before is not None and after is not None:
         result.cache_stats = {k: after.get(k, 0) - before.get(k, 0) for k in after}
@@ -90,83 +94,223 @@ def execute(plan: Plan, on_event: Listener = _quiet) -> RunResult:
     return result
 
 
-def _install_ndk(plan: Plan, step: Step) -> None:
+def units(steps: Sequence[Step]) -> Iterator[tuple[Step, ...]]:
+    """Consecutive steps that run as one: all source steps (one checkout), the steps of one CMake project (one build
+    folder); every other step alone."""
+    group: list[Step] = []
+    for step in steps:
+        if group and _unit_key(group[-1]) is not None and _unit_key(group[-1]) == _unit_key(step):
+            group.append(step)
+            continue
+        if group:
+            yield tuple(group)
+        group = [step]
+    if group:
+        yield tuple(group)
+
+
+def _unit_key(step: Step) -> object:
+    match step:
+        case FetchTagStep() | VerifyCommitStep() | WorkTreeStep() | SubmodulesStep() | PatchStep():
+            return "source"
+        case CMakeConfigureStep() | CMakeBuildStep() | CMakeInstallStep():
+            return step.project.build_dir
+        case _:
+            return None
+
+
+class _Run:
+    """One execution: the plan, the listener, and what has run so far."""
+
+    def __init__(self, plan: Plan, on_event: Listener, result: RunResult) -> None:
+        self.plan, self.on_event, self.result = plan, on_event, result
+
+    def unit(self, steps: tuple[Step, ...]) -> None:
+        """Run one unit (see ``units``), dispatching on the type of its steps."""
+        first = steps[0]
+        match first:
+            case NdkInstallStep():
+                self.on_event(Event("step", None, first.title))
+                _install_ndk(first)
+            case FetchTagStep() | VerifyCommitStep() | WorkTreeStep() | SubmodulesStep() | PatchStep():
+                self.on_event(Event("step", None, "source: checkout, submodules, patches"))
+                t0 = time.monotonic()
+                checkout = source.execute_checkout(_of_type(steps, SourceStep))
+                log.info("source ready at %s (%.1f s)", checkout.worktree, time.monotonic() - t0)
+                self.result.checkout = checkout
+            case CMakeConfigureStep() | CMakeBuildStep() | CMakeInstallStep():
+                self.result.slices.append(_run_project(first.project, _of_type(steps, CMakeStep), self.on_event,
+                                                       owned_tree=self.plan.config.source.source_dir is None))
+            case ManifestStep():
+                self.on_event(Event("step", None, "package"))
+                self.result.artifacts += tuple(self.manifests(first))
+            case HostSdkStep():
+                self.on_event(Event("step", None, "package"))
+                self.result.artifacts += (self.host_sdk(first),)
+            case VerifyStep():
+                self.on_event(Event("step", first.slice, first.title))
+                self.result.verified += run_verify(first, self.plan.config.recipe)
+            case _:
+                assert_never(first)
+
+    # -------------------------------------------------------------- package
+
+    def inputs(self, facts: BuildFacts) -> manifest_mod.ManifestInputs:
+        """What a manifest says went in: the plan's facts and what the checkout found."""
+        c = self.plan.config
+        ops: tuple[str, ...] | None = None
+        ops_sha = None
+        if c.ops_file is not None:
+            from .hashing import sha256_file
+            from .models.ops import read_op_list
+
+            ops = tuple(read_op_list(c.ops_file).names)
+            ops_sha = sha256_file(c.ops_file)
+        checkout = self.result.checkout
+        commit = checkout.commit if checkout else (c.recipe.commit or "")
+        return manifest_mod.ManifestInputs(
+            tag=c.recipe.tag, commit=commit,
+            submodules=dict(checkout.submodules) if checkout else {},
+            patches=tuple(manifest_mod.Patch(n, s) for n, s in checkout.patches) if checkout else (),
+            toolchain=dict(facts.toolchain), cmake_version=str(c.cmake.version), ninja_version=str(c.ninja.version),
+            defines=dict(facts.defines), ops=ops, op_list_sha256=ops_sha, target=facts.target,
+            builder_version=__version__,
+            source_date_epoch=source_date_epoch(c.source_date_epoch, c.source_path, checkout.commit if checkout
+                                                else None))
+
+    def manifests(self, step: ManifestStep) -> list[Path]:
+        out = []
+        for item in step.artifacts:
+            if not _up_to_date(item.path, item.facts.key):
+                details = {"key": item.facts.key, "slice": item.facts.slice, "env": dict(item.facts.env)}
+                manifest = manifest_mod.build_manifest(self.inputs(item.facts), item.path,
+                                                       kind="dir" if item.path.is_dir() else None, details=details)
+                manifest_mod.write_manifest(manifest, manifest_mod.manifest_path(item.path))
+            out.append(item.path)
+        return out
+
+    def host_sdk(self, step: HostSdkStep) -> Path:
+        from .package.host_sdk import package_host_sdk
+
+        facts = step.facts
+        if not _up_to_date(step.dest, facts.key):
+            inputs = self.inputs(facts)
+            log.info("packaging host SDK %s", step.dest)
+            res = package_host_sdk(step.install_dir, step.dest, source_date_epoch=inputs.source_date_epoch)
+            details: dict[str, Any] = {"key": facts.key, "slice": facts.slice, "env": dict(facts.env),
+                                       "non_relocatable": list(res.non_relocatable)}
+            manifest_mod.write_manifest(manifest_mod.build_manifest(inputs, step.dest, details=details),
+                                        manifest_mod.manifest_path(step.dest))
+        return step.dest
+
+def run_verify(step: VerifyStep, recipe: Recipe) -> tuple[str, ...]:
+    """Each model (exported to ``recipe``'s lite format first when it is TorchScript) runs on the install, linked
+    the way the step says, and must match torch; one line per model."""
+    from .models import _torch
+    from .models.export import ExportTarget, export_model
+    from .models.platform import toolchain_for
+    from .models.runner import compile_runner, find_install
+    from .models.verify import model_inputs, verify_model
+
+    install = find_install(step.install_dir)
+    runner = compile_runner(install, step.work_dir, link_mode=step.link_mode, extra_link_args=step.link_flags,
+                            toolchain=toolchain_for(install.root))
+    values = model_inputs(None, step.shapes)
+    lines = []
+    for model in step.models:
+        lite = model
+        if _torch.model_kind(model) != "lite":
+            lite = export_model(model, step.work_dir / f"{model.stem}.ptl", ExportTarget.for_release(recipe),
+                                optimize=False).output
+        res = verify_model(lite, runner, values, step.work_dir)
+        flags = "".join(f", {f}" for f in step.link_flags)
+        lines.append(f"verified {model.name}: {len(res.outputs)} output(s) match torch {res.torch_version} "
+                     f"(max abs {res.max_abs_error:.2e}; link {step.link_mode}{flags}; ran on {runner.launch.where})")
+    return tuple(lines)
+
+
+def _up_to_date(artifact: Path, key: str) -> bool:
+    try:
+        data = manifest_mod.load_manifest(manifest_mod.manifest_path(artifact))
+        return artifact.exists() and data.get("details", {}).get("key") == key
+    except Exception:  # noqa: BLE001 - a missing or foreign manifest means: write it again
+        return False
+
+
+def _install_ndk(step: NdkInstallStep) -> None:
     import platform
 
     from .toolchains.ndk_install import host_os, install_ndk
 
-    ndk = plan.config.ndk
-    assert ndk is not None
-    cache = plan.config.source.cache_dir.parent
-    install_ndk(step.data, sdk_root=ndk.path.parent.parent, download_dir=cache / "downloads",
+    install_ndk(step.version, sdk_root=step.sdk_root, download_dir=step.download_dir,
                 host=host_os(platform.system()))
 
 
-def stamp_valid(sp: SlicePlan) -> bool:
-    stamp = sp.build_dir / STAMP
+# ------------------------------------------------------------------ CMake projects
+
+
+def stamp_valid(project: CMakeProject) -> bool:
     try:
-        data = json.loads(stamp.read_text())
+        data = json.loads((project.build_dir / STAMP).read_text())
     except (OSError, ValueError):
         return False
-    return data.get("key") == sp.key and sp.install_dir.is_dir()
+    return bool(data.get("key") == project.key and project.install_dir.is_dir())
 
 
-def _write_meta(sp: SlicePlan, config) -> None:
-    """What this folder is (for `builder clean` and people): tag, target, slice, key, defines."""
-    from .clean import META
-    from .plan import render_value
-
-    meta = {"tag": config.recipe.tag, "target": config.target, "slice": sp.slice.name, "key": sp.key,
-            "defines": {k: render_value(v) for k, v in sp.defines.items()}, "env": dict(sp.env)}
-    (sp.build_dir / META).write_text(json.dumps(meta, indent=1, sort_keys=True))
+def _of_type(steps: Sequence[Step], kind: Any) -> list[Any]:
+    return [s for s in steps if isinstance(s, get_args(kind))]
 
 
-def _run_slice(sp: SlicePlan, steps: list[Step], on_event: Listener, plan_config, tree_key: str) -> SliceResult:
-    name = sp.slice.name
-    log_path = sp.build_dir / "builder.log"
+def _run_project(project: CMakeProject, steps: Sequence[CMakeStep], on_event: Listener, *,
+                 owned_tree: bool) -> SliceResult:
+    name = project.name
+    log_path = project.build_dir / "builder.log"
     t0 = time.monotonic()
-    if stamp_valid(sp):
-        on_event(Event("skip", name, f"{name}: up to date ({sp.install_dir})"))
+    if stamp_valid(project):
+        on_event(Event("skip", project.slice, f"{name}: up to date ({project.install_dir})"))
         log.info("%s: up to date, nothing to do", name)
-        return SliceResult(name, sp.install_dir, True, time.monotonic() - t0, log_path)
-    sp.build_dir.mkdir(parents=True, exist_ok=True)
-    _write_meta(sp, plan_config)
-    with intree.building_in(plan_config.source_path) as git_dir:
-        if stamp_valid(sp):  # built by the builder we waited for
+        return SliceResult(name, project.install_dir, True, time.monotonic() - t0, log_path)
+    project.build_dir.mkdir(parents=True, exist_ok=True)
+    (project.build_dir / META).write_text(json.dumps(dict(project.meta), indent=1, sort_keys=True))
+    lock = intree.building_in(project.source_dir) if project.tree_key else contextlib.nullcontext(None)
+    with lock as git_dir:
+        if stamp_valid(project):  # built by the builder we waited for
             log.info("%s: up to date, nothing to do", name)
-            return SliceResult(name, sp.install_dir, True, time.monotonic() - t0, log_path)
-        cleaned = intree.prepare_tree(plan_config.source_path, git_dir, tree_key, sp.build_dir,
-                                      owned=plan_config.source.source_dir is None)
+            return SliceResult(name, project.install_dir, True, time.monotonic() - t0, log_path)
+        cleaned: tuple[str, ...] = ()
+        if project.tree_key:
+            cleaned = intree.prepare_tree(project.source_dir, git_dir, project.tree_key, project.build_dir,
+                                          owned=owned_tree)
         for step in steps:
             # Files configure wrote into the tree (ATen/Config.h) may have been deleted: then configure again.
-            if step.kind == "configure" and not cleaned and _configured_with(sp, step):
+            if isinstance(step, CMakeConfigureStep) and not cleaned and configured_with(project, step.argv()):
                 log.info("%s: already configured with the same arguments", name)
                 continue
-            on_event(Event("step", name, step.title))
+            on_event(Event("step", project.slice, step.title))
             log.info("%s: %s", name, step.title)
-            _run_step(step, sp, log_path, on_event)
-            if step.kind == "configure":
-                (sp.build_dir / CONFIGURED).write_text(json.dumps(list(step.argv)))
-            if step.kind == "install":
-                _finish_install(sp)
+            _run_step(step, log_path, on_event)
+            if isinstance(step, CMakeConfigureStep):
+                (project.build_dir / CONFIGURED).write_text(json.dumps(list(step.argv())))
+            if isinstance(step, CMakeInstallStep):
+                finish_install(project)
     seconds = time.monotonic() - t0
-    on_event(Event("done", name, f"{name}: installed to {sp.install_dir} in {seconds:.0f} s"))
-    return SliceResult(name, sp.install_dir, False, seconds, log_path)
+    on_event(Event("done", project.slice, f"{name}: installed to {project.install_dir} in {seconds:.0f} s"))
+    return SliceResult(name, project.install_dir, False, seconds, log_path)
 
 
-def _configured_with(sp: SlicePlan, step: Step) -> bool:
-    marker = sp.build_dir / CONFIGURED
-    if not (sp.build_dir / "CMakeCache.txt").is_file() or not (sp.build_dir / "build.ninja").is_file():
+def configured_with(project: CMakeProject, argv: Sequence[str]) -> bool:
+    """True when the build folder was configured (and generated) with exactly ``argv``."""
+    if not (project.build_dir / "CMakeCache.txt").is_file() or not (project.build_dir / "build.ninja").is_file():
         return False
     try:
-        return json.loads(marker.read_text()) == list(step.argv)
+        return bool(json.loads((project.build_dir / CONFIGURED).read_text()) == list(argv))
     except (OSError, ValueError):
         return False
 
 
-def _run_step(step: Step, sp: SlicePlan, log_path: Path, on_event: Listener) -> None:
-    if step.kind == "install":
-        shutil.rmtree(sp.build_dir / "install.partial", ignore_errors=True)
+def _run_step(step: CMakeStep, log_path: Path, on_event: Listener) -> None:
+    if isinstance(step, CMakeInstallStep):
+        shutil.rmtree(step.project.staging_dir, ignore_errors=True)
     tail: list[str] = []
 
     def on_line(line: str) -> None:
@@ -177,37 +321,41 @@ def _run_step(step: Step, sp: SlicePlan, log_path: Path, on_event: Listener) -> 
         if len(tail) > 4000:
             del tail[:2000]
 
-    code = proc.stream(step.argv, cwd=step.cwd, env=dict(step.env), on_line=on_line, log_file=log_path)
+    command = step.command()
+    code = proc.stream(command.argv, cwd=command.cwd, env=dict(command.env), on_line=on_line, log_file=log_path)
     if code != 0:
-        raise _failure(step, code, tail, log_path)
+        raise failure(step.title, command.argv, code, tail, log_path)
 
 
-def _failure(step: Step, code: int, tail: list[str], log_path: Path) -> BuildFailed:
+def failure(title: str, argv: Sequence[str], code: int, tail: Sequence[str], log_path: Path) -> BuildFailed:
+    """What a person needs when a step failed: the failing compiler command (Ninja's FAILED: line), the first
+    errors, the log."""
     failed_cmd = ""
     for i, line in enumerate(tail):
         if line.startswith("FAILED:") and i + 1 < len(tail):
             failed_cmd = tail[i + 1].strip()
             break
     errors = tuple(line.strip() for line in tail if ERROR_RE.search(line))[:5]
-    return BuildFailed(f"{step.title} failed (exit code {code})", step=step.title,
-                       command=failed_cmd or proc.quote(step.argv), first_errors=errors, log=str(log_path))
+    return BuildFailed(f"{title} failed (exit code {code})", step=title,
+                       command=failed_cmd or proc.quote(argv), first_errors=errors, log=str(log_path))
 
 
-def _finish_install(sp: SlicePlan) -> None:
+def finish_install(project: CMakeProject) -> None:
     """Move the staged install into place and write the stamp last (atomic from the user's view)."""
-    staging = sp.build_dir / "install.partial"
-    if sp.install_dir.exists():
-        old = sp.build_dir / "install.old"
+    staging = project.staging_dir
+    if project.install_dir.exists():
+        old = project.build_dir / "install.old"
         shutil.rmtree(old, ignore_errors=True)
-        os.replace(sp.install_dir, old)
+        os.replace(project.install_dir, old)
         shutil.rmtree(old, ignore_errors=True)
-    os.replace(staging, sp.install_dir)
-    stamp = sp.build_dir / (STAMP + ".tmp")
-    stamp.write_text(json.dumps({"key": sp.key, "slice": sp.slice.name, "time": time.time()}, indent=1))
-    os.replace(stamp, sp.build_dir / STAMP)
+    os.replace(staging, project.install_dir)
+    stamp = project.build_dir / (STAMP + ".tmp")
+    stamp.write_text(json.dumps({"key": project.key, "slice": project.slice, "time": time.time()}, indent=1))
+    os.replace(stamp, project.build_dir / STAMP)
 
 
 # ------------------------------------------------------------------ compiler cache statistics
+
 
 def cache_stats(launcher: Path | None) -> dict[str, int] | None:
     """Hit/miss counters of the compiler cache (ccache or sccache), or None."""

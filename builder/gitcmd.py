@@ -1,50 +1,68 @@
-"""Git plumbing shared by the checkout (source), its patches (patching) and in-tree state (intree): one logged way
-to run git through GitPython, and the few queries they all need."""
+"""Git for the checkout (source), its patches (patching) and in-tree state (intree): every git command is a
+``proc.Command`` run through the process helper (logged, in its own process group, stopped with builder), so the
+plan prints exactly the git command lines that run."""
 from __future__ import annotations
 
 import logging
-import os
 import re
 from pathlib import Path
 
-from builder.proc import quote
+from builder import proc
+from builder.proc import Command
 
 log = logging.getLogger("builder")
 
-_GIT_ENV = {"GIT_TERMINAL_PROMPT": "0"}
+# No credential prompts (a build never waits for a password), and English messages (they are parsed).
+GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "LANGUAGE": "C", "LC_ALL": "C"}
 
 
-class _LazyGit:
-    """GitPython, imported on first use: planning (--dry-run) never pays its ~40 ms import."""
+class GitFailed(Exception):
+    """A git command exited non-zero."""
 
-    def __getattr__(self, name: str):
-        import git as _git
-
-        return getattr(_git, name)
-
-
-git = _LazyGit()
+    def __init__(self, command: Command, status: int, stderr: str) -> None:
+        super().__init__(f"{proc.quote(command.argv)} failed ({status}): {stderr.strip()}")
+        self.command, self.status, self.stderr = command, status, stderr
 
 
-def run_git(*args: str | os.PathLike[str], timeout: float | None = None,
-            strip_newline_in_stdout: bool = True) -> str:
-    argv = [str(a) for a in args]
-    if argv[0] != "git":
-        argv.insert(0, "git")
-    log.debug("$ %s", quote(argv))
-    return git.Git().execute(argv, env=_GIT_ENV, kill_after_timeout=timeout,
-                             strip_newline_in_stdout=strip_newline_in_stdout)
+def git_command(*args: str | Path, note: str | None = None) -> Command:
+    """``git ARGS`` as it runs (with GIT_ENV)."""
+    return Command(("git", *(str(a) for a in args)), GIT_ENV, None, note)
+
+
+def run(command: Command, *, timeout: float | None = None, strip: bool = True) -> str:
+    """Run a git command; its stdout (one trailing newline removed when ``strip``). GitFailed on failure."""
+    result = proc.run_command(command, check=False, timeout=timeout)
+    if result.returncode != 0:
+        raise GitFailed(command, result.returncode, result.stderr)
+    out = result.stdout
+    return out[:-1] if strip and out.endswith("\n") else out
+
+
+def run_git(*args: str | Path, timeout: float | None = None, strip: bool = True) -> str:
+    return run(git_command(*args), timeout=timeout, strip=strip)
 
 
 def rev(repo: Path, ref: str) -> str | None:
     try:
-        return run_git("-C", repo, "rev-parse", "-q", "--verify", f"{ref}^{{commit}}") or None
-    except git.GitCommandError:
+        return run(rev_command(repo, ref)) or None
+    except GitFailed:
         return None
+
+
+def rev_command(repo: Path, ref: str, note: str | None = None) -> Command:
+    return git_command("-C", repo, "rev-parse", "-q", "--verify", f"{ref}^{{commit}}", note=note)
 
 
 def git_dir(tree: Path) -> Path:
     return Path(run_git("-C", tree, "rev-parse", "--absolute-git-dir"))
+
+
+def commit_time(tree: Path, commit: str | None) -> int | None:
+    """The committer date (Unix time) of ``commit`` (default HEAD) in ``tree``; None when git cannot say."""
+    try:
+        return int(run_git("-C", tree, "log", "-1", "--format=%ct", commit or "HEAD", "--"))
+    except (GitFailed, ValueError, OSError):
+        return None
 
 
 def clean_ignored(tree: Path) -> tuple[str, ...]:
@@ -53,10 +71,9 @@ def clean_ignored(tree: Path) -> tuple[str, ...]:
     return tuple(ln.removeprefix("Removing ").strip() for ln in out.splitlines() if ln.startswith("Removing "))
 
 
-def git_message(exc: git.GitCommandError, lines: int = 1) -> str:
+def git_message(exc: GitFailed, lines: int = 1) -> str:
     """The first ``lines`` fatal/error lines of git's stderr, on one line."""
-    text = str(exc.stderr or "").strip().removeprefix("stderr: '").removesuffix("'")
-    found = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    found = [ln.strip() for ln in exc.stderr.strip().splitlines() if ln.strip()]
     errors = [ln for ln in found if ln.lower().startswith(("fatal:", "error:"))] or found[-1:]
-    return "; ".join(re.sub(r"^(fatal|error):\s*", "", ln, flags=re.I) for ln in errors[:lines]) \
+    return "; ".join(re.sub(r"^(fatal|error):\s*", "", ln, flags=re.IGNORECASE) for ln in errors[:lines]) \
         or f"exit status {exc.status}"

@@ -3,7 +3,6 @@ changes) and the marker in the git dir that records them with the digests of the
 "refuse to touch local changes" can tell the user's edits from builder's own."""
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -13,7 +12,10 @@ from pathlib import Path
 
 from builder import atomic
 from builder.errors import SourceError
-from builder.gitcmd import git, git_dir, run_git
+from builder.gitcmd import GitFailed, git_command, git_dir, run
+from builder.hashing import sha256_bytes, sha256_file
+from builder.proc import Command
+from builder.steps import PatchStep
 
 log = logging.getLogger("builder")
 
@@ -28,8 +30,14 @@ class _Marker:
     files: Mapping[str, str | None] = field(default_factory=dict)
 
 
-def apply_argv(tree: Path, patch: Path, *options: str) -> list[str]:
-    return ["git", "-C", str(tree), "apply", *options, str(patch.absolute())]
+def apply_command(tree: Path, patch: Path, *options: str, note: str | None = None) -> Command:
+    return git_command("-C", tree, "apply", *options, patch.absolute(), note=note)
+
+
+def status_command(tree: Path, note: str | None = None) -> Command:
+    """Modified, deleted and untracked files of ``tree`` (what "local changes" means)."""
+    return git_command("-C", tree, "--no-optional-locks", "status", "--porcelain=v2", "-z", "--untracked-files=all",
+                       "--ignore-submodules=none", note=note)
 
 
 # --------------------------------------------------------------------------- local changes
@@ -45,8 +53,7 @@ def ensure_clean(tree: Path) -> None:
 
 def _changed_paths(tree: Path, prefix: str = "") -> list[str]:
     """Modified, deleted and untracked files, descending into submodules with changed content."""
-    out = run_git("-C", tree, "--no-optional-locks", "status", "--porcelain=v2", "-z",
-               "--untracked-files=all", "--ignore-submodules=none", strip_newline_in_stdout=False)
+    out = run(status_command(tree), strip=False)
     records, paths = iter(out.split("\0")), []
     for record in records:
         if not record or record[0] not in "12u?":
@@ -70,39 +77,41 @@ def _digest(path: Path) -> str | None:
         return "link:" + os.readlink(path)
     if path.is_dir():
         return "dir"
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
+    return sha256_file(path) if path.exists() else None
 
 
 # --------------------------------------------------------------------------- patches
-def sync_patches(tree: Path, patches: Sequence[Path]) -> tuple[tuple[str, str], ...]:
-    """Make exactly ``patches`` applied (undoing builder's stale ones); record what builder changed."""
+def sync_patches(tree: Path, steps: Sequence[PatchStep]) -> tuple[tuple[str, str], ...]:
+    """Make exactly the steps' patches applied (undoing builder's stale ones, from the copies builder keeps);
+    record what builder changed."""
     marker = _read_marker(tree)
-    wanted = tuple((patch.name, _sha256(patch)) for patch in patches)
+    contents = [_read_patch(step.patch) for step in steps]
+    wanted = tuple((step.patch.name, sha256_bytes(data)) for step, data in zip(steps, contents))
     _unapply(tree, [entry for entry in marker.patches if entry not in wanted])
     store = git_dir(tree) / "builder-patches"
-    for patch, (_name, sha) in zip(patches, wanted):
-        _apply(tree, patch, already_recorded=(_name, sha) in marker.patches)
+    for step, data, (name, sha) in zip(steps, contents, wanted):
+        _apply(step, already_recorded=(name, sha) in marker.patches)
         store.mkdir(exist_ok=True)
-        (store / f"{sha}.patch").write_bytes(patch.read_bytes())
+        atomic.write_bytes(store / f"{sha}.patch", data)
     if wanted or marker.patches:
         _write_marker(tree, _Marker(wanted, {p: _digest(tree / p) for p in _changed_paths(tree)}))
     return wanted
 
 
-def _apply(tree: Path, patch: Path, already_recorded: bool) -> None:
+def _apply(step: PatchStep, already_recorded: bool) -> None:
     # Reverse-check first when builder recorded the patch: some patches would apply twice.
     for reverse in ((True, False) if already_recorded else (False, True)):
         try:
-            run_git(*apply_argv(tree, patch, *(["--reverse"] if reverse else []), "--check"))
-        except git.GitCommandError:
+            run(step.check_reverse if reverse else step.check)
+        except GitFailed:
             continue
         if reverse:
-            log.info("patch %s is already applied", patch.name)
+            log.info("patch %s is already applied", step.patch.name)
         else:
-            run_git(*apply_argv(tree, patch))
-            log.info("applied patch %s", patch.name)
+            run(step.apply)
+            log.info("applied patch %s", step.patch.name)
         return
-    raise SourceError(f"patch {patch.name} does not apply to {tree}",
+    raise SourceError(f"patch {step.patch.name} does not apply to {step.tree}",
                       hint="the patch does not match this PyTorch version; fix the recipe's patches")
 
 
@@ -110,16 +119,16 @@ def _unapply(tree: Path, entries: Sequence[tuple[str, str]]) -> None:
     store = git_dir(tree) / "builder-patches"
     for name, sha in reversed(entries):
         try:
-            run_git(*apply_argv(tree, store / f"{sha}.patch", "--reverse"))
-        except git.GitCommandError as exc:
+            run(apply_command(tree, store / f"{sha}.patch", "--reverse"))
+        except GitFailed as exc:
             raise SourceError(f"cannot revert builder's patch {name} in {tree}",
                               hint=f"delete {tree} and run again") from exc
         log.info("reverted patch %s", name)
 
 
-def _sha256(patch: Path) -> str:
+def _read_patch(patch: Path) -> bytes:
     try:
-        return hashlib.sha256(patch.read_bytes()).hexdigest()
+        return patch.read_bytes()
     except OSError as exc:
         raise SourceError(f"cannot read patch {patch}: {exc.strerror}",
                           hint="check the recipe's patches") from exc

@@ -1,7 +1,11 @@
-"""The single place where builder starts external processes.
+"""The single place where builder starts external processes (git included).
 
-Every command is logged quoted (copy-pasteable), with the environment it changes, and honours dry-run.
+Every command is logged quoted (copy-pasteable), with the environment it changes, and honours dry-run. Every
+command runs in a process group of its own, so stopping builder (Ctrl-C, SIGTERM) stops what it started, whole.
 Nothing else in builder imports subprocess.
+
+``Command`` is a command as data (argv, environment overrides, folder, and a note saying when it runs): plan steps
+hold them, ``--dry-run`` prints them with ``Command.shell()``, and ``run_command`` runs exactly that.
 """
 from __future__ import annotations
 
@@ -13,10 +17,12 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, Any
 
 log = logging.getLogger("builder")
+Arg = str | os.PathLike[str]
 
 
 @dataclass(frozen=True)
@@ -27,12 +33,30 @@ class Result:
     stderr: str = ""
 
 
-def quote(argv: Sequence[str | os.PathLike[str]]) -> str:
+@dataclass(frozen=True)
+class Command:
+    """One process to start: ``argv`` in ``cwd`` with ``env`` overrides. ``note`` says when it runs (or what it
+    must print); ``--dry-run`` shows it after the command as a shell comment."""
+
+    argv: tuple[str, ...]
+    env: Mapping[str, str] = field(default_factory=dict)
+    cwd: Path | None = None
+    note: str | None = None
+
+    def shell(self) -> str:
+        line = render(self.argv, self.cwd, self.env)
+        return f"{line}  # {self.note}" if self.note else line
+
+    def to_json(self) -> dict[str, Any]:
+        return {"argv": list(self.argv), "env": dict(self.env), "cwd": str(self.cwd) if self.cwd else None,
+                "note": self.note}
+
+
+def quote(argv: Sequence[Arg]) -> str:
     return shlex.join(str(a) for a in argv)
 
 
-def render(argv: Sequence[str | os.PathLike[str]], cwd: Path | None = None,
-           env: Mapping[str, str] | None = None) -> str:
+def render(argv: Sequence[Arg], cwd: Path | None = None, env: Mapping[str, str] | None = None) -> str:
     """A shell line equivalent to running argv in cwd with env overrides."""
     parts = []
     if cwd is not None:
@@ -44,6 +68,7 @@ def render(argv: Sequence[str | os.PathLike[str]], cwd: Path | None = None,
 
 
 def _full_env(env: Mapping[str, str] | None) -> dict[str, str] | None:
+    """The child's environment: builder's own (passed on, never read for decisions) with ``env`` on top."""
     if not env:
         return None
     merged = dict(os.environ)
@@ -51,25 +76,46 @@ def _full_env(env: Mapping[str, str] | None) -> dict[str, str] | None:
     return merged
 
 
-def run(argv: Sequence[str | os.PathLike[str]], *, cwd: Path | None = None,
-        env: Mapping[str, str] | None = None, dry_run: bool = False,
-        check: bool = True, capture: bool = True, timeout: float | None = None) -> Result:
-    """Run a command to completion. ``env`` holds overrides only (they are what is logged)."""
+class TimedOut(Exception):
+    """A command ran longer than its timeout (its process group was stopped)."""
+
+    def __init__(self, argv: Sequence[str], timeout: float) -> None:
+        super().__init__(f"{quote(argv)} did not finish within {timeout:g} s")
+        self.argv, self.timeout = tuple(argv), timeout
+
+
+def run(argv: Sequence[Arg], *, cwd: Path | None = None, env: Mapping[str, str] | None = None,
+        dry_run: bool = False, check: bool = True, capture: bool = True, timeout: float | None = None) -> Result:
+    """Run a command to completion (stdin closed). ``env`` holds overrides only (they are what is logged).
+    Raises ``TimedOut`` after ``timeout`` seconds, ``ProcessFailed`` on a non-zero exit when ``check``."""
     args = tuple(str(a) for a in argv)
     log.debug("$ %s", render(args, cwd, env))
     if dry_run:
         return Result(args, 0)
-    proc = subprocess.run(args, cwd=cwd, env=_full_env(env), text=True, timeout=timeout,
-                          capture_output=capture, check=False)
-    result = Result(args, proc.returncode, proc.stdout or "", proc.stderr or "")
-    if check and proc.returncode != 0:
+    pipe = subprocess.PIPE if capture else None
+    with subprocess.Popen(args, cwd=cwd, env=_full_env(env), text=True, errors="replace", stdin=subprocess.DEVNULL,
+                          stdout=pipe, stderr=pipe, **_OWN_GROUP) as child:
+        try:
+            stdout, stderr = child.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _stop_group(child, signal.SIGTERM)
+            raise TimedOut(args, timeout or 0) from None
+        except BaseException as exc:
+            _stop_group(child, signal.SIGINT if isinstance(exc, KeyboardInterrupt) else signal.SIGTERM)
+            raise
+    result = Result(args, child.returncode, stdout or "", stderr or "")
+    if check and child.returncode != 0:
         raise ProcessFailed(result)
     return result
 
 
-def stream(argv: Sequence[str | os.PathLike[str]], *, cwd: Path | None = None,
-           env: Mapping[str, str] | None = None, on_line: Callable[[str], None] | None = None,
-           log_file: Path | None = None) -> int:
+def run_command(command: Command, *, check: bool = True, timeout: float | None = None) -> Result:
+    """Run a ``Command`` exactly as ``command.shell()`` shows it."""
+    return run(command.argv, cwd=command.cwd, env=command.env, check=check, timeout=timeout)
+
+
+def stream(argv: Sequence[Arg], *, cwd: Path | None = None, env: Mapping[str, str] | None = None,
+           on_line: Callable[[str], None] | None = None, log_file: Path | None = None) -> int:
     """Run a command, feeding each output line (stdout+stderr merged) to on_line and the log file."""
     args = tuple(str(a) for a in argv)
     log.debug("$ %s", render(args, cwd, env))
@@ -77,41 +123,41 @@ def stream(argv: Sequence[str | os.PathLike[str]], *, cwd: Path | None = None,
         if sink is not None:
             sink.write(f"$ {render(args, cwd, env)}\n")
         with subprocess.Popen(args, cwd=cwd, env=_full_env(env), text=True, errors="replace",
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, bufsize=1, **_OWN_GROUP) as proc:
-            assert proc.stdout is not None
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, bufsize=1, **_OWN_GROUP) as child:
+            assert child.stdout is not None
             try:
-                for line in _lines(proc.stdout):
+                for line in _lines(child.stdout):
                     if sink is not None:
                         sink.write(line)
                     if on_line is not None:
                         on_line(line.rstrip("\n"))
-                return proc.wait()
+                return child.wait()
             except BaseException as exc:
-                _stop_group(proc, signal.SIGINT if isinstance(exc, KeyboardInterrupt) else signal.SIGTERM)
+                _stop_group(child, signal.SIGINT if isinstance(exc, KeyboardInterrupt) else signal.SIGTERM)
                 raise
 
 
-# A streamed command (a build) runs in its own process group, so that stopping builder stops the whole tree: cmake's
-# code generators, ninja (which stops the compilers it started, each in a group of its own). A terminal's Ctrl-C
-# reaches builder only; builder passes it on.
-_OWN_GROUP: dict = {"process_group": 0} if sys.version_info >= (3, 11) else {"start_new_session": True}
+# Every command runs in its own process group, so that stopping builder stops the whole tree: cmake's code
+# generators, ninja (which stops the compilers it started, each in a group of its own), git's helpers. A terminal's
+# Ctrl-C reaches builder only; builder passes it on.
+_OWN_GROUP: dict[str, Any] = {"process_group": 0} if sys.version_info >= (3, 11) else {"start_new_session": True}
 STOP_GRACE_S = 10.0
 
 
-def _stop_group(proc: subprocess.Popen, sig: int) -> None:
-    """Send sig to proc's process group (even when proc itself has ended: what it started may not have); SIGKILL
-    the group if proc has not ended after STOP_GRACE_S."""
-    log.debug("stopping %s (process group %d) with %s", proc.args[0], proc.pid, signal.Signals(sig).name)
+def _stop_group(child: subprocess.Popen[str], sig: int) -> None:
+    """Send sig to child's process group (even when child itself has ended: what it started may not have); SIGKILL
+    the group if child has not ended after STOP_GRACE_S."""
+    log.debug("stopping %s (process group %d) with %s", child.args, child.pid, signal.Signals(sig).name)
     try:
-        os.killpg(proc.pid, sig)
+        os.killpg(child.pid, sig)
     except ProcessLookupError:
         return  # the group is empty
     try:
-        proc.wait(timeout=STOP_GRACE_S)
+        child.wait(timeout=STOP_GRACE_S)
     except subprocess.TimeoutExpired:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+            os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
 
 
 def which(name: str, path: str | None = None) -> str | None:
@@ -127,20 +173,12 @@ class ProcessFailed(Exception):
         super().__init__(f"command failed ({result.returncode}): {quote(result.argv)}\n" + "\n".join(tail))
 
 
-def _lines(handle) -> Iterator[str]:
+def _lines(handle: IO[str]) -> Iterator[str]:
     yield from iter(handle.readline, "")
 
 
-class _NullCtx:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
-
-
-def _open_log(path: Path | None):
+def _open_log(path: Path | None) -> contextlib.AbstractContextManager[IO[str] | None]:
     if path is None:
-        return _NullCtx()
+        return contextlib.nullcontext()
     path.parent.mkdir(parents=True, exist_ok=True)
     return open(path, "a", encoding="utf-8", errors="replace", buffering=1)

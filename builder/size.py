@@ -1,10 +1,5 @@
 """Where the bytes of a linked binary go: pure data, rendered by the CLI (`builder size`).
 
-* ``read_archive(data)``: the members of a GNU/BSD ``ar`` archive, parsed here (``!<arch>\\n``, 60-byte member
-  headers, the ``//`` long-name table), so no ``ar`` process is needed;
-* ``has_static_initializers(obj)`` / ``registration_members(archive)``: members whose ELF object has a non-empty
-  ``.init_array`` or ``.ctors`` section (TORCH_LIBRARY, TORCH_LIBRARY_IMPL and REGISTER_DISPATCH register that
-  way), for the ``registrations`` link;
 * ``elf_sections(path)``: allocated section sizes of a linked ELF (pyelftools);
 * ``parse_map(text)``: input sections of a GNU ld (bfd/gold) or lld ``-Map`` file, attributed to
   ``libtorch_cpu.a(Foo.cpp.o)``;
@@ -13,8 +8,6 @@
 """
 from __future__ import annotations
 
-import io
-import mmap
 import re
 import tempfile
 from collections import defaultdict
@@ -23,179 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import atomic
-from .errors import BuilderError, UsageError
-
-AR_MAGIC = b"!<arch>\n"
-THIN_MAGIC = b"!<thin>\n"
-INIT_SECTIONS = (".init_array", ".ctors")
-
-
-class ArchiveError(BuilderError):
-    exit_code = 5
-
-
-# ------------------------------------------------------------------ ar archives
-
-@dataclass(frozen=True)
-class ArMember:
-    index: int           # position among the archive's object members (0-based)
-    name: str
-    offset: int          # of the member's data in the archive
-    size: int
-
-
-def read_archive(data: bytes | bytearray | memoryview | mmap.mmap, where: str = "archive") -> tuple[ArMember, ...]:
-    """The (non-symbol-table) members of an ``ar`` archive held in ``data``, in order."""
-    head = bytes(data[:8])
-    if head == THIN_MAGIC:
-        raise ArchiveError(f"{where} is a thin archive (members are not stored in it)",
-                           hint="build with a normal archiver (ar qc, not ar qcT)")
-    if head != AR_MAGIC:
-        raise ArchiveError(f"{where} is not an ar archive")
-    members: list[ArMember] = []
-    long_names = b""
-    pos, end = 8, len(data)
-    while pos + 60 <= end:
-        header = bytes(data[pos:pos + 60])
-        if header[58:60] != b"`\n":
-            raise ArchiveError(f"{where}: bad member header at offset {pos}")
-        raw_name = header[:16].decode("ascii", "replace").rstrip(" ")
-        try:
-            size = int(header[48:58].decode("ascii").strip() or "0")
-        except ValueError:
-            raise ArchiveError(f"{where}: bad member size at offset {pos}") from None
-        start = pos + 60
-        if start + size > end:
-            raise ArchiveError(f"{where}: member at offset {pos} runs past the end")
-        name: str | None
-        data_start, data_size = start, size
-        if raw_name in ("/", "/SYM64/", "__.SYMDEF", "__.SYMDEF SORTED"):
-            name = None                                          # symbol tables
-        elif raw_name == "//":
-            long_names, name = bytes(data[start:start + size]), None
-        elif raw_name.startswith("#1/"):                         # BSD: name follows the header
-            length = int(raw_name[3:])
-            name = bytes(data[start:start + length]).rstrip(b"\0").decode("utf-8", "replace")
-            data_start, data_size = start + length, size - length
-            if name.startswith("__.SYMDEF"):
-                name = None
-        elif raw_name.startswith("/") and raw_name[1:].isdigit():  # GNU: offset into the // table
-            offset = int(raw_name[1:])
-            stop = long_names.find(b"\n", offset)
-            name = long_names[offset:stop if stop >= 0 else None].decode("utf-8", "replace").rstrip("/")
-        else:
-            name = raw_name[:-1] if raw_name.endswith("/") else raw_name
-        if name is not None:
-            members.append(ArMember(len(members), name, data_start, data_size))
-        pos = start + size + (size & 1)
-    return tuple(members)
-
-
-def member_bytes(data: bytes | bytearray | memoryview | mmap.mmap, member: ArMember) -> bytes:
-    return bytes(data[member.offset:member.offset + member.size])
-
-
-def has_static_initializers(obj: bytes) -> bool:
-    """True when the ELF object has a non-empty .init_array or .ctors section (static constructors)."""
-    from elftools.common.exceptions import ELFError
-    from elftools.elf.elffile import ELFFile
-
-    if obj[:4] != b"\x7fELF":
-        return False
-    try:
-        elf = ELFFile(io.BytesIO(obj))
-        for section in elf.iter_sections():
-            name = section.name
-            if (name in INIT_SECTIONS or any(name.startswith(s + ".") for s in INIT_SECTIONS)) \
-                    and section["sh_size"] > 0:
-                return True
-    except ELFError:
-        return False
-    return False
-
-
-# What a static initialiser may reference without doing anything another object could observe: the per-file
-# std::ios_base::Init of <iostream> (GCC < 13 puts one in every file that includes it), the atexit machinery
-# and exception plumbing. Anything else (a global or undefined symbol) may register something.
-INERT_REFERENCES = frozenset({
-    "_ZNSt8ios_base4InitC1Ev", "_ZNSt8ios_base4InitD1Ev", "__cxa_atexit", "atexit", "__dso_handle",
-    "_GLOBAL_OFFSET_TABLE_", "__stack_chk_fail", "_Unwind_Resume", "__gxx_personality_v0",
-})
-
-
-def initializer_references(obj: bytes) -> frozenset[str] | None:
-    """Global and undefined symbols the static initialisers of an ELF object reach: from the relocations of
-    ``.init_array``/``.ctors``, following local functions and data within the object (transitively, section by
-    section). ``None`` when the object has no static initialisers."""
-    from elftools.common.exceptions import ELFError
-    from elftools.elf.elffile import ELFFile
-    from elftools.elf.relocation import RelocationSection
-
-    if obj[:4] != b"\x7fELF":
-        return None
-    try:
-        elf = ELFFile(io.BytesIO(obj))
-        sections = list(elf.iter_sections())
-        start = [i for i, sec in enumerate(sections)
-                 if (sec.name in INIT_SECTIONS or sec.name.startswith(tuple(n + "." for n in INIT_SECTIONS)))
-                 and sec["sh_size"] > 0]
-        if not start:
-            return None
-        symtab = elf.get_section_by_name(".symtab")
-        relocs = {sec["sh_info"]: sec for sec in sections if isinstance(sec, RelocationSection)}
-        if symtab is None:
-            return frozenset({"<no symbol table>"})
-        seen, work, found = set(start), list(start), set()
-        while work:
-            rel_section = relocs.get(work.pop())
-            if rel_section is None:
-                continue
-            for rel in rel_section.iter_relocations():
-                sym = symtab.get_symbol(rel["r_info_sym"])
-                where = sym["st_shndx"]
-                if sym["st_info"]["bind"] != "STB_LOCAL" or where == "SHN_UNDEF":
-                    found.add(sym.name)
-                elif isinstance(where, int) and where not in seen:
-                    seen.add(where)
-                    work.append(where)
-        return frozenset(found)
-    except ELFError:
-        return frozenset({"<unreadable>"})
-
-
-def registers(obj: bytes) -> bool:
-    """True when the object's static initialisers reach something outside it besides INERT_REFERENCES:
-    what a registration (TORCH_LIBRARY_IMPL, RegisterOperators, C10_REGISTER_*) does. An object whose only
-    initialiser is <iostream>'s (ATen's Operators_*.cpp, the native/cpu kernels: REGISTER_DISPATCH is a
-    constant-initialised pointer the op's stub references) need not be force-loaded: the linker takes it when
-    something uses it."""
-    refs = initializer_references(obj)
-    return refs is not None and bool(refs - INERT_REFERENCES)
-
-
-def registration_members(archive: Path, rule: str = "registers") -> tuple[ArMember, ...]:
-    """Members of ``archive`` a ``registrations`` link force-loads: those whose static initialisers register
-    something (``rule="registers"``, see ``registers``), or every member with a static initialiser
-    (``rule="initializers"``, non-empty ``.init_array``/``.ctors``)."""
-    test = {"registers": registers, "initializers": has_static_initializers}[rule]
-    with open(archive, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        return tuple(m for m in read_archive(data, str(archive)) if test(member_bytes(data, m)))
-
-
-def extract_members(archive: Path, members: Sequence[ArMember], out_dir: Path) -> dict[Path, str]:
-    """Write ``members`` of ``archive`` into ``out_dir`` as ``NNNNN_<name>`` (archives may repeat a name);
-    returns {file: "libfoo.a(name)"} so map files can name them as the linker would have."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written: dict[Path, str] = {}
-    with open(archive, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        for m in members:
-            target = out_dir / f"{m.index:05d}_{Path(m.name).name}"
-            if not (target.is_file() and target.stat().st_size == m.size):
-                atomic.write_bytes(target, member_bytes(data, m))
-            written[target] = f"{archive.name}({m.name})"
-    return written
-
+from .errors import UsageError
 
 # ------------------------------------------------------------------ ELF sections
 
@@ -425,14 +246,14 @@ def measure_install(install_dir: Path, work_dir: Path, *, link_mode: str = "whol
 
     from .errors import VerifyFailed
     from .levers import strip_keep_debug
+    from .models import runner as runner_mod
     from .models import verify
-
     from .models.platform import toolchain_for
 
-    install = verify.find_install(install_dir)
+    install = runner_mod.find_install(install_dir)
     toolchain = toolchain_for(install.root)
-    runner = verify.compile_runner(install, work_dir, link_mode=link_mode, extra_link_args=tuple(link_flags),
-                                   map_file=True, toolchain=toolchain)
+    runner = runner_mod.compile_runner(install, work_dir, link_mode=link_mode, extra_link_args=tuple(link_flags),
+                                       map_file=True, toolchain=toolchain)
     stripped = strip_keep_debug(runner.path, objcopy=_objcopy_for(toolchain.cxx) if toolchain.cross else None)
     sections = elf_sections(stripped.binary)
     kept = [s.name for s in sections if s.file_bytes]
@@ -468,6 +289,5 @@ def _objcopy_for(cxx: str | None) -> str | None:
     return proc.which("llvm-objcopy")
 
 
-__all__ = ["ArMember", "read_archive", "has_static_initializers", "registration_members", "extract_members",
-           "SectionSize", "elf_sections", "InputSection", "parse_map", "Contributor", "contributors",
+__all__ = ["SectionSize", "elf_sections", "InputSection", "parse_map", "Contributor", "contributors",
            "SizeReport", "Row", "Comparison", "compare", "measure_install", "human"]

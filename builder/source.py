@@ -24,16 +24,15 @@ import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
-
-import platformdirs
 
 from builder import locks, patching
 from builder.errors import SourceError, did_you_mean
-from builder.gitcmd import git, git_dir, git_message, rev, run_git
-from builder.proc import quote
+from builder.proc import Command
+from builder.gitcmd import GitFailed, git_command, git_dir, git_message, rev, rev_command, run, run_git
+from builder.steps import (FetchTagStep, PatchStep, SourceStep, SubmodulesStep, VerifyCommitStep,
+                           WorkTreeStep)
 
 log = logging.getLogger("builder")
 
@@ -42,16 +41,15 @@ GITHUB_PREFIXES = ("https://github.com/", "git@github.com:", "ssh://git@github.c
 SUBMODULE_JOBS = 8
 LOCK_TIMEOUT_S = 3600.0
 
-ActionKind = Literal["fetch", "verify", "worktree", "submodules", "patch"]
-ProgressFn = Callable[["GitAction", int, int], None]
+ProgressFn = Callable[[SourceStep, int, int], None]
 
 
 @dataclass(frozen=True)
 class SourceSpec:
+    cache_dir: Path                    # <cache>/git: the mirror and the work trees
     repo_url: str = DEFAULT_REPO_URL
     mirror: str | None = None          # replaces "https://github.com/" (and ssh forms) everywhere
     source_dir: Path | None = None     # existing checkout, used as-is: never fetched
-    cache_dir: Path = field(default_factory=lambda: Path(platformdirs.user_cache_dir("builder")) / "source")
     allow_unpinned: bool = False
 
     @property
@@ -60,26 +58,6 @@ class SourceSpec:
 
     def worktree_dir(self, tag: str) -> Path:
         return self.cache_dir / "worktrees" / _safe_name(tag)
-
-
-@dataclass(frozen=True)
-class GitAction:
-    kind: ActionKind
-    title: str
-    shell: tuple[str, ...]              # equivalent commands a human could paste
-    worktree: Path                      # the checkout this plan prepares
-    repo: Path                          # where this action runs (mirror.git or the work tree)
-    url: str = ""                       # fetch: source URL; worktree: upstream URL for origin
-    tag: str = ""
-    ref: str = ""                       # verify: what must resolve to ``commit``
-    commit: str = ""                    # the recipe's pinned commit
-    paths: tuple[str, ...] = ()         # submodules to initialize
-    patch: Path | None = None
-    source: Path | None = None          # worktree: the local mirror it is cloned from
-    git_config: tuple[str, ...] = ()    # "key=value" passed as ``git -c``
-    allow_unpinned: bool = False
-    require_clean: bool = False         # verify: also refuse a dirty work tree
-    lock: Path | None = None            # held for the whole checkout
 
 
 @dataclass(frozen=True)
@@ -140,29 +118,39 @@ def _safe_name(tag: str) -> str:
 
 # --------------------------------------------------------------------------- planning (pure)
 def plan_checkout(spec: SourceSpec, tag: str, commit: str, submodules: tuple[str, ...] = (),
-                  patches: tuple[Path, ...] = ()) -> tuple[GitAction, ...]:
-    """The git steps that produce a verified, patched checkout of ``tag``. Does no I/O."""
+                  patches: tuple[Path, ...] = ()) -> tuple[SourceStep, ...]:
+    """The git steps that produce a verified, patched checkout of ``tag``, with the exact git commands each runs
+    (``execute_checkout`` runs those, nothing else). Does no I/O."""
     if not re.fullmatch(r"[^\s~^:?*\[\\]+", tag) or ".." in tag or tag.startswith("-"):
         raise SourceError(f"invalid tag {tag!r}", hint="check the recipe's tag")
     cfg = _submodule_config(spec)
+    steps: list[SourceStep] = []
     if spec.source_dir is not None:
         tree, lock = spec.source_dir, None
-        actions = [_verify_source(spec, tree, commit)]
+        steps.append(_verify_source(spec, tree, commit))
     else:
         tree = spec.worktree_dir(tag)
         lock = tree.with_name(tree.name + ".lock")
-        actions = [_fetch(spec, tree, tag, commit), _verify_tag(spec, tree, tag, commit),
-                   _worktree(spec, tree, tag, lock)]
+        steps += [_fetch(spec, tree, tag, commit), _verify_tag(spec, tree, tag, commit),
+                  _worktree(spec, tree, tag, lock)]
     if submodules:
-        actions.append(GitAction("submodules", f"submodules: {', '.join(submodules)} (recursive)",
-                                 (quote(_submodule_argv(tree, cfg, submodules)),), tree, tree,
-                                 paths=tuple(submodules), git_config=cfg, lock=lock))
+        steps.append(SubmodulesStep(
+            title=f"submodules: {', '.join(submodules)} (recursive)", worktree=tree, lock=lock, tree=tree,
+            paths=tuple(submodules), git_config=cfg,
+            update=git_command(*_config_args(tree, cfg), "submodule", "update", "--init", "--recursive", "--depth",
+                               "1", "--jobs", str(SUBMODULE_JOBS), "--", *submodules),
+            unshallow=git_command(*_config_args(tree / "{path}", cfg), "fetch", "-q", "--unshallow", "origin",
+                                  note="for each submodule {path} whose server refuses a shallow fetch, then the "
+                                       "update again")))
     for patch in patches:
-        shell = (f"{quote(patching.apply_argv(tree, patch, '--reverse', '--check'))} 2>/dev/null || "
-                 f"{quote(patching.apply_argv(tree, patch))}",)
-        actions.append(GitAction("patch", f"apply {patch.name}", shell, tree, tree, patch=patch,
-                                 lock=lock))
-    return tuple(actions)
+        steps.append(PatchStep(
+            title=f"apply {patch.name}", worktree=tree, lock=lock, tree=tree, patch=patch,
+            check=patching.apply_command(tree, patch, "--check", note="does it apply?"),
+            check_reverse=patching.apply_command(tree, patch, "--reverse", "--check",
+                                                 note="or is it applied already? (asked first when builder "
+                                                      "applied it before)"),
+            apply=patching.apply_command(tree, patch, note="when it applies and is not applied yet")))
+    return tuple(steps)
 
 
 def _submodule_config(spec: SourceSpec) -> tuple[str, ...]:
@@ -174,50 +162,57 @@ def _submodule_config(spec: SourceSpec) -> tuple[str, ...]:
     return tuple(cfg)
 
 
-def _fetch(spec: SourceSpec, tree: Path, tag: str, commit: str) -> GitAction:
+def _fetch(spec: SourceSpec, tree: Path, tag: str, commit: str) -> FetchTagStep:
     url, mirror = rewrite_url(spec.repo_url, spec.mirror), spec.mirror_dir
-    shell = (f"test -d {quote([mirror])} || {quote(['git', 'init', '-q', '--bare', mirror])}",
-             quote(_fetch_argv(mirror, url, tag)))
-    return GitAction("fetch", f"fetch tag {tag} into {mirror} (skipped if already there)", shell,
-                     tree, mirror, url=url, tag=tag, commit=commit)
+    return FetchTagStep(
+        title=f"fetch tag {tag} into {mirror} (skipped if already there)", worktree=tree, mirror=mirror, url=url,
+        tag=tag, commit=commit,
+        init=git_command("init", "-q", "--bare", mirror, note=f"if {mirror / 'HEAD'} is missing"),
+        fetch=_fetch_command(mirror, url, tag, note=f"unless {mirror}'s refs/tags/{tag} is already "
+                                                   f"{commit[:12] or 'there'}"))
 
 
-def _verify_tag(spec: SourceSpec, tree: Path, tag: str, commit: str) -> GitAction:
+def _verify_tag(spec: SourceSpec, tree: Path, tag: str, commit: str) -> VerifyCommitStep:
     ref, mirror = f"refs/tags/{tag}", spec.mirror_dir
-    shell = (f'test "$({quote(["git", "-C", mirror, "rev-parse", ref + "^{commit}"])})" = {commit}',)
-    return GitAction("verify", f"verify {tag} is commit {commit[:12] or '(unpinned)'}", shell, tree,
-                     mirror, tag=tag, ref=ref, commit=commit, allow_unpinned=spec.allow_unpinned)
+    return VerifyCommitStep(
+        title=f"verify {tag} is commit {commit[:12] or '(unpinned)'}", worktree=tree, repo=mirror, ref=ref, tag=tag,
+        commit=commit, allow_unpinned=spec.allow_unpinned,
+        rev=rev_command(mirror, ref, note=_must_print(commit, spec.allow_unpinned)))
 
 
-def _verify_source(spec: SourceSpec, tree: Path, commit: str) -> GitAction:
-    shell = (f"test -z \"$({quote(['git', '-C', tree, 'status', '--porcelain'])})\"",
-             f'test "$({quote(["git", "-C", tree, "rev-parse", "HEAD"])})" = {commit}')
-    return GitAction("verify", f"verify {tree} is clean and at {commit[:12] or '(unpinned)'}",
-                     shell, tree, tree, ref="HEAD", commit=commit,
-                     allow_unpinned=spec.allow_unpinned, require_clean=True)
+def _verify_source(spec: SourceSpec, tree: Path, commit: str) -> VerifyCommitStep:
+    return VerifyCommitStep(
+        title=f"verify {tree} is clean and at {commit[:12] or '(unpinned)'}", worktree=tree, repo=tree,
+        ref="HEAD", commit=commit, allow_unpinned=spec.allow_unpinned, require_clean=True,
+        toplevel=git_command("-C", tree, "rev-parse", "--show-toplevel", note=f"must print {tree}"),
+        status=patching.status_command(tree, note="no local changes (submodules with changes are asked too)"),
+        rev=rev_command(tree, "HEAD", note=_must_print(commit, spec.allow_unpinned)))
 
 
-def _worktree(spec: SourceSpec, tree: Path, tag: str, lock: Path) -> GitAction:
-    shell = (f"test -d {quote([tree / '.git'])} || {quote(_clone_argv(spec.mirror_dir, tree, tag))}",
-             quote(["git", "-C", tree, "checkout", "-q", "--detach", f"refs/tags/{tag}"]),
-             quote(["git", "-C", tree, "remote", "set-url", "origin", spec.repo_url]))
-    return GitAction("worktree", f"work tree for {tag} at {tree}", shell, tree, tree,
-                     url=spec.repo_url, tag=tag, source=spec.mirror_dir, lock=lock)
+def _must_print(commit: str, allow_unpinned: bool) -> str:
+    if not commit:
+        return "the recipe pins no commit" + ("" if allow_unpinned else ": refused without --allow-unpinned")
+    return f"must print {commit}" + (" (--allow-unpinned: else a warning)" if allow_unpinned else "")
 
 
-def _fetch_argv(repo: Path, url: str, tag: str) -> list[str]:
-    return ["git", "-C", str(repo), "fetch", "-q", "--depth", "1", "--no-tags", url,
-            f"+refs/tags/{tag}:refs/tags/{tag}"]
+def _worktree(spec: SourceSpec, tree: Path, tag: str, lock: Path) -> WorkTreeStep:
+    mirror, ref = spec.mirror_dir, f"refs/tags/{tag}"
+    return WorkTreeStep(
+        title=f"work tree for {tag} at {tree}", worktree=tree, lock=lock, tree=tree, tag=tag, mirror=mirror,
+        url=spec.repo_url,
+        clone=git_command("clone", "-q", "--depth", "1", "--no-tags", "--branch", tag, mirror.absolute().as_uri(),
+                          tree, note=f"if {tree / '.git'} is missing"),
+        status=patching.status_command(tree, note="otherwise: refuses local changes (builder's patches excepted)"),
+        update=_fetch_command(tree, mirror.absolute().as_uri(), tag,
+                              note=f"if the tree's {ref} is not the mirror's"),
+        checkout=git_command("-C", tree, "checkout", "-q", "--detach", ref,
+                             note=f"if HEAD is not {ref} (builder's patches are reverted first)"),
+        set_url=git_command("-C", tree, "remote", "set-url", "origin", spec.repo_url))
 
 
-def _clone_argv(mirror: Path, tree: Path, tag: str) -> list[str]:
-    return ["git", "clone", "-q", "--depth", "1", "--no-tags", "--branch", tag,
-            mirror.absolute().as_uri(), str(tree)]
-
-
-def _submodule_argv(tree: Path, cfg: Sequence[str], paths: Sequence[str]) -> list[str]:
-    return ["git", *_config_args(tree, cfg), "submodule", "update", "--init", "--recursive",
-            "--depth", "1", "--jobs", str(SUBMODULE_JOBS), "--", *paths]
+def _fetch_command(repo: Path, url: str, tag: str, note: str) -> Command:
+    return git_command("-C", repo, "fetch", "-q", "--depth", "1", "--no-tags", url,
+                       f"+refs/tags/{tag}:refs/tags/{tag}", note=note)
 
 
 def _config_args(repo: Path, cfg: Sequence[str]) -> list[str]:
@@ -225,29 +220,31 @@ def _config_args(repo: Path, cfg: Sequence[str]) -> list[str]:
 
 
 # --------------------------------------------------------------------------- execution
-def execute_checkout(actions: Sequence[GitAction],
-                     on_progress: ProgressFn | None = None) -> CheckoutResult:
-    """Run a plan from ``plan_checkout``. Raises SourceError for anything the user can fix."""
-    if not actions:
+def execute_checkout(steps: Sequence[SourceStep], on_progress: ProgressFn | None = None) -> CheckoutResult:
+    """Run the steps of ``plan_checkout``. Raises SourceError for anything the user can fix."""
+    if not steps:
         raise ValueError("empty checkout plan")
-    tree, total = actions[0].worktree, len(actions)
-    runners: dict[str, Callable[[GitAction], None]] = {
-        "fetch": _run_fetch, "verify": _run_verify, "worktree": _run_worktree,
-        "submodules": _run_submodules}
+    tree, total = steps[0].worktree, len(steps)
     with ExitStack() as stack:
-        for lock in sorted({a.lock for a in actions if a.lock is not None}):
+        for lock in sorted({s.lock for s in steps if s.lock is not None}):
             stack.enter_context(_cache_locked(lock))
         try:
-            for index, action in enumerate(actions, 1):
+            for index, step in enumerate(steps, 1):
                 if on_progress is not None:
-                    on_progress(action, index, total)
-                log.info("%s", action.title)
-                if action.kind != "patch":
-                    runners[action.kind](action)
-            applied = patching.sync_patches(tree, [a.patch for a in actions if a.patch is not None])
+                    on_progress(step, index, total)
+                log.info("%s", step.title)
+                if isinstance(step, FetchTagStep):
+                    _run_fetch(step)
+                elif isinstance(step, VerifyCommitStep):
+                    _run_verify(step)
+                elif isinstance(step, WorkTreeStep):
+                    _run_worktree(step)
+                elif isinstance(step, SubmodulesStep):
+                    _run_submodules(step)
+            applied = patching.sync_patches(tree, [s for s in steps if isinstance(s, PatchStep)])
             head = rev(tree, "HEAD") or ""
             return CheckoutResult(tree, head, submodule_status(tree), applied)
-        except git.GitCommandError as exc:
+        except GitFailed as exc:
             raise SourceError(f"git failed in {tree}: {git_message(exc)}",
                               hint="see the log for the full command") from exc
 
@@ -266,23 +263,23 @@ def submodule_status(worktree: Path) -> dict[str, str]:
     return status
 
 
-def _run_fetch(action: GitAction) -> None:
-    mirror = action.repo
+def _run_fetch(step: FetchTagStep) -> None:
+    mirror = step.mirror
     with _cache_locked(mirror.with_name("mirror.lock")):
         if not (mirror / "HEAD").exists():
             mirror.mkdir(parents=True, exist_ok=True)
-            run_git("init", "-q", "--bare", mirror)
-        cached = rev(mirror, f"refs/tags/{action.tag}")
-        if cached and action.commit and cached.startswith(action.commit.lower()):
-            log.info("tag %s already in %s", action.tag, mirror)
+            run(step.init)
+        cached = rev(mirror, f"refs/tags/{step.tag}")
+        if cached and step.commit and cached.startswith(step.commit.lower()):
+            log.info("tag %s already in %s", step.tag, mirror)
             return
         try:
-            run_git(*_fetch_argv(mirror, action.url, action.tag))
-        except git.GitCommandError as exc:
-            raise _fetch_error(exc, action.url, action.tag) from exc
+            run(step.fetch)
+        except GitFailed as exc:
+            raise _fetch_error(exc, step.url, step.tag) from exc
 
 
-def _fetch_error(exc: git.GitCommandError, url: str, tag: str) -> SourceError:
+def _fetch_error(exc: GitFailed, url: str, tag: str) -> SourceError:
     message = git_message(exc)
     if "couldn't find remote ref" in message.lower():
         hint = did_you_mean(tag, _remote_tags(url))
@@ -295,34 +292,39 @@ def _fetch_error(exc: git.GitCommandError, url: str, tag: str) -> SourceError:
 def _remote_tags(url: str) -> list[str]:
     try:
         out = run_git("ls-remote", "--tags", "--refs", url, timeout=60)
-    except git.GitCommandError:
+    except GitFailed:
         return []
     return [line.split("refs/tags/", 1)[1] for line in out.splitlines() if "refs/tags/" in line]
 
 
-def _run_verify(action: GitAction) -> None:
-    if action.require_clean:
-        _require_checkout(action.repo)
-        patching.ensure_clean(action.repo)
-    actual = rev(action.repo, action.ref)
+def _run_verify(step: VerifyCommitStep) -> None:
+    if step.require_clean:
+        _require_checkout(step)
+        patching.ensure_clean(step.repo)
+    try:
+        actual: str | None = run(step.rev) or None
+    except GitFailed:
+        actual = None
     if actual is None:
-        raise SourceError(f"{action.ref} does not name a commit in {action.repo}",
+        raise SourceError(f"{step.ref} does not name a commit in {step.repo}",
                           hint="check --repo/--mirror/--source")
-    what = f"tag {action.tag}" if action.tag else f"{action.repo} (HEAD)"
-    expected = action.commit.lower()
+    what = f"tag {step.tag}" if step.tag else f"{step.repo} (HEAD)"
+    expected = step.commit.lower()
     if expected and actual.startswith(expected):
         return
     problem = (f"{what} is commit {actual[:12]}, but the recipe pins {expected[:12]}" if expected
                else f"the recipe pins no commit for {what} (it is {actual[:12]})")
-    if not action.allow_unpinned:
+    if not step.allow_unpinned:
         raise SourceError(problem, hint="check --repo/--mirror/--source, or pass --allow-unpinned")
     log.warning("%s; continuing because unpinned sources are allowed", problem)
 
 
-def _require_checkout(tree: Path) -> None:
+def _require_checkout(step: VerifyCommitStep) -> None:
+    tree = step.repo
+    assert step.toplevel is not None, "a --source verify step asks for the checkout's root"
     try:
-        top = run_git("-C", tree, "rev-parse", "--show-toplevel")
-    except git.GitCommandError as exc:
+        top = run(step.toplevel)
+    except GitFailed as exc:
         raise SourceError(f"{tree} is not a git checkout",
                           hint="pass the root of a PyTorch clone to --source") from exc
     if Path(top).resolve() != tree.resolve():
@@ -330,9 +332,8 @@ def _require_checkout(tree: Path) -> None:
                           hint=f"pass --source {top}")
 
 
-def _run_worktree(action: GitAction) -> None:
-    tree, tag, mirror = action.repo, action.tag, action.source
-    assert mirror is not None, "worktree actions come from plan_checkout"
+def _run_worktree(step: WorkTreeStep) -> None:
+    tree, tag, mirror = step.tree, step.tag, step.mirror
     target = rev(mirror, f"refs/tags/{tag}")
     if target is None:
         raise SourceError(f"tag {tag} is missing from {mirror}", hint="run the fetch step first")
@@ -341,38 +342,37 @@ def _run_worktree(action: GitAction) -> None:
             raise SourceError(f"{tree} exists but is not a git work tree", hint=f"delete {tree}")
         tree.parent.mkdir(parents=True, exist_ok=True)
         with _cache_locked(mirror.with_name("mirror.lock")):
-            run_git(*_clone_argv(mirror, tree, tag))
+            run(step.clone)
     else:
         patching.ensure_clean(tree)
         if rev(tree, f"refs/tags/{tag}") != target:
             with _cache_locked(mirror.with_name("mirror.lock")):
-                run_git(*_fetch_argv(tree, mirror.absolute().as_uri(), tag))
+                run(step.update)
         if rev(tree, "HEAD") != target:
             patching.revert_all(tree)
-            run_git("-C", tree, "checkout", "-q", "--detach", f"refs/tags/{tag}")
-    run_git("-C", tree, "remote", "set-url", "origin", action.url)
+            run(step.checkout)
+    run(step.set_url)
 
 
-def _run_submodules(action: GitAction) -> None:
-    tree, unshallowed = action.repo, set[str]()
+def _run_submodules(step: SubmodulesStep) -> None:
+    tree, unshallowed = step.tree, set[str]()
     known = _gitmodule_paths(tree)
-    for path in action.paths:
+    for path in step.paths:
         if path not in known:
             raise SourceError(f"submodule {path} is not in {tree / '.gitmodules'}"
                               f"{did_you_mean(path, known)}", hint="check the recipe's submodules")
     while True:
         try:
-            run_git(*_submodule_argv(tree, action.git_config, action.paths))
+            run(step.update)
             return
-        except git.GitCommandError as exc:
-            failed = set(re.findall(r"in submodule path '([^']+)'", str(exc.stderr))) - unshallowed
+        except GitFailed as exc:
+            failed = set(re.findall(r"in submodule path '([^']+)'", exc.stderr)) - unshallowed
             if not failed or not all(_is_shallow(tree / path) for path in failed):
                 raise SourceError(f"cannot update submodules of {tree}: {git_message(exc, 2)}",
                                   hint="check --mirror and network access") from exc
             for path in sorted(failed):
                 log.warning("server refused a shallow fetch of %s; fetching its full history", path)
-                run_git(*_config_args(tree / path, action.git_config), "fetch", "-q", "--unshallow",
-                     "origin")
+                run(step.unshallow_for(path))
             unshallowed |= failed
 
 
@@ -385,7 +385,7 @@ def _gitmodule_paths(tree: Path) -> list[str]:
         return []
     try:
         out = run_git("-C", tree, "config", "-f", ".gitmodules", "--get-regexp", r"^submodule\..*\.path$")
-    except git.GitCommandError:
+    except GitFailed:
         return []
     return [line.split(" ", 1)[1] for line in out.splitlines() if " " in line]
 

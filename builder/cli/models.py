@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import Tag, _console, app, guarded, ndk_app  # noqa: F401
+from .app import Tag, _console, app, guarded, ndk_app  # noqa: F401
 
 # ------------------------------------------------------------------ models
 
@@ -77,7 +77,8 @@ def _add_traced(oplist, models: list[Path], recipe, build: Path, inputs: Path | 
     """Root operators plus what a run of each model on a full build of the release calls (and the operators the
     release's tracer always adds): the tracing-based list a TRACING_BASED build needs."""
     from ..models.ops import OpList, merge_op_lists
-    from ..models.verify import compile_runner, find_install, model_inputs, trace_ops
+    from ..models.runner import compile_runner, find_install
+    from ..models.verify import model_inputs, trace_ops
 
     work = _verify_work()
     runner = compile_runner(find_install(_install_dir(build)), work)
@@ -126,9 +127,13 @@ def verify(model: Annotated[Path, typer.Option("--model", help="Lite-interpreter
     """Compile a runner against a build (with the build's own compiler), run the model on it and compare with
     torch eager. Android builds run under qemu-user (stand-in NDK) or on a device over adb (Google's NDK)."""
     from ..models.platform import toolchain_for
-    from ..models.verify import Tolerance, compile_runner, find_install, model_inputs, verify_model
+    import os
 
-    install = find_install(_install_dir(build) if build is not None else None)
+    from ..models.runner import INSTALL_ENV, compile_runner, find_install
+    from ..models.verify import Tolerance, model_inputs, verify_model
+
+    default = Path(os.environ[INSTALL_ENV]) if os.environ.get(INSTALL_ENV) else None
+    install = find_install(_install_dir(build) if build is not None else default)
     work = _verify_work()
     runner = compile_runner(install, work, link_mode=link, extra_link_args=_gc_flags(gc_sections),
                             toolchain=toolchain_for(install.root))
@@ -138,30 +143,6 @@ def verify(model: Annotated[Path, typer.Option("--model", help="Lite-interpreter
     _console().print(f"ok: {model.name} on {install.root} (link {link}; ran on {runner.launch.where}): "
                      f"{len(res.outputs)} output(s) match torch {res.torch_version} (max abs {res.max_abs_error:.2e}, "
                      f"max rel {res.max_rel_error:.2e}); forward {forward}")
-
-
-def verify_build_models(the_plan, models: list[Path], shapes: str) -> None:
-    """After a host build (``--model``): each model (exported first when it is TorchScript) runs on the install,
-    linked the way the build's size levers say, and must match torch."""
-    from ..levers import link_spec
-    from ..models import _torch
-    from ..models.export import ExportTarget, export_model
-    from ..models.verify import compile_runner, find_install, model_inputs, verify_model
-
-    config = the_plan.config
-    spec = link_spec(config.recipe, config.size_levers)
-    work = _verify_work()
-    install = find_install(Path(the_plan.slices[0].install_dir))
-    runner = compile_runner(install, work, link_mode=spec.mode, extra_link_args=spec.flags)
-    values = model_inputs(None, shapes)
-    for model in models:
-        lite = model
-        if _torch.model_kind(model) != "lite":
-            target = ExportTarget.for_release(config.recipe)
-            lite = export_model(model, work / f"{model.stem}.ptl", target, optimize=False).output
-        res = verify_model(lite, runner, values, work)
-        _console().print(f"verified {model.name}: {len(res.outputs)} output(s) match torch {res.torch_version} "
-                         f"(max abs {res.max_abs_error:.2e}; link {spec.describe()})")
 
 
 def _verify_work() -> Path:

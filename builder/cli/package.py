@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import _console, app, guarded
+from .app import _console, app, guarded
 
 package_app = typer.Typer(help="Package build outputs (reproducible, with manifests).", no_args_is_help=True)
 app.add_typer(package_app, name="package")

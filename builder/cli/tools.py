@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import Tag, _console, app, guarded, ndk_app  # noqa: F401
+from .app import Tag, _console, app, guarded, ndk_app  # noqa: F401
 
 # ------------------------------------------------------------------ doctor, clean
 
@@ -125,7 +125,7 @@ def docker(ctx: typer.Context,
     """Print (or run) the exact `docker run` for a build: `builder docker -- android --abi arm64-v8a`."""
     import os
 
-    from . import proc
+    from .. import proc
     from ..docker import docker_run_argv
     from ..errors import UsageError
 

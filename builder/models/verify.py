@@ -1,59 +1,29 @@
-"""Prove a build runs a model: compile our C++ runner against the build's install, run it, compare.
+"""Prove a build runs a model: run the verify runner (builder.models.runner) on it and compare with torch.
 
-The runner (``runner/runner.cpp``, package data) is compiled and linked in one compiler call through
-``proc.run`` (no CMake/Ninja: one source file, and the link line is the part that matters):
-
-* static install (``lib/libtorch_cpu.a``, what a mobile host build installs), link mode ``whole-archive``
-  (the default): ``-Wl,--whole-archive libtorch_cpu.a libtorch.a -Wl,--no-whole-archive`` (operator
-  registrations are static initialisers nobody references) and every other ``lib/*.a`` in
-  ``-Wl,--start-group ... -Wl,--end-group``, then the system copies of XNNPACK/pthreadpool/cpuinfo/clog the
-  install lacks (``--system-lib`` builds; ``--as-needed``), then ``-lpthread -ldl -lm``;
-* static install, link mode ``registrations`` (the force_load_registrations size lever): only the members of
-  libtorch_cpu.a/libtorch.a whose static initialisers (``.init_array``/``.ctors``) reach something outside
-  the object other than <iostream>'s ios_base::Init (builder.size.registers; no ``ar`` process) are extracted
-  into ``work_dir`` and linked as objects (through a response file); the archives themselves go into the
-  group, so the linker takes only what those objects and the runner reference. ``initializers`` force-loads
-  every member with a non-empty ``.init_array``/``.ctors`` instead;
-* shared install (``lib/libtorch_cpu.so``, e.g. a libtorch zip or the torch wheel's folder):
-  ``-ltorch -ltorch_cpu -lc10`` with an rpath.
-
-Compiled runners are cached in ``work_dir`` under a hash of the source, the command and the libraries.
-Tensors travel in "builder tensor files" (text header + raw little-endian data; see runner.cpp).
+Tensors travel in "builder tensor files" (text header + raw little-endian data; see runner/runner.cpp).
 The reference is the installed torch running the same .ptl through ``_load_for_lite_interpreter``.
+A runner is started the way ``Runner.launch`` says: natively, under qemu-user, or on a device over adb.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
 import re
 import sys
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from builder import atomic, proc
-from builder.errors import BuildFailed, ToolchainError, UsageError, VerifyFailed
+from builder import proc
+from builder.errors import UsageError, VerifyFailed
 from builder.models import _torch
-from builder.models.platform import HOST, Launch, Toolchain, launch_for
+from builder.models.runner import Runner
 
 log = logging.getLogger("builder")
 
-INSTALL_ENV = "BUILDER_REAL_INSTALL"
-RUNNER_SOURCE = Path(__file__).parent / "runner" / "runner.cpp"
 MAGIC = b"BUILDER-TENSORS 1"
 _DTYPES = {"f32": "float32", "f64": "float64", "i32": "int32", "i64": "int64",
            "u8": "uint8", "i8": "int8", "bool": "bool"}
-_WHOLE_ARCHIVE = ("libtorch_cpu.a", "libtorch.a")
-# Libraries a static install links against that a --system-lib build leaves out of lib/ (Debian ships them
-# as shared libraries). Order: users before what they use.
-_SYSTEM_DEPS = ("XNNPACK", "pthreadpool", "cpuinfo", "clog")
-# registrations: force-load the members whose static initialisers register something (builder.size.registers);
-# initializers: every member with a static initialiser at all (measured: barely smaller than whole-archive,
-# since GCC < 13 gives every file including <iostream> one).
-LINK_MODES = ("whole-archive", "registrations", "initializers")
-_RULES = {"registrations": "registers", "initializers": "initializers"}
 _MISSING_OP_PATTERNS = (
     re.compile(r"Following ops cannot be found: \[([^\]]*)\]"),
     re.compile(r"Could not find any similar ops to ([\w:.]+)"),
@@ -70,29 +40,6 @@ class Tolerance:
 
 
 @dataclass(frozen=True)
-class Install:
-    """A PyTorch install tree (include/ + lib/)."""
-
-    root: Path
-    include_dirs: tuple[Path, ...]
-    lib_dir: Path
-    linkage: Literal["static", "shared"]
-    cxx_flags: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Runner:
-    path: Path
-    install: Install
-    command: tuple[str, ...]
-    cached: bool
-    link_mode: str = "whole-archive"
-    map_path: Path | None = None                     # the linker map (compile_runner(map_file=True))
-    aliases: Mapping[str, str] = field(default_factory=dict)   # extracted object -> "libtorch_cpu.a(member)"
-    launch: Launch = field(default_factory=Launch)             # how it starts here (native, qemu-user, adb)
-
-
-@dataclass(frozen=True)
 class VerifyResult:
     model: Path
     runner: Path
@@ -104,171 +51,6 @@ class VerifyResult:
 
 
 # --- the install and the runner ---------------------------------------------------------------
-
-
-def find_install(explicit: Path | None = None) -> Install:
-    """The install given, else $BUILDER_REAL_INSTALL; UsageError when neither is usable."""
-    root = explicit if explicit is not None else (Path(os.environ[INSTALL_ENV])
-                                                   if os.environ.get(INSTALL_ENV) else None)
-    if root is None:
-        raise UsageError(f"no PyTorch install to verify against: pass --install DIR or set {INSTALL_ENV}")
-    include = root / "include"
-    if not (include / "torch/csrc/jit/mobile/import.h").is_file():
-        raise UsageError(f"{root} is not a PyTorch install with the lite interpreter: "
-                         f"{include}/torch/csrc/jit/mobile/import.h is missing")
-    lib_dir = next((d for d in (root / "lib", root / "lib64") if d.is_dir()), root / "lib")
-    if (lib_dir / "libtorch_cpu.a").is_file():
-        linkage: Literal["static", "shared"] = "static"
-    elif (lib_dir / "libtorch_cpu.so").is_file():
-        linkage = "shared"
-    else:
-        raise UsageError(f"{root}: no libtorch_cpu.a or libtorch_cpu.so in {lib_dir}")
-    includes = [include] + [p for p in (include / "torch/csrc/api/include",) if p.is_dir()]
-    return Install(root, tuple(includes), lib_dir, linkage, _torch_cxx_flags(root))
-
-
-def _torch_cxx_flags(root: Path) -> tuple[str, ...]:
-    """TORCH_CXX_FLAGS from share/cmake/Torch/TorchConfig.cmake (e.g. the C++11 ABI define)."""
-    config = root / "share/cmake/Torch/TorchConfig.cmake"
-    if not config.is_file():
-        return ()
-    match = re.search(r'set\(TORCH_CXX_FLAGS "([^"]*)"\)', config.read_text(encoding="utf-8"))
-    return tuple(match.group(1).split()) if match else ()
-
-
-def link_args(install: Install, extra: Sequence[str] = (), *, mode: str = "whole-archive",
-              objects: Sequence[str] = (), environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
-    """The link line after the runner's source. ``objects`` (registrations mode): force-loaded objects or
-    ``@response-file``s, linked before the archives."""
-    if mode not in LINK_MODES:
-        raise UsageError(f"unknown link mode '{mode}'", hint=f"choose from {', '.join(LINK_MODES)}")
-    lib = install.lib_dir
-    if install.linkage == "shared":
-        if mode != "whole-archive":
-            raise UsageError(f"--link {mode} needs a static install (lib/libtorch_cpu.a); {install.root} is shared")
-        names = [n for n in ("torch", "torch_cpu", "c10") if (lib / f"lib{n}.so").is_file()]
-        return (f"-L{lib}", f"-Wl,-rpath,{lib}", "-Wl,--no-as-needed",
-                *(f"-l{n}" for n in names), "-Wl,--as-needed", *extra, "-lpthread", "-ldl", "-lm")
-    whole = [str(lib / n) for n in _WHOLE_ARCHIVE if (lib / n).is_file()]
-    rest = [str(p) for p in sorted(lib.glob("*.a")) if p.name not in _WHOLE_ARCHIVE]
-    system = [f"-l{n}" for n in _SYSTEM_DEPS
-              if not (lib / f"lib{n}.a").is_file() and _system_library(n, environ)]
-    tail = (("-Wl,--push-state,--as-needed", *system, "-Wl,--pop-state") if system else ()) + \
-        ("-lpthread", "-ldl", "-lm")
-    if mode in _RULES:
-        return (*objects, "-Wl,--start-group", *whole, *rest, *extra, "-Wl,--end-group", *tail)
-    return ("-Wl,--whole-archive", *whole, "-Wl,--no-whole-archive",
-            "-Wl,--start-group", *rest, *extra, "-Wl,--end-group", *tail)
-
-
-def _system_library(name: str, environ: Mapping[str, str] | None = None) -> Path | None:
-    """lib<name>.so / .a in the library search path the compiler driver uses by default (Linux)."""
-    import sysconfig
-
-    env = os.environ if environ is None else environ
-    multiarch = sysconfig.get_config_var("MULTIARCH") or ""
-    dirs = [Path(d) for d in env.get("LIBRARY_PATH", "").split(os.pathsep) if d]
-    dirs += [Path("/usr/local/lib"), *(Path(p) / multiarch for p in ("/usr/lib", "/lib") if multiarch),
-             Path("/usr/lib64"), Path("/usr/lib"), Path("/lib64"), Path("/lib")]
-    for d in dirs:
-        for suffix in (".so", ".a"):
-            if (d / f"lib{name}{suffix}").exists():
-                return d / f"lib{name}{suffix}"
-    return None
-
-
-def registration_objects(install: Install, work_dir: Path, rule: str = "registers") -> tuple[Path, dict[str, str]]:
-    """Extract the members of libtorch_cpu.a / libtorch.a that register something (``rule``, see
-    builder.size.registration_members) into ``work_dir``;
-    returns a response file listing them (for ``@file`` on the link line) and {object path: archive(member)}.
-    Cached under a key of the archives' paths, sizes and times."""
-    import json
-
-    from builder.size import extract_members, registration_members
-
-    archives = [install.lib_dir / n for n in _WHOLE_ARCHIVE if (install.lib_dir / n).is_file()]
-    digest = hashlib.sha256(rule.encode())
-    for a in archives:
-        st = a.stat()
-        digest.update(f"{a.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode())
-    folder = work_dir / f"registrations-{digest.hexdigest()[:16]}"
-    rsp, index = folder / "objects.rsp", folder / "objects.json"
-    if rsp.is_file() and index.is_file():
-        aliases = json.loads(index.read_text(encoding="utf-8"))
-        if all(Path(p).is_file() for p in aliases):
-            return rsp, aliases
-    aliases = {}
-    for archive in archives:
-        members = registration_members(archive, rule)
-        log.info("%s: %d member(s) to force-load (%s)", archive.name, len(members), rule)
-        written = extract_members(archive, members, folder / archive.name.replace(".", "_"))
-        aliases.update({str(p): name for p, name in written.items()})
-    folder.mkdir(parents=True, exist_ok=True)
-    atomic.write_text(index, json.dumps(aliases, indent=0))
-    atomic.write_text(rsp, "".join(f'"{p}"\n' for p in aliases))  # last: its presence means complete
-    return rsp, aliases
-
-
-def compile_runner(install: Install, work_dir: Path, *, cxx: str | None = None,
-                   extra_link_args: Sequence[str] = (), link_mode: str = "whole-archive",
-                   map_file: bool = False, dry_run: bool = False, toolchain: Toolchain = HOST) -> Runner:
-    """Compile (or reuse) the runner for ``install``. ``link_mode``: ``whole-archive`` (default) or
-    ``registrations`` (see the module docstring); ``map_file``: also write a linker map (``Runner.map_path``);
-    ``toolchain``: the build's own compiler (an Android build: see builder.models.platform)."""
-    compiler = cxx or toolchain.cxx or os.environ.get("CXX") or proc.which("c++") or proc.which("g++") \
-        or proc.which("clang++")
-    if compiler is None:
-        raise ToolchainError("no C++ compiler found to build the verify runner", hint="install g++ or set CXX")
-    flags = ["-std=c++17", "-O2", *toolchain.flags, *install.cxx_flags, *(f"-I{d}" for d in install.include_dirs)]
-    objects: tuple[str, ...] = ()
-    aliases: dict[str, str] = {}
-    if link_mode in _RULES and install.linkage == "static":
-        rsp, aliases = registration_objects(install, work_dir, _RULES[link_mode])
-        objects = (f"@{rsp}",)
-    link = link_args(install, extra_link_args, mode=link_mode, objects=objects)
-    key = _runner_key(compiler, flags, [*link, *(["map"] if map_file else [])], install)
-    exe = work_dir / f"runner-{key}"
-    map_path = exe.with_name(exe.name + ".map") if map_file else None
-    map_args = (f"-Wl,-Map={map_path}",) if map_path else ()
-    argv = (compiler, *flags, str(RUNNER_SOURCE), "-o", str(exe), *link, *map_args)
-    if exe.is_file() and (map_path is None or map_path.is_file()):
-        log.info("reusing verify runner %s", exe)
-        return Runner(exe, install, argv, True, link_mode, map_path, aliases, runner_launch(exe))
-    work_dir.mkdir(parents=True, exist_ok=True)
-    tmp = atomic.sibling_temp(exe)
-    build_argv = (compiler, *flags, str(RUNNER_SOURCE), "-o", str(tmp), *link, *map_args)
-    log.info("compiling verify runner against %s (%s)", install.root, install.linkage)
-    result = proc.run(build_argv, dry_run=dry_run, check=False)
-    if result.returncode != 0:
-        tmp.unlink(missing_ok=True)
-        errors = tuple(line for line in result.stderr.splitlines() if "error" in line)[:5]
-        raise BuildFailed(f"compiling the verify runner against {install.root} failed",
-                          step="compile verify runner", command=proc.quote(build_argv),
-                          first_errors=errors or tuple(result.stderr.splitlines()[-5:]))
-    if dry_run:
-        return Runner(exe, install, argv, False, link_mode, map_path, aliases)
-    atomic.commit(tmp, exe)
-    return Runner(exe, install, argv, False, link_mode, map_path, aliases, runner_launch(exe))
-
-
-def runner_launch(exe: Path) -> Launch:
-    """How this machine starts ``exe``: natively, under qemu-user, or on a device over adb."""
-    import platform
-
-    tools = ("qemu-aarch64-static", "qemu-arm-static", "qemu-i386-static", "qemu-x86_64-static", "adb")
-    sysroots = {f"/usr/{t}": Path(f"/usr/{t}").is_dir()
-                for t in ("aarch64-linux-gnu", "arm-linux-gnueabihf", "i686-linux-gnu", "x86_64-linux-gnu")}
-    return launch_for(exe, host_machine=platform.machine(), which={t: proc.which(t) for t in tools},
-                      sysroot_exists=sysroots)
-
-
-def _runner_key(compiler: str, flags: Sequence[str], link: Sequence[str], install: Install) -> str:
-    digest = hashlib.sha256(RUNNER_SOURCE.read_bytes())
-    digest.update("\0".join([compiler, *flags, *link]).encode())
-    for lib in sorted(install.lib_dir.glob("libtorch*")) + sorted(install.lib_dir.glob("libc10*")):
-        stat = lib.stat()
-        digest.update(f"{lib.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
-    return digest.hexdigest()[:16]
 
 
 # --- tensors ----------------------------------------------------------------------------------
@@ -397,10 +179,8 @@ def run_runner(runner: Runner, model: Path, inputs: Sequence[Any], work_dir: Pat
     argv = [*runner.launch.prefix, runner.path, model, in_path, out_path, *([trace] if trace is not None else [])]
     try:
         result = proc.run(argv, check=False, timeout=timeout)
-    except Exception as exc:  # proc.run lets the timeout exception through
-        if "Timeout" in type(exc).__name__:
-            raise VerifyFailed(f"the runner did not finish {model.name} within {timeout:g} s") from None
-        raise
+    except proc.TimedOut:
+        raise VerifyFailed(f"the runner did not finish {model.name} within {timeout:g} s") from None
     if result.returncode != 0:
         raise _runner_failure(model, result.stderr or result.stdout, result.returncode)
     match = re.search(r"forward_ms=([0-9.eE+-]+)", result.stdout)

@@ -9,7 +9,6 @@ a half-written file (or anything at all) at the output path.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import logging
 import os
@@ -25,6 +24,7 @@ from typing import BinaryIO
 
 from builder.atomic import (DIR_MODE, FILE_MODE, atomic_dir, atomic_file, replace_dir,  # noqa: F401 - re-exported
                             write_bytes, write_text)
+from builder.hashing import sha256_bytes, sha256_file  # noqa: F401 - re-exported
 
 log = logging.getLogger("builder")
 
@@ -34,6 +34,20 @@ ZIP_EPOCH_MIN = 315532800  # 1980-01-01T00:00:00Z, the earliest time a zip entry
 _CHUNK = 1 << 20
 
 Verify = Callable[[Path], None]
+
+
+def source_date_epoch(explicit: int | None, tree: Path | None = None, commit: str | None = None) -> int:
+    """The one SOURCE_DATE_EPOCH resolver: the value given (the SOURCE_DATE_EPOCH setting, or --epoch), else the
+    date of ``commit`` in the git tree ``tree``, else 1980-01-01 (the earliest a zip entry can carry)."""
+    if explicit is not None:
+        return explicit
+    if tree is not None:
+        from builder.gitcmd import commit_time
+
+        found = commit_time(tree, commit)
+        if found is not None:
+            return found
+    return ZIP_EPOCH_MIN
 
 
 @dataclass(frozen=True)
@@ -194,22 +208,6 @@ def _tar_add(tar: tarfile.TarFile, entry: Entry, mtime: int) -> None:
 
 
 # --- all-or-nothing outputs: builder.atomic (re-exported: packaging code writes through ``archive``) ---------
-
-def file_digest(path: Path, algorithm: str = "sha256") -> str:
-    h = hashlib.new(algorithm)
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def sha256_file(path: Path) -> str:
-    return file_digest(path, "sha256")
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
 
 # --- helpers ----------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Just enough Mach-O / ar / fat parsing to tell which arch and platform a static library is for.
+"""Just enough Mach-O / fat parsing (archives: builder.ar) to tell which arch and platform a static library is for.
 
 Used to refuse a simulator object in a device slice (and the other way round) before lipo/libtool
 run, and by tests. Pure Python, no processes.
@@ -8,6 +8,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from builder.ar import is_archive, member_bytes, read_archive
 from builder.errors import PackageError
 
 CPU_TYPES = {7: "i386", 0x01000007: "x86_64", 12: "armv7", 0x0100000C: "arm64", 0x0200000C: "arm64_32"}
@@ -15,7 +16,6 @@ PLATFORMS = {1: "macos", 2: "ios", 3: "tvos", 4: "watchos", 6: "maccatalyst", 7:
              8: "tvossimulator", 9: "watchossimulator"}
 LC_BUILD_VERSION = 0x32
 LC_VERSION_MIN_IPHONEOS = 0x25
-_AR_MAGIC = b"!<arch>\n"
 _FAT_MAGIC = 0xCAFEBABE
 _FAT_MAGIC_64 = 0xCAFEBABF
 _MH_MAGIC = 0xFEEDFACE
@@ -32,7 +32,7 @@ class MachObject:
 
 def describe(data: bytes, name: str) -> tuple[MachObject, ...]:
     """Every object in a thin/fat Mach-O file or static archive, with its arch and platform."""
-    if data[:8] == _AR_MAGIC:
+    if is_archive(data):
         return _archive(data, name)
     if len(data) >= 4 and struct.unpack(">I", data[:4])[0] in (_FAT_MAGIC, _FAT_MAGIC_64):
         out: list[MachObject] = []
@@ -62,40 +62,7 @@ def _fat_slices(data: bytes, name: str) -> list[tuple[int, int]]:
 
 
 def _archive(data: bytes, name: str) -> tuple[MachObject, ...]:
-    out: list[MachObject] = []
-    pos = len(_AR_MAGIC)
-    long_names = b""
-    while pos + 60 <= len(data):
-        header = data[pos:pos + 60]
-        raw_name = header[:16].decode("ascii", "replace").strip()
-        try:
-            size = int(header[48:58].decode("ascii").strip())
-        except ValueError as exc:
-            raise PackageError(f"{name}: malformed archive member header at {pos}") from exc
-        body = data[pos + 60:pos + 60 + size]
-        member, body = _member_name(raw_name, body, long_names)
-        if raw_name == "//":
-            long_names = body
-        elif not _is_symbol_table(member) and body:
-            obj = _object(body, f"{name}({member})")
-            out.append(obj)
-        pos += 60 + size + (size & 1)
-    return tuple(out)
-
-
-def _member_name(raw: str, body: bytes, long_names: bytes) -> tuple[str, bytes]:
-    if raw.startswith("#1/"):  # BSD: the name follows the header, counted in the size
-        length = int(raw[3:])
-        return body[:length].rstrip(b"\0").decode("utf-8", "replace"), body[length:]
-    if raw.startswith("/") and raw[1:].isdigit() and long_names:  # GNU long name table
-        start = int(raw[1:])
-        end = long_names.find(b"/\n", start)
-        return long_names[start:end if end >= 0 else None].decode("utf-8", "replace"), body
-    return raw.rstrip("/"), body
-
-
-def _is_symbol_table(member: str) -> bool:
-    return member in ("", "/", "//", "/SYM64") or member.startswith("__.SYMDEF")
+    return tuple(_object(member_bytes(data, m), f"{name}({m.name})") for m in read_archive(data, name) if m.size)
 
 
 def _object(data: bytes, name: str) -> MachObject:

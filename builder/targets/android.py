@@ -1,14 +1,21 @@
-"""Android: one slice per ABI, the NDK's toolchain file."""
+"""Android: one slice per ABI, the NDK's toolchain file; the NDK is found (or located for --install-ndk) here.
+
+Steps: [install the NDK] -> source -> per ABI libtorch configure/build/install -> a manifest per install folder.
+"""
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from ..errors import UsageError, did_you_mean
-from .base import Slice
+from .. import plan as planning
+from ..errors import BuilderError, UsageError, did_you_mean
+from ..steps import ManifestArtifact, ManifestStep, Step
+from ..toolchains import ndk as ndk_mod
+from .base import Slice, TargetToolchain, no_ios_options
 
 if TYPE_CHECKING:
-    from ..config import BuildConfig, BuildRequest
+    from ..config import BuildConfig, BuildRequest, Environment
+    from ..plan import SlicePlan
     from ..recipes import Defines, Recipe
 
 PAGE_16K = "-Wl,-z,max-page-size=16384"
@@ -17,8 +24,8 @@ PAGE_16K = "-Wl,-z,max-page-size=16384"
 class Android:
     name = "android"
 
-    def slices(self, request: BuildRequest, recipe: Recipe, problems: list) -> tuple[Slice, ...]:
-        target = recipe.target("android")
+    def slices(self, request: BuildRequest, recipe: Recipe, problems: list[UsageError]) -> tuple[Slice, ...]:
+        target = recipe.target(self.name)
         abis = request.abis or target.default_abis
         seen: set[str] = set()
         out = []
@@ -32,10 +39,32 @@ class Android:
                                            hint=f"choose from {', '.join(target.abis)}"))
                 continue
             out.append(Slice(name=abi, abi=abi))
-        if request.platforms or request.arches or request.deployment_target:
-            problems.append(UsageError("--platform/--arch/--deployment-target are for `builder ios`",
-                                       hint="use --abi for Android"))
+        no_ios_options(request, problems, hint="use --abi for Android")
         return tuple(out)
+
+    def toolchain(self, request: BuildRequest, recipe: Recipe, features: frozenset[str], env: Environment,
+                  problems: list[UsageError], warnings: list[str]) -> TargetToolchain:
+        """The NDK to use, or where --install-ndk will put the release's one; Vulkan's glslc checked up front.
+        The NDK's revision stands for the compiler in the build's key."""
+        try:
+            ask = ndk_mod.parse_ndk_request(request.ndk or "any")
+            scan = ndk_mod.scan_ndks(env.environ, env.home)
+            if request.install_ndk and ask.kind != "path" and not any(
+                    ask.matches(n.revision) and n.revision in recipe.ndk_supported for n in scan.found):
+                info, version = _ndk_to_install(request, recipe, env)
+                return TargetToolchain(ndk=info, ndk_install=version)   # its glslc is checked when installed
+            chosen, warns = ndk_mod.select_ndk(ask, scan.found, recipe.ndk_supported, recipe.ndk_tested,
+                                               request.force_ndk, rejected=scan.rejected)
+        except BuilderError as exc:
+            problems.append(exc if isinstance(exc, UsageError) else UsageError(str(exc)))
+            return TargetToolchain()
+        warnings.extend(warns)
+        if "vulkan" in features:   # shaders are compiled by the NDK's shader-tools glslc (or PATH's)
+            try:
+                ndk_mod.glslc(chosen, env=env.environ, system=env.host_os)
+            except UsageError as exc:
+                problems.append(exc)
+        return TargetToolchain(ndk=chosen)
 
     def placeholders(self, config: BuildConfig, slice_: Slice) -> Mapping[str, str]:
         assert config.ndk is not None and slice_.abi is not None
@@ -50,6 +79,32 @@ class Android:
     def env(self, config: BuildConfig, slice_: Slice) -> Mapping[str, str]:
         assert config.ndk is not None
         return {"ANDROID_NDK": str(config.ndk.path)}
+
+    def steps(self, config: BuildConfig, slices: tuple[SlicePlan, ...]) -> tuple[Step, ...]:
+        assert config.ndk is not None
+        toolchain = {"ndk": str(config.ndk.revision), "ndk_path": str(config.ndk.path)}
+        manifests = ManifestStep(
+            title=f"package install folders {planning.MANIFEST_CONTENT}",
+            artifacts=tuple(ManifestArtifact(sp.install_dir, planning.build_facts(
+                config, sp, f"{self.name}-{sp.slice.name}", toolchain)) for sp in slices))
+        return (*planning.ndk_steps(config), *planning.source_steps(config),
+                *planning.libtorch_steps(config, slices), manifests)
+
+    def preflight(self, config: BuildConfig) -> None:
+        return None
+
+
+def _ndk_to_install(request: BuildRequest, recipe: Recipe, env: Environment) -> tuple[ndk_mod.NdkInfo, str]:
+    """Where `builder ndk install` will put the NDK: known before anything is downloaded."""
+    from ..toolchains.ndk_install import find_archive, host_os, load_catalog
+
+    wanted = request.ndk or recipe.ndk_default
+    if wanted is None:
+        raise UsageError(f"{recipe.tag} names no default NDK", hint="pass --ndk VERSION with --install-ndk")
+    archive = find_archive(ndk_mod.parse_ndk_request(wanted), host_os(env.host_os), load_catalog())
+    sdk = ndk_mod.default_sdk_root(env.environ, env.home, env.host_os)
+    info = ndk_mod.NdkInfo(sdk / "ndk" / str(archive.revision), archive.revision, "--install-ndk")
+    return info, wanted
 
 
 TARGET = Android()

@@ -1,13 +1,20 @@
-"""What every target (android, ios, host) provides, behind one small Protocol."""
+"""What every target (android, ios, host) provides, behind one Protocol: a target owns what differs between them
+(its slices and their validation, its toolchain, its placeholders, defines and environment) and which steps its
+build has (builder.steps). Nothing outside builder/targets asks which target it is."""
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from ..errors import UsageError
+
 if TYPE_CHECKING:
-    from ..config import BuildConfig, BuildRequest
+    from ..config import BuildConfig, BuildRequest, Environment
+    from ..plan import SlicePlan
     from ..recipes import Defines, Recipe
+    from ..steps import Step
+    from ..toolchains.ndk import NdkInfo
 
 
 @dataclass(frozen=True)
@@ -20,11 +27,24 @@ class Slice:
     arch: str | None = None
 
 
-class TargetModule(Protocol):
+@dataclass(frozen=True)
+class TargetToolchain:
+    """The compilers a target's build uses, found while resolving (before anything runs)."""
+
+    ndk: NdkInfo | None = None
+    ndk_install: str | None = None      # the NDK version to install first (--install-ndk when it is missing)
+    compiler: str | None = None         # the host C++ compiler's identity (part of a host build's key)
+
+
+class Target(Protocol):
     name: str
 
-    def slices(self, request: BuildRequest, recipe: Recipe, problems: list) -> tuple[Slice, ...]:
+    def slices(self, request: BuildRequest, recipe: Recipe, problems: list[UsageError]) -> tuple[Slice, ...]:
         """The slices asked for; bad input is appended to problems (all reported at once)."""
+
+    def toolchain(self, request: BuildRequest, recipe: Recipe, features: frozenset[str], env: Environment,
+                  problems: list[UsageError], warnings: list[str]) -> TargetToolchain:
+        """Find and check the target's toolchain (no side effects: an NDK still to install is only located)."""
 
     def placeholders(self, config: BuildConfig, slice_: Slice) -> Mapping[str, str]:
         """Values for the recipe's {placeholders} in this slice."""
@@ -35,8 +55,20 @@ class TargetModule(Protocol):
     def env(self, config: BuildConfig, slice_: Slice) -> Mapping[str, str]:
         """Environment overrides for this slice's configure/build."""
 
+    def steps(self, config: BuildConfig, slices: tuple[SlicePlan, ...]) -> tuple[Step, ...]:
+        """Every step of the build, in order (builder.plan has the shared pieces)."""
 
-def get_target(name: str) -> TargetModule:
-    from . import android, host, ios
+    def preflight(self, config: BuildConfig) -> None:
+        """Raise when this machine cannot run the plan (a plan is printable anywhere)."""
 
-    return {"android": android.TARGET, "ios": ios.TARGET, "host": host.TARGET}[name]
+
+def no_android_options(request: BuildRequest, problems: list[UsageError], use: str) -> None:
+    if request.abis:
+        problems.append(UsageError("--abi is for `builder android`", hint=use))
+    if request.ndk or request.install_ndk:
+        problems.append(UsageError("--ndk/--install-ndk are for `builder android`"))
+
+
+def no_ios_options(request: BuildRequest, problems: list[UsageError], hint: str | None = None) -> None:
+    if request.platforms or request.arches or request.deployment_target:
+        problems.append(UsageError("--platform/--arch/--deployment-target are for `builder ios`", hint=hint))

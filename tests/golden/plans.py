@@ -1,7 +1,7 @@
 """Snapshots of whole plans: ``builder <target> --tag v1.13.1 --dry-run [--json]`` for the golden requests, as text
 and JSON, with this machine's paths replaced by placeholders so the files compare anywhere.
 
-    python -m tests.golden.plans          # rewrite tests/golden/expected/v1.13.1/plan-*.{json,txt}
+    python -m tests.golden.plans          # rewrite tests/golden/plan_snapshots/plan-*.{json,txt}
 
 The tests (test_plan_snapshots.py) compare a fresh plan with these files: a refactor that changes a plan shows up as
 a diff of the files, and an intended change is made by rewriting them (and saying why in the commit).
@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-EXPECTED = Path(__file__).parent / "expected" / "v1.13.1"
+EXPECTED = Path(__file__).parent / "plan_snapshots"   # v1.13.1
 REQUESTS: dict[str, dict[str, Any]] = {
     "android": dict(target="android", abis=("arm64-v8a",)),
     "ios": dict(target="ios", platforms=("SIMULATOR",), arches=("x86_64",)),

@@ -43,11 +43,11 @@ def configure_defines(tag: str, target: str, env) -> tuple[dict[str, str], dict[
     p = plan(resolve(BuildRequest(tag=tag, **REQUESTS[target]), env))
     step = next(s for s in p.steps if s.kind == "configure")
     defines = {}
-    for arg in step.argv:
+    for arg in step.argv():
         if arg.startswith("-D"):
             key, value = arg[2:].split("=", 1)
             defines[key.split(":")[0]] = value
-    return defines, dict(step.env), list(step.argv)
+    return defines, dict(step.project.env), list(step.argv())
 
 
 def normalise(value: str, captured: dict, env, tag: str) -> str:

@@ -1,4 +1,4 @@
-"""The whole printed plan (text and JSON) of the golden requests is what tests/golden/expected/v1.13.1/plan-* say.
+"""The whole printed plan (text and JSON) of the golden requests is what tests/golden/plan_snapshots/plan-* say.
 Regenerate them with ``python -m tests.golden.plans`` when a change to the plan is intended."""
 from __future__ import annotations
 

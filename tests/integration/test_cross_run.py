@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from builder import proc
+from builder.models import runner as runner_mod
 from builder.models import verify
 from builder.models.platform import DeviceNeeded, toolchain_for
 
@@ -38,7 +39,7 @@ def test_cross_compiled_program_runs_under_qemu_user(tmp_path, abi, cxx, qemu):
     src, exe = tmp_path / "hello.cpp", tmp_path / "hello"
     src.write_text(HELLO)
     proc.run([toolchain.cxx, *toolchain.flags, str(src), "-o", str(exe)], check=True)
-    launch = verify.runner_launch(exe)
+    launch = runner_mod.runner_launch(exe)
     assert launch.prefix[0].endswith(qemu) and "not a device" in launch.where
     out = proc.run([*launch.prefix, str(exe), "a", "b"], check=True).stdout
     assert "hello from 3 args" in out
@@ -51,7 +52,7 @@ def test_host_program_runs_natively(tmp_path):
     src, exe = tmp_path / "hello.cpp", tmp_path / "hello"
     src.write_text(HELLO)
     proc.run([cxx, str(src), "-o", str(exe)], check=True)
-    assert verify.runner_launch(exe).prefix == ()
+    assert runner_mod.runner_launch(exe).prefix == ()
     assert toolchain_for(tmp_path).cross is False
 
 
@@ -65,5 +66,5 @@ def test_android_elf_without_adb_names_the_adb_commands(tmp_path, monkeypatch):
     proc.run([cxx, str(src), "-o", str(exe), "-Wl,--dynamic-linker=/system/bin/linker64"], check=True)
     monkeypatch.setattr(proc, "which", lambda name, *a, **k: None if name == "adb" else shutil.which(name))
     with pytest.raises(DeviceNeeded) as err:
-        verify.runner_launch(exe)
+        runner_mod.runner_launch(exe)
     assert "adb push" in str(err.value.hint) and "/data/local/tmp/builder-verify" in str(err.value.hint)

@@ -19,6 +19,7 @@ import torch.jit.mobile  # noqa: F401
 from builder import proc
 from builder.errors import VerifyFailed
 from builder.models import export, ops, verify
+from builder.models import runner as runner_mod
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.filterwarnings("ignore::DeprecationWarning"),
@@ -48,15 +49,15 @@ class UsesCustomOp(torch.nn.Module):
 
 @pytest.fixture(scope="module")
 def wheel_runner(tmp_path_factory) -> verify.Runner:
-    install = verify.find_install(Path(torch.__file__).parent)
-    return verify.compile_runner(install, tmp_path_factory.mktemp("runner"))
+    install = runner_mod.find_install(Path(torch.__file__).parent)
+    return runner_mod.compile_runner(install, tmp_path_factory.mktemp("runner"))
 
 
 @pytest.fixture(scope="module")
 def real_runner(tmp_path_factory) -> verify.Runner:
-    if not os.environ.get(verify.INSTALL_ENV):
-        pytest.skip(f"no real PyTorch host install: set {verify.INSTALL_ENV} to its install dir")
-    return verify.compile_runner(verify.find_install(), tmp_path_factory.mktemp("real-runner"))
+    if not os.environ.get(runner_mod.INSTALL_ENV):
+        pytest.skip(f"no real PyTorch host install: set {runner_mod.INSTALL_ENV} to its install dir")
+    return runner_mod.compile_runner(runner_mod.find_install(Path(os.environ[runner_mod.INSTALL_ENV])), tmp_path_factory.mktemp("real-runner"))
 
 
 def _conv_ptl(tmp_path: Path) -> Path:
@@ -69,7 +70,7 @@ def test_conv_net_matches_torch_on_the_wheel_build(tmp_path, wheel_runner):
     result = verify.verify_model(model, wheel_runner, verify.make_inputs([(1, 3, 8, 8)], seed=1), tmp_path / "w")
     assert result.outputs == ((1, 2), (1, 4, 6, 6))
     assert result.max_abs_error <= 1e-5 and result.forward_ms is not None
-    again = verify.compile_runner(wheel_runner.install, wheel_runner.path.parent)
+    again = runner_mod.compile_runner(wheel_runner.install, wheel_runner.path.parent)
     assert again.cached and again.path == wheel_runner.path
 
 
@@ -143,19 +144,17 @@ def test_v1_13_1_codegen_accepts_both_formats(tmp_path):
     assert "#define TORCH_OPERATOR_WHITELIST " + ";".join(oplist.names) + ";" in header
 
 
-def test_model_shortcut_verifies_each_model_after_a_host_build(tmp_path, monkeypatch, capsys):
-    """`builder host --model`'s last step on an install (the torch wheel's, shared): a .pt is exported for the
+def test_model_shortcut_verifies_each_model_after_a_host_build(tmp_path):
+    """`builder host --model`'s verify step on an install (the torch wheel's, shared): a .pt is exported for the
     release first, then run and compared; the build's levers choose the link (none here: whole-archive)."""
-    from types import SimpleNamespace
-
-    from builder.cli.models import verify_build_models
+    from builder.execute import run_verify
     from builder.recipes import load_recipe
+    from builder.steps import VerifyStep
 
-    monkeypatch.setenv("BUILDER_CACHE_DIR", str(tmp_path / "cache"))
     torch.manual_seed(0)
     pt = tmp_path / "conv.pt"
     torch.jit.script(ConvNet().eval()).save(str(pt))
-    plan = SimpleNamespace(config=SimpleNamespace(recipe=load_recipe("v1.13.1"), size_levers=()),
-                           slices=(SimpleNamespace(install_dir=Path(torch.__file__).parent),))
-    verify_build_models(plan, [pt], "1x3x8x8")
-    assert "verified conv.pt: 2 output(s) match torch" in capsys.readouterr().out
+    step = VerifyStep(title="verify", install_dir=Path(torch.__file__).parent, models=(pt,), shapes="1x3x8x8",
+                      link_mode="whole-archive", link_flags=(), work_dir=tmp_path / "cache" / "verify")
+    (line,) = run_verify(step, load_recipe("v1.13.1"))
+    assert line.startswith("verified conv.pt: 2 output(s) match torch")

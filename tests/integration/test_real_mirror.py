@@ -42,7 +42,7 @@ def test_real_tree_checkout_fetches_only_what_the_mobile_build_needs(tmp_path):
     assert set(as_json["submodules"]) == EXPECTED
     defines = as_json["slices"][0]["defines"]
     assert defines["USE_SYSTEM_XNNPACK"] == "ON" and defines["BUILD_LITE_INTERPRETER"] == "ON"
-    result = source.execute_checkout(tuple(s.data for s in the_plan.steps if s.kind == "source"))
+    result = source.execute_checkout([s for s in the_plan.steps if s.kind == "source"])
     tree = result.worktree
     manifest = json.loads((MIRROR / "MANIFEST.json").read_text())
     import git
@@ -53,5 +53,5 @@ def test_real_tree_checkout_fetches_only_what_the_mobile_build_needs(tmp_path):
     assert len(source._gitmodule_paths(tree)) == 41
     assert (tree / "scripts/build_mobile.sh").is_file()
     # the release's patches are applied exactly once: a second checkout changes nothing
-    again = source.execute_checkout(tuple(s.data for s in the_plan.steps if s.kind == "source"))
+    again = source.execute_checkout([s for s in the_plan.steps if s.kind == "source"])
     assert again.worktree == tree

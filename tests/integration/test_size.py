@@ -17,6 +17,7 @@ from elftools.elf.elffile import ELFFile
 
 from builder import levers, proc, size
 from builder.errors import UsageError
+from builder.models import runner as runner_mod
 from builder.models import verify
 
 pytestmark = [pytest.mark.integration,
@@ -68,7 +69,7 @@ EXPECTED = "relu(-3)=0 twice(5)=10"
 
 
 @pytest.fixture(scope="module")
-def install(tmp_path_factory) -> verify.Install:
+def install(tmp_path_factory) -> runner_mod.Install:
     root = tmp_path_factory.mktemp("install")
     src, lib = root / "src", root / "lib"
     src.mkdir()
@@ -84,17 +85,17 @@ def install(tmp_path_factory) -> verify.Install:
     # core first, like CMake's order; libtorch.a empty of registrations
     proc.run(["ar", "qc", lib / "libtorch_cpu.a", *objects])
     (src / "main.cpp").write_text(MAIN)
-    return verify.Install(root, (), lib, "static", ())
+    return runner_mod.Install(root, (), lib, "static", ())
 
 
-def _link(install: verify.Install, out: Path, mode: str, extra: tuple[str, ...] = ()) -> Path:
+def _link(install: runner_mod.Install, out: Path, mode: str, extra: tuple[str, ...] = ()) -> Path:
     objects: tuple[str, ...] = ()
     aliases: dict[str, str] = {}
     if mode in ("registrations", "initializers"):
         rule = "registers" if mode == "registrations" else "initializers"
-        rsp, aliases = verify.registration_objects(install, out.parent / "work", rule)
+        rsp, aliases = runner_mod.registration_objects(install, out.parent / "work", rule)
         objects = (f"@{rsp}",)
-    args = verify.link_args(install, extra, mode=mode, objects=objects)
+    args = runner_mod.link_args(install, extra, mode=mode, objects=objects)
     proc.run(["g++", install.root / "src/main.cpp", "-o", out, *args, f"-Wl,-Map={out}.map"])
     return out
 
@@ -107,8 +108,8 @@ def _symbols(path: Path) -> set[str]:
 
 def test_registration_members_are_the_initialiser_objects(install):
     archive = install.lib_dir / "libtorch_cpu.a"
-    assert [m.name for m in size.registration_members(archive)] == ["reg.c.o", "reg_cxx_with_a_long_member_name.cpp.o"]
-    assert [m.name for m in size.registration_members(archive, "initializers")] == [
+    assert [m.name for m in runner_mod.registration_members(archive)] == ["reg.c.o", "reg_cxx_with_a_long_member_name.cpp.o"]
+    assert [m.name for m in runner_mod.registration_members(archive, "initializers")] == [
         "reg.c.o", "reg_cxx_with_a_long_member_name.cpp.o", "iostream_only.cpp.o"]
 
 
@@ -131,7 +132,7 @@ def test_registrations_link_keeps_registrations_and_drops_the_rest(install, tmp_
 
 def test_map_attributes_sizes_to_archive_members(install, tmp_path):
     regs = _link(install, tmp_path / "regs", "registrations", ("-Wl,--gc-sections",))
-    _, aliases = verify.registration_objects(install, tmp_path / "work")
+    _, aliases = runner_mod.registration_objects(install, tmp_path / "work")
     kept = [s.name for s in size.elf_sections(regs) if s.file_bytes]
     names = {c.name for c in size.contributors(size.parse_map(Path(f"{regs}.map").read_text(), aliases), kept)}
     assert {"libtorch_cpu.a(core.c.o)", "libtorch_cpu.a(reg.c.o)",
@@ -144,9 +145,9 @@ def test_map_attributes_sizes_to_archive_members(install, tmp_path):
 
 
 def test_registration_objects_are_cached(install, tmp_path):
-    rsp, aliases = verify.registration_objects(install, tmp_path)
+    rsp, aliases = runner_mod.registration_objects(install, tmp_path)
     stamp = rsp.stat().st_mtime_ns
-    again, same = verify.registration_objects(install, tmp_path)
+    again, same = runner_mod.registration_objects(install, tmp_path)
     assert again == rsp and same == aliases and rsp.stat().st_mtime_ns == stamp
     assert all(Path(p).is_file() for p in aliases)
 
@@ -178,8 +179,8 @@ def test_measure_the_torch_wheel_runner(tmp_path):
 @pytest.mark.real_pytorch
 def test_real_install_registrations_vs_whole_archive(tmp_path):
     """On $BUILDER_REAL_INSTALL (a v1.13.1 host build): both links run the MobileNetV2-style model."""
-    if not os.environ.get(verify.INSTALL_ENV):
-        pytest.skip(f"no real PyTorch host install: set {verify.INSTALL_ENV}")
+    if not os.environ.get(runner_mod.INSTALL_ENV):
+        pytest.skip(f"no real PyTorch host install: set {runner_mod.INSTALL_ENV}")
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:
         import mobilenet_model
@@ -187,7 +188,7 @@ def test_real_install_registrations_vs_whole_archive(tmp_path):
         sys.path.remove(str(ROOT / "benchmarks"))
     summary = mobilenet_model.write_all(tmp_path / "mnv2", size=96, width=0.5, num_classes=10)
     inputs = verify.load_inputs(Path(str(summary["inputs"])))
-    install = Path(os.environ[verify.INSTALL_ENV])
+    install = Path(os.environ[runner_mod.INSTALL_ENV])
     work = tmp_path / "work"
     tol = verify.Tolerance(rtol=1e-3, atol=1e-4)
     whole = size.measure_install(install, work, link_flags=("-Wl,--gc-sections",),

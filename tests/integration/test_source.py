@@ -55,7 +55,7 @@ def checkout(spec: SourceSpec, upstream: Upstream, tag: str = "v1.0.0", commit: 
 def test_only_needed_submodules_and_nested_through_mirror(spec: SourceSpec, upstream: Upstream):
     seen: list[tuple[str, int, int]] = []
     result = execute_checkout(plan_checkout(spec, "v1.0.0", upstream.tags["v1.0.0"], NEEDED),
-                              on_progress=lambda a, i, n: seen.append((a.kind, i, n)))
+                              on_progress=lambda a, i, n: seen.append((type(a).__name__, i, n)))
     tree = spec.cache_dir / "worktrees" / "v1.0.0"
     assert result.worktree == tree and result.commit == upstream.tags["v1.0.0"]
     assert (tree / "third_party/needed/needed.txt").read_text() == "needed v1\n"
@@ -64,7 +64,7 @@ def test_only_needed_submodules_and_nested_through_mirror(spec: SourceSpec, upst
     assert result.submodules == {"third_party/needed": upstream.pins["needed"],
                                  "third_party/needed/deps/nested": upstream.pins["nested"]}
     assert submodule_status(tree) == result.submodules
-    assert [k for k, _, _ in seen] == ["fetch", "verify", "worktree", "submodules"]
+    assert [k for k, _, _ in seen] == ["FetchTagStep", "VerifyCommitStep", "WorkTreeStep", "SubmodulesStep"]
     # Shallow everywhere; origin keeps the upstream URL (relative submodule URLs resolve upstream).
     repo = git.Repo(tree)
     assert repo.git.rev_parse("--is-shallow-repository") == "true"
@@ -147,7 +147,7 @@ def test_source_dir_mode(spec: SourceSpec, upstream: Upstream, tmp_path: Path):
     local = SourceSpec(repo_url="https://invalid.invalid/x.git", mirror=upstream.mirror,
                        source_dir=src, cache_dir=tmp_path / "unused-cache")
     actions = plan_checkout(local, "v1.0.0", upstream.tags["v1.0.0"], NEEDED)
-    assert [a.kind for a in actions] == ["verify", "submodules"]
+    assert [type(a).__name__ for a in actions] == ["VerifyCommitStep", "SubmodulesStep"]
     result = execute_checkout(actions)
     assert result.worktree == src and result.commit == upstream.tags["v1.0.0"]
     assert (src / "third_party/needed/deps/nested/nested.txt").exists()

@@ -1,9 +1,13 @@
-"""Unit tests never start processes: subprocess is replaced by a function that fails the test."""
+"""Unit tests never start processes: an audit hook (sys.addaudithook) refuses every way Python starts one
+(subprocess.Popen, os.posix_spawn, os.fork, os.exec*, os.spawn*, os.system), whoever calls it: builder, a library,
+a module imported during the test. It cannot be bypassed by importing a module that holds its own reference to
+subprocess (as patching subprocess's functions could)."""
 from __future__ import annotations
 
-import os
-import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from packaging.version import Version
@@ -12,22 +16,38 @@ from builder.config import Environment
 from builder.toolchains import tools
 
 
-class ProcessForbidden(AssertionError):
-    pass
+class ProcessForbidden(BaseException):
+    """Raised in a unit test that starts a process. A BaseException, so no ``except Exception`` swallows it."""
 
 
-def _forbidden(*args, **kwargs):
+PROCESS_EVENTS = frozenset({"subprocess.Popen", "os.posix_spawn", "os.fork", "os.forkpty", "os.exec", "os.spawn",
+                            "os.system", "pty.spawn"})
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if _GUARD["on"] and event in PROCESS_EVENTS:
+        raise ProcessForbidden(f"unit tests may not start processes: {event} {args[:2]!r}")
+
+
+def _forbidden(*args: Any, **kwargs: Any) -> None:
     raise ProcessForbidden(f"unit tests may not start processes: {args[:1]}")
 
 
+# Audit hooks cannot be removed: one is installed per interpreter (even if this file is imported twice, under two
+# names) and switched on for each unit test.
+_GUARD: dict[str, bool] = getattr(sys, "_builder_process_guard", None) or {"on": False}
+if not hasattr(sys, "_builder_process_guard"):
+    sys._builder_process_guard = _GUARD  # type: ignore[attr-defined]
+    sys.addaudithook(_audit)
+
+
 @pytest.fixture(autouse=True)
-def no_processes(monkeypatch):
-    for name in ("Popen", "run", "call", "check_call", "check_output"):
-        monkeypatch.setattr(subprocess, name, _forbidden)
-    monkeypatch.setattr(os, "system", _forbidden)
-    for name in ("execv", "execve", "execvp", "execvpe", "spawnv", "spawnve", "posix_spawn", "posix_spawnp"):
-        if hasattr(os, name):
-            monkeypatch.setattr(os, name, _forbidden)
+def no_processes() -> Iterator[None]:
+    _GUARD["on"] = True
+    try:
+        yield
+    finally:
+        _GUARD["on"] = False
 
 
 FAKE_CMAKE = tools.Tool("cmake", Path("/opt/fake/cmake"), Version("3.27.9"))

@@ -215,7 +215,7 @@ def test_lever_defines_reach_the_configure_line(env):
     assert sp.defines["CMAKE_CXX_FLAGS"] == "-ffunction-sections -fdata-sections"
     assert sp.defines["CMAKE_INTERPROCEDURAL_OPTIMIZATION"] is True
     configure = next(s for s in p.steps if s.kind == "configure")
-    assert "-DCMAKE_C_FLAGS=-ffunction-sections -fdata-sections" in configure.argv
+    assert "-DCMAKE_C_FLAGS=-ffunction-sections -fdata-sections" in configure.argv()
     assert sp.key != base.key
 
 

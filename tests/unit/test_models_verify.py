@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from builder.errors import UsageError, VerifyFailed
+from builder.models import runner as runner_mod
 from builder.models import verify
 
 # The texts libtorch v1.13.1 prints (torch/csrc/jit/mobile/function.cpp, jit/frontend/schema_matching.cpp).
@@ -115,9 +116,9 @@ def test_flatten_nested_outputs():
 def test_static_install_link_line(tmp_path):
     libs = ("libtorch_cpu.a", "libtorch.a", "libc10.a", "libXNNPACK.a", "libpthreadpool.a", "libcpuinfo.a",
             "libclog.a", "libpytorch_qnnpack.a")
-    install = verify.find_install(make_install(tmp_path / "inst", libs, abi="1"))
+    install = runner_mod.find_install(make_install(tmp_path / "inst", libs, abi="1"))
     assert install.linkage == "static" and install.cxx_flags == ("-D_GLIBCXX_USE_CXX11_ABI=1",)
-    args = verify.link_args(install, ["-lextra"])
+    args = runner_mod.link_args(install, ["-lextra"])
     lib = tmp_path / "inst/lib"
     whole = args[args.index("-Wl,--whole-archive") + 1:args.index("-Wl,--no-whole-archive")]
     assert whole == (str(lib / "libtorch_cpu.a"), str(lib / "libtorch.a"))
@@ -127,35 +128,33 @@ def test_static_install_link_line(tmp_path):
 
 
 def test_shared_install_link_line_and_errors(tmp_path, monkeypatch):
-    install = verify.find_install(make_install(tmp_path / "inst", ("libtorch_cpu.so", "libtorch.so", "libc10.so")))
+    install = runner_mod.find_install(make_install(tmp_path / "inst", ("libtorch_cpu.so", "libtorch.so", "libc10.so")))
     assert install.linkage == "shared" and install.cxx_flags == ()
-    args = verify.link_args(install)
+    args = runner_mod.link_args(install)
     assert "-ltorch_cpu" in args and f"-Wl,-rpath,{tmp_path / 'inst/lib'}" in args
-    monkeypatch.delenv(verify.INSTALL_ENV, raising=False)
-    with pytest.raises(UsageError, match="BUILDER_REAL_INSTALL"):
-        verify.find_install()
-    monkeypatch.setenv(verify.INSTALL_ENV, str(tmp_path / "inst"))
-    assert verify.find_install().root == tmp_path / "inst"
+    with pytest.raises(UsageError, match="pass --build DIR or set BUILDER_REAL_INSTALL"):
+        runner_mod.find_install(None)
+    assert runner_mod.find_install(tmp_path / "inst").root == tmp_path / "inst"
     with pytest.raises(UsageError, match="import.h is missing"):
-        verify.find_install(tmp_path)
+        runner_mod.find_install(tmp_path)
     empty = make_install(tmp_path / "empty", ())
     with pytest.raises(UsageError, match="no libtorch_cpu.a or libtorch_cpu.so"):
-        verify.find_install(empty)
+        runner_mod.find_install(empty)
 
 
 def test_compile_runner_dry_run_starts_nothing(tmp_path, caplog):
     import logging
 
-    install = verify.find_install(make_install(tmp_path / "inst", ("libtorch_cpu.a", "libc10.a")))
+    install = runner_mod.find_install(make_install(tmp_path / "inst", ("libtorch_cpu.a", "libc10.a")))
     with caplog.at_level(logging.DEBUG, logger="builder"):
-        runner = verify.compile_runner(install, tmp_path / "work", cxx="/usr/bin/c++", dry_run=True)
-    assert runner.command[0] == "/usr/bin/c++" and str(verify.RUNNER_SOURCE) in runner.command
+        runner = runner_mod.compile_runner(install, tmp_path / "work", cxx="/usr/bin/c++", dry_run=True)
+    assert runner.command[0] == "/usr/bin/c++" and str(runner_mod.RUNNER_SOURCE) in runner.command
     assert "-Wl,--whole-archive" in runner.command and not runner.cached
     assert "runner.cpp" in caplog.text
 
 
 def test_runner_source_is_shipped_and_cxx14_clean():
-    text = verify.RUNNER_SOURCE.read_text()
+    text = runner_mod.RUNNER_SOURCE.read_text()
     assert "torch::jit::_load_for_mobile" in text and "BUILDER-TENSORS 1" in text
     for newer in ("std::optional", "std::string_view", "if constexpr", "[[nodiscard]]", "std::filesystem"):
         assert newer not in text

@@ -27,13 +27,13 @@ def test_android_plan_steps(env):
     assert kinds[0] == "source" and kinds[-4:] == ["configure", "build", "install", "package"]
     assert kinds.count("configure") == 2
     conf = next(s for s in p.steps if s.kind == "configure")
-    argv = list(conf.argv)
+    argv = list(conf.argv())
     assert argv[:2] == ["/opt/fake/cmake", "-S"] and "-G" in argv and argv[argv.index("-G") + 1] == "Ninja"
     assert "-DANDROID_ABI=arm64-v8a" in argv
     assert f"-DCMAKE_TOOLCHAIN_FILE={env.environ['ANDROID_NDK']}/build/cmake/android.toolchain.cmake" in argv
     assert "-DANDROID_TOOLCHAIN=clang" in argv and "-DBUILD_LITE_INTERPRETER=ON" in argv
     assert "-DANDROID_NATIVE_API_LEVEL=21" in argv and "-DCMAKE_BUILD_TYPE=Release" in argv
-    assert conf.env["ANDROID_NDK"] == env.environ["ANDROID_NDK"]
+    assert conf.project.env["ANDROID_NDK"] == env.environ["ANDROID_NDK"]
 
 
 def test_user_define_last_wins(env):
@@ -63,16 +63,16 @@ def test_key_changes_with_op_list_content(env):
 def test_host_plan_has_mobile_env_and_extras(env):
     p = make(env, target="host")
     conf = next(s for s in p.steps if s.kind == "configure")
-    assert conf.env["BUILD_PYTORCH_MOBILE_WITH_HOST_TOOLCHAIN"] == "1"
-    assert "-DUSE_KINETO=OFF" in conf.argv and "-DUSE_LITE_INTERPRETER_PROFILER=OFF" in conf.argv
+    assert conf.project.env["BUILD_PYTORCH_MOBILE_WITH_HOST_TOOLCHAIN"] == "1"
+    assert "-DUSE_KINETO=OFF" in conf.argv() and "-DUSE_LITE_INTERPRETER_PROFILER=OFF" in conf.argv()
 
 
 def test_ios_slices(env):
     p = make(env, target="ios", platforms=("SIMULATOR",), arches=("x86_64",))
     conf = next(s for s in p.steps if s.kind == "configure")
-    assert "-DIOS_PLATFORM=SIMULATOR" in conf.argv and "-DIOS_ARCH=x86_64" in conf.argv
-    assert any(a.endswith("/cmake/iOS.cmake") for a in conf.argv if a.startswith("-DCMAKE_TOOLCHAIN_FILE="))
-    assert "-DCMAKE_BUILD_TYPE=MinSizeRel" in conf.argv
+    assert "-DIOS_PLATFORM=SIMULATOR" in conf.argv() and "-DIOS_ARCH=x86_64" in conf.argv()
+    assert any(a.endswith("/cmake/iOS.cmake") for a in conf.argv() if a.startswith("-DCMAKE_TOOLCHAIN_FILE="))
+    assert "-DCMAKE_BUILD_TYPE=MinSizeRel" in conf.argv()
 
 
 def test_16k_pages(env):
@@ -86,7 +86,7 @@ def test_json_and_text_agree(env):
     text = p.to_text()
     assert [s["argv"] for s in data["steps"] if s["kind"] == "configure"][0][0] == "/opt/fake/cmake"
     for step in p.steps:
-        if step.argv:
+        if step.argv():
             assert step.shell() in text
 
 

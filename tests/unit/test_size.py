@@ -1,4 +1,5 @@
-"""builder.size on data made here: ar archives and ELF objects built in memory, linker maps as text."""
+"""builder.size, builder.ar and the registration analysis of builder.models.runner on data made here: ar archives
+and ELF objects built in memory, linker maps as text."""
 from __future__ import annotations
 
 import struct
@@ -6,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from builder.size import INERT_REFERENCES, LINKER, PROGRAM, ArchiveError, Contributor, SectionSize, SizeReport, \
-    compare, contributors, elf_sections, extract_members, has_static_initializers, initializer_references, label, \
-    parse_map, read_archive, registers, registration_members
+from builder.ar import ArchiveError, extract_members, read_archive
+from builder.models.runner import INERT_REFERENCES, has_static_initializers, initializer_references, registers, \
+    registration_members
+from builder.size import LINKER, PROGRAM, Contributor, SectionSize, SizeReport, compare, contributors, elf_sections, \
+    label, parse_map
 
 SHT_PROGBITS, SHT_STRTAB, SHT_NOBITS, SHT_INIT_ARRAY = 1, 3, 8, 14
 SHF_WRITE, SHF_ALLOC, SHF_EXEC = 1, 2, 4
@@ -346,7 +349,7 @@ def test_compare_side_by_side():
 # ------------------------------------------------------------------ the runner's link line per mode
 
 def _static_install(tmp_path, *libs: str):
-    from builder.models.verify import Install
+    from builder.models.runner import Install
 
     lib = tmp_path / "lib"
     lib.mkdir(parents=True)
@@ -356,7 +359,7 @@ def _static_install(tmp_path, *libs: str):
 
 
 def test_link_line_per_mode_and_system_copies(tmp_path):
-    from builder.models.verify import link_args
+    from builder.models.runner import link_args
 
     sysdir = tmp_path / "sys"
     sysdir.mkdir()

@@ -1,0 +1,107 @@
+"""The CLI's frame: the Typer app, the console, turning typed errors into one line and an exit code, signals.
+The only place (with the command modules beside it) that prints or exits."""
+from __future__ import annotations
+
+import logging
+import signal
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import BuilderError, BuildFailed, ValidationErrors
+
+app = typer.Typer(name="builder", add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Source builds of mobile PyTorch: pinned releases, Android/iOS/host, packages, manifests.")
+recipes_app = typer.Typer(help="The releases builder knows.", no_args_is_help=True)
+app.add_typer(recipes_app, name="recipes")
+ndk_app = typer.Typer(help="Android NDKs: list, install.", no_args_is_help=True)
+app.add_typer(ndk_app, name="ndk")
+
+log = logging.getLogger("builder")
+STATE = {"debug": False}
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def fail(exc: BaseException) -> None:
+    """Turn a typed error into one or a few lines and the error's exit code."""
+    err = _console(stderr=True)
+    if isinstance(exc, ValidationErrors):
+        err.print(f"[bold red]error:[/] {len(exc.problems)} problems:")
+        for p in exc.problems:
+            err.print(f"  - {p}", markup=False)
+    elif isinstance(exc, BuildFailed):
+        err.print(f"[bold red]build failed:[/] {exc.message}")
+        err.print(f"  command: {exc.command}", markup=False)
+        for line in exc.first_errors:
+            err.print(f"  {line}", markup=False)
+        err.print(f"  full log: {exc.log}", markup=False)
+    else:
+        err.print("[bold red]error:[/] ", end="")
+        err.print(str(exc), markup=False)
+    if STATE["debug"]:
+        import traceback
+
+        traceback.print_exception(exc)
+    raise typer.Exit(getattr(exc, "exit_code", 1))
+
+
+def guarded(fn):
+    """Run a command body; typed errors become messages + exit codes (tracebacks only with --debug)."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except BuilderError as exc:
+            fail(exc)
+        except KeyboardInterrupt:
+            _console(stderr=True).print("interrupted: nothing half-installed; run the same command to resume")
+            raise typer.Exit(130) from None
+        except Terminated:
+            _console(stderr=True).print("terminated: nothing half-installed; run the same command to resume")
+            raise typer.Exit(128 + signal.SIGTERM) from None
+    return wrapper
+
+
+class Terminated(BaseException):
+    """SIGTERM (a CI timeout, `kill`, `docker stop`): unwinds like Ctrl-C, so the running command's process group
+    is stopped too (proc.stream) instead of being left running without builder."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise Terminated()
+
+
+def _trap_sigterm() -> None:
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+@app.callback()
+def main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
+         verbose: Annotated[bool, typer.Option("-v", "--verbose", help="More log lines.")] = False) -> None:
+    STATE["debug"] = debug
+    _trap_sigterm()
+    from rich.logging import RichHandler
+
+    level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
+    handler = RichHandler(console=_console(stderr=True), show_path=False, show_time=False)
+    logging.basicConfig(level=level, handlers=[handler], format="%(message)s")
+    log.setLevel(level)
+
+
+# ------------------------------------------------------------------ shared option types
+
+Tag = Annotated[Optional[str], typer.Option("--tag", help="PyTorch release, e.g. v1.13.1 (see `builder recipes list`).")]
+Abi = Annotated[Optional[list[str]], typer.Option("--abi", help="Android ABI (repeatable).")]
+Define = Annotated[Optional[list[str]], typer.Option("-D", help="Extra CMake define KEY=VALUE (repeatable, last wins).")]
+
+

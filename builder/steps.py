@@ -1,0 +1,314 @@
+"""The steps of a plan, as typed data: one frozen dataclass per kind of step, each saying what it does
+(``describe()``), the processes it starts (``commands()``, ``argv()``) and how it prints (``shell()``, ``to_json()``).
+
+Targets (builder/targets) decide which steps a build has; ``execute`` runs them, dispatching on the type. Nothing
+here runs anything. A new kind of step is a dataclass here, a member of ``Step``, and a case in ``execute``.
+
+    NdkInstallStep                                     toolchain
+    FetchTagStep VerifyCommitStep WorkTreeStep          source (git, exactly as it runs)
+    SubmodulesStep PatchStep
+    CMakeConfigureStep CMakeBuildStep CMakeInstallStep  any CMake project (libtorch per slice, or another project)
+    ManifestStep HostSdkStep                            package: artifacts and their manifest.json
+    VerifyStep                                          run models on a build and compare with torch
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from .proc import Command
+from .recipes import DefineValue
+
+# ------------------------------------------------------------------ base
+
+
+@dataclass(frozen=True, kw_only=True)
+class BaseStep:
+    kind: ClassVar[str]
+    title: str
+    slice: str | None = None
+
+    def commands(self) -> tuple[Command, ...]:
+        """The processes this step may start, exactly as they run (each note says when)."""
+        return ()
+
+    def argv(self) -> tuple[str, ...]:
+        """The argv of a step that runs one command; () otherwise."""
+        commands = self.commands()
+        return commands[0].argv if len(commands) == 1 else ()
+
+    def describe(self) -> str:
+        return self.title
+
+    def shell(self) -> str:
+        """What --dry-run prints under the title: the command lines (with their notes)."""
+        return "\n".join(c.shell() for c in self.commands())
+
+    def to_json(self) -> dict[str, Any]:
+        commands = self.commands()
+        one = commands[0] if len(commands) == 1 else None
+        out: dict[str, Any] = {
+            "kind": self.kind, "title": self.describe(), "argv": list(one.argv) if one else [],
+            "cwd": str(one.cwd) if one and one.cwd else None, "env": dict(one.env) if one else {},
+            "slice": self.slice, "shell": self.shell() or f"# {self.describe()}"}
+        if len(commands) > 1:
+            out["commands"] = [c.to_json() for c in commands]
+        return out
+
+
+# ------------------------------------------------------------------ toolchain
+
+
+@dataclass(frozen=True, kw_only=True)
+class NdkInstallStep(BaseStep):
+    """Download (pinned checksum), verify and unpack an NDK: in-process, the same as `builder ndk install`."""
+
+    kind: ClassVar[str] = "ndk"
+    version: str
+    sdk_root: Path
+    ndk_path: Path
+    download_dir: Path
+
+    def shell(self) -> str:
+        return f"builder ndk install {self.version} --sdk {self.sdk_root}"
+
+
+# ------------------------------------------------------------------ source
+
+
+@dataclass(frozen=True, kw_only=True)
+class SourceStepBase(BaseStep):
+    kind: ClassVar[str] = "source"
+    worktree: Path                      # the checkout the source steps prepare
+    lock: Path | None = None            # held (with the others' locks) for the whole checkout
+
+
+@dataclass(frozen=True, kw_only=True)
+class FetchTagStep(SourceStepBase):
+    mirror: Path                        # the shared bare repository
+    url: str
+    tag: str
+    commit: str
+    init: Command                       # when the mirror does not exist yet
+    fetch: Command                      # unless the mirror already has the tag at the pinned commit
+
+    def commands(self) -> tuple[Command, ...]:
+        return (self.init, self.fetch)
+
+
+@dataclass(frozen=True, kw_only=True)
+class VerifyCommitStep(SourceStepBase):
+    repo: Path
+    ref: str                            # what must resolve to ``commit``
+    tag: str = ""
+    commit: str
+    allow_unpinned: bool = False
+    require_clean: bool = False         # a --source checkout: its root, and no local changes
+    toplevel: Command | None = None
+    status: Command | None = None
+    rev: Command
+
+    def commands(self) -> tuple[Command, ...]:
+        return tuple(c for c in (self.toplevel, self.status, self.rev) if c is not None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkTreeStep(SourceStepBase):
+    tree: Path
+    tag: str
+    mirror: Path
+    url: str                            # upstream URL for origin (relative submodule URLs resolve against it)
+    clone: Command
+    status: Command
+    update: Command                     # fetch the tag from the mirror into an existing tree
+    checkout: Command
+    set_url: Command
+
+    def commands(self) -> tuple[Command, ...]:
+        return (self.clone, self.status, self.update, self.checkout, self.set_url)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SubmodulesStep(SourceStepBase):
+    tree: Path
+    paths: tuple[str, ...]
+    git_config: tuple[str, ...]         # "key=value" passed as ``git -c``
+    update: Command
+    unshallow: Command                  # template: ``{path}`` is a submodule whose server refused a shallow fetch
+
+    def commands(self) -> tuple[Command, ...]:
+        return (self.update, self.unshallow)
+
+    def unshallow_for(self, path: str) -> Command:
+        return Command(tuple(a.replace("{path}", path) for a in self.unshallow.argv), self.unshallow.env,
+                       self.unshallow.cwd)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PatchStep(SourceStepBase):
+    tree: Path
+    patch: Path
+    check: Command                      # does it apply?
+    check_reverse: Command              # is it applied already?
+    apply: Command
+
+    def commands(self) -> tuple[Command, ...]:
+        return (self.check, self.check_reverse, self.apply)
+
+
+SourceStep = FetchTagStep | VerifyCommitStep | WorkTreeStep | SubmodulesStep | PatchStep
+
+
+# ------------------------------------------------------------------ CMake
+
+
+@dataclass(frozen=True)
+class CMakeProject:
+    """One CMake project in one build folder, what its configure, build and install steps share. Any project:
+    libtorch for one slice, or a project built against a slice's install (a JNI library)."""
+
+    name: str                           # in titles and progress: "arm64-v8a", "arm64-v8a jni"
+    slice: str | None
+    source_dir: Path
+    build_dir: Path
+    install_dir: Path                   # installed to ``install.partial`` first, then renamed here
+    key: str                            # everything that changes the output; the stamp records it
+    cmake: Path
+    env: Mapping[str, str] = field(default_factory=dict)
+    tree_key: str | None = None         # set when the build writes generated files into a shared source tree
+    meta: Mapping[str, Any] = field(default_factory=dict)   # written to the build folder (for `builder clean`)
+
+    @property
+    def staging_dir(self) -> Path:
+        return self.build_dir / "install.partial"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CMakeStepBase(BaseStep):
+    project: CMakeProject
+
+    def command(self) -> Command:
+        raise NotImplementedError
+
+    def commands(self) -> tuple[Command, ...]:
+        return (self.command(),)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CMakeConfigureStep(CMakeStepBase):
+    kind: ClassVar[str] = "configure"
+    generator: str
+    defines: Mapping[str, DefineValue | Path]
+
+    def command(self) -> Command:
+        p = self.project
+        return Command((str(p.cmake), "-S", str(p.source_dir), "-B", str(p.build_dir), "-G", self.generator,
+                        *(render_define(k, v) for k, v in self.defines.items())), p.env)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CMakeBuildStep(CMakeStepBase):
+    kind: ClassVar[str] = "build"
+    jobs: int
+    targets: tuple[str, ...] = ()
+
+    def command(self) -> Command:
+        p = self.project
+        chosen = ("--target", *self.targets) if self.targets else ()
+        return Command((str(p.cmake), "--build", str(p.build_dir), *chosen, "-j", str(self.jobs)), p.env)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CMakeInstallStep(CMakeStepBase):
+    kind: ClassVar[str] = "install"
+
+    def command(self) -> Command:
+        p = self.project
+        return Command((str(p.cmake), "--install", str(p.build_dir), "--prefix", str(p.staging_dir)), p.env)
+
+
+CMakeStep = CMakeConfigureStep | CMakeBuildStep | CMakeInstallStep
+
+
+def render_value(value: DefineValue | Path) -> str:
+    if isinstance(value, bool):
+        return "ON" if value else "OFF"
+    return str(value)
+
+
+def render_define(key: str, value: DefineValue | Path) -> str:
+    """The one place a typed define becomes ``-DKEY=VALUE``."""
+    return f"-D{key}={render_value(value)}"
+
+
+# ------------------------------------------------------------------ package
+
+
+@dataclass(frozen=True)
+class BuildFacts:
+    """What an artifact's manifest says about the build of one slice, known when planning."""
+
+    target: str                         # "android-arm64-v8a", "ios-SIMULATOR-x86_64", "host"
+    slice: str
+    key: str
+    defines: Mapping[str, str]          # rendered, as CMake got them
+    env: Mapping[str, str]
+    toolchain: Mapping[str, str]        # {"ndk": ..., "ndk_path": ...} | {"host_compiler": ...} | ...
+
+
+@dataclass(frozen=True)
+class ManifestArtifact:
+    path: Path
+    facts: BuildFacts
+
+
+@dataclass(frozen=True, kw_only=True)
+class ManifestStep(BaseStep):
+    """Write ``<artifact>.manifest.json`` beside each artifact (a folder or a file) not already described."""
+
+    kind: ClassVar[str] = "package"
+    artifacts: tuple[ManifestArtifact, ...]
+
+    def shell(self) -> str:
+        return ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class HostSdkStep(BaseStep):
+    """The host SDK tarball (include/, lib/, share/cmake) of an install, and its manifest."""
+
+    kind: ClassVar[str] = "package"
+    install_dir: Path
+    dest: Path
+    facts: BuildFacts
+
+    def shell(self) -> str:
+        return ""
+
+
+PackageStep = ManifestStep | HostSdkStep
+
+
+# ------------------------------------------------------------------ verify
+
+
+@dataclass(frozen=True, kw_only=True)
+class VerifyStep(BaseStep):
+    """Run models on an install (a runner compiled with the build's own compiler, started natively, under
+    qemu-user or over adb) and compare their outputs with torch's."""
+
+    kind: ClassVar[str] = "verify"
+    install_dir: Path
+    models: tuple[Path, ...]
+    shapes: str                         # random inputs of these shapes (e.g. 1x3x224x224)
+    link_mode: str
+    link_flags: tuple[str, ...]
+    work_dir: Path                      # runner cache (shared across commands)
+
+    def shell(self) -> str:
+        return ""
+
+
+Step = NdkInstallStep | SourceStep | CMakeStep | PackageStep | VerifyStep
