@@ -19,6 +19,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
 from .errors import RecipeError, UsageError, did_you_mean
+from .recipe_jni import JavaSpec, JniSpec, parse_java, parse_jni
 
 SCHEMA_VERSION = 1
 TARGETS = ("android", "ios", "host")
@@ -123,6 +124,8 @@ class Target:
     # packaging
     artifact_lite: str | None = None
     artifact_full: str | None = None
+    jni: JniSpec | None = None           # android: the release's JNI project (builder.recipe_jni)
+    java: JavaSpec | None = None         # android: the release's Java API
 
 
 @dataclass(frozen=True)
@@ -324,11 +327,23 @@ def _parse_target(name: str, t: _Reader) -> Target:
         platforms=_ro({k: tuple(v) for k, v in platforms.items()}),
         default_platforms=t.strings("default_platforms"), slice_defines=t.defines("slice_defines"),
         deployment_target=t.get("deployment_target", str, None),
-        artifact_lite=t.get("artifact_lite", str, None), artifact_full=t.get("artifact_full", str, None))
+        artifact_lite=t.get("artifact_lite", str, None), artifact_full=t.get("artifact_full", str, None),
+        jni=_sub(t, "jni", lambda r: parse_jni(r.get, r.defines, r.strings)),
+        java=_sub(t, "java", lambda r: parse_java(r.get, r.strings, r.where)))
     t.done()
     if not set(target.default_abis) <= set(target.abis):
         raise RecipeError(f"{t.where}: default_abis must be a subset of abis")
     return target
+
+
+def _sub(t: _Reader, key: str, parse: Any) -> Any:
+    """An optional sub-table parsed by ``parse(reader)``; every key of it must be read."""
+    if key not in t.data:
+        return None
+    reader = t.table(key)
+    value = parse(reader)
+    reader.done()
+    return value
 
 
 def _parse_conditional(c: _Reader) -> Conditional:
