@@ -22,6 +22,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
@@ -40,6 +41,12 @@ HOME_SDKS = ("Android/Sdk", "Library/Android/sdk")
 _RELEASE_RE = re.compile(r"^r?(?P<major>\d+)(?P<letter>[a-z])?(?:-?(?P<pre>beta|rc)(?P<pre_n>\d+))?$")
 _VERSION_RE = re.compile(r"^\d+(?:\.\d+){1,3}(?:-?(?:beta|rc|b)\d+)?$")
 _ANY_WORDS = frozenset({"", "any", "latest", "default"})
+
+
+class VersionSet(Protocol):
+    """A SpecifierSet, or a recipe's ``AnyOf`` (several: tested when in any)."""
+
+    def contains(self, item: Version, prereleases: bool | None = None) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -266,7 +273,7 @@ def default_sdk_root(env: Mapping[str, str], home: Path, system: str) -> Path:
 # Choosing
 
 def select_ndk(request: NdkRequest, found: Sequence[NdkInfo], supported: SpecifierSet,
-               tested: SpecifierSet, force: bool = False,
+               tested: VersionSet, force: bool = False,
                rejected: Iterable[tuple[Path, str, str]] = ()) -> tuple[NdkInfo, tuple[str, ...]]:
     """Pick the NDK to use; return it with warnings. Raises ToolchainError if none fits."""
     rejected = tuple(rejected)
@@ -279,7 +286,7 @@ def select_ndk(request: NdkRequest, found: Sequence[NdkInfo], supported: Specifi
 
 
 def _pick(request: NdkRequest, found: Sequence[NdkInfo], supported: SpecifierSet,
-          tested: SpecifierSet, rejected: tuple[tuple[Path, str, str], ...]) -> NdkInfo:
+          tested: VersionSet, rejected: tuple[tuple[Path, str, str], ...]) -> NdkInfo:
     matches = [n for n in found if request.matches(n.revision)]
     if not matches:
         what = "no Android NDK found" if request.kind == "any" else \
@@ -296,7 +303,7 @@ def _pick(request: NdkRequest, found: Sequence[NdkInfo], supported: SpecifierSet
 
 
 def _check_range(chosen: NdkInfo, found: Sequence[NdkInfo], supported: SpecifierSet,
-                 tested: SpecifierSet, force: bool) -> tuple[str, ...]:
+                 tested: VersionSet, force: bool) -> tuple[str, ...]:
     warnings: list[str] = []
     if not _contains(supported, chosen.revision):
         if not force:
@@ -313,11 +320,11 @@ def _check_range(chosen: NdkInfo, found: Sequence[NdkInfo], supported: Specifier
     return tuple(warnings)
 
 
-def _contains(spec: SpecifierSet, version: Version) -> bool:
+def _contains(spec: VersionSet, version: Version) -> bool:
     return spec.contains(version, prereleases=True)
 
 
-def _spec_text(spec: SpecifierSet) -> str:
+def _spec_text(spec: VersionSet) -> str:
     return str(spec) or "any"
 
 

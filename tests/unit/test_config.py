@@ -90,6 +90,22 @@ def test_ndk_outside_supported_range(env, tmp_path):
 def test_ndk_outside_tested_range_warns(env):
     config = resolve(req(), env)
     assert any("tested" in w for w in config.warnings)
+    assert any("==19.2.5345600 or ==21.4.7075529" in w for w in config.warnings)
+
+
+@pytest.mark.parametrize("revision", ["21.4.7075529", "19.2.5345600"])
+def test_ndks_pytorch_tested_do_not_warn(env, tmp_path, revision):
+    """The README's example (--ndk 21.4.7075529, v1.13.1's instrumented-test NDK) and the default (r19c)."""
+    from dataclasses import replace as dc_replace
+
+    from tests.fixtures.standin_ndk import make_standin_ndk
+
+    ndk = make_standin_ndk(tmp_path / "sdk" / "ndk" / revision, revision=revision)
+    environ = {k: v for k, v in env.environ.items() if k != "ANDROID_NDK"}
+    config = resolve(req(ndk=revision, abis=("arm64-v8a",)),
+                     dc_replace(env, environ={**environ, "ANDROID_HOME": str(tmp_path / "sdk")}))
+    assert config.ndk.path == ndk
+    assert not any("tested" in w for w in config.warnings), config.warnings
 
 
 def test_ops_file_missing_and_malformed(env):

@@ -47,6 +47,17 @@ def test_recipe_default_ndk_is_in_the_catalogue(tag, host):
         assert archive.sha256, f"{archive.file}: the linux archive of a default NDK pins a sha256"
 
 
+@pytest.mark.parametrize("tag", available_tags())
+def test_every_exactly_tested_ndk_is_in_the_catalogue(tag):
+    """An NDK a recipe names as tested (==X.Y.Z) can be installed for linux with a pinned sha256."""
+    catalog = load_catalog()
+    for spec in load_recipe(tag).ndk_tested:
+        for s in spec:
+            if s.operator == "==" and "*" not in s.version:
+                archive = find_archive(parse_ndk_request(s.version), "linux", catalog)
+                assert archive.revision == Version(s.version) and archive.sha256
+
+
 def test_headline_ndk_r20_is_pinned_for_linux_and_darwin():
     """The product's headline command uses --ndk 20.0.5594570."""
     catalog = load_catalog()
