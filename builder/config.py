@@ -53,6 +53,7 @@ class BuildRequest:
     skip_submodules: tuple[str, ...] = ()
     out: Path | None = None
     ndk: str | None = None
+    ndk_from: str = "--ndk"              # where ``ndk`` came from: --ndk, or builder.toml (after ANDROID_NDK*)
     force_ndk: bool = False
     install_ndk: bool = False
     repo: str | None = None
@@ -94,6 +95,7 @@ class BuildConfig:
     page_size_16k: bool
     host_os: str
     warnings: tuple[str, ...] = ()
+    ndk_reason: str | None = None     # why this NDK (which precedence rule chose it), printed in the plan
     compiler: str | None = None       # host C++ compiler and version (android: the NDK's revision stands for it)
     extra: Mapping[str, Any] = field(default_factory=dict)
     size_levers: tuple[str, ...] = ()    # chosen size levers (recipe [size_levers]), in recipe order
@@ -183,7 +185,10 @@ def _from_config_file(request: BuildRequest, env: Environment) -> BuildRequest:
         if not isinstance(value, _CONFIG_KEYS[key]):
             raise UsageError(f"{path}: '{key}' must be a {_CONFIG_KEYS[key].__name__}")
         updates[key] = _config_value(key, value, getattr(request, key))
-    return replace(request, **{k: v for k, v in updates.items() if v is not None})
+    updates = {k: v for k, v in updates.items() if v is not None}
+    if "ndk" in updates:
+        updates["ndk_from"] = "builder.toml"
+    return replace(request, **updates)
 
 
 def _config_value(key: str, value: Any, current: Any) -> Any:
@@ -227,7 +232,7 @@ def resolve(request: BuildRequest, env: Environment | None = None) -> BuildConfi
     features = features | levers.features
     system_libs = _system_libs(request, recipe, problems)
     skipped = _skipped(request, recipe, problems, warnings)
-    ndk, ndk_install = _ndk(request, recipe, env, problems, warnings)
+    ndk, ndk_install, ndk_reason = _ndk(request, recipe, env, problems, warnings)
     _defines_syntax(request.defines, problems)
     if not ndk_install:   # an NDK still to be installed is checked when installed (real NDKs carry shader-tools)
         _glslc(features, ndk, env, problems)
@@ -242,7 +247,7 @@ def resolve(request: BuildRequest, env: Environment | None = None) -> BuildConfi
     config = _assemble(request, env, recipe, slices, features, system_libs, skipped, ops_file, ndk, cmake,
                        ninja, launcher, tuple(warnings))
     extra = {**config.extra, "ndk_install": ndk_install} if ndk_install else config.extra
-    return replace(config, size_levers=levers.levers, extra=extra)
+    return replace(config, size_levers=levers.levers, extra=extra, ndk_reason=ndk_reason)
 
 
 def _assemble(request: BuildRequest, env: Environment, recipe: Recipe, slices, features, system_libs, skipped,
@@ -383,28 +388,43 @@ def _ops_file(request: BuildRequest, env: Environment, recipe: Recipe, features:
 
 
 def _ndk(request: BuildRequest, recipe: Recipe, env: Environment, problems: list,
-         warnings: list) -> tuple[ndk_mod.NdkInfo | None, str | None]:
-    """The NDK to use, and the version to install first when --install-ndk finds it missing."""
+         warnings: list) -> tuple[ndk_mod.NdkInfo | None, str | None, str | None]:
+    """The NDK to use, the version to install first when --install-ndk finds it missing, and why that NDK.
+
+    Precedence (builder.toolchains.ndk): --ndk > ANDROID_NDK > ANDROID_NDK_HOME > ANDROID_NDK_ROOT > builder.toml's
+    ndk > the SDK folders. builder.toml's ndk comes after the environment, as every builder.toml setting does.
+    """
     if request.target != "android":
         if request.ndk or request.install_ndk:
             problems.append(UsageError("--ndk/--install-ndk are for `builder android`"))
-        return None, None
+        return None, None, None
     try:
         ask = ndk_mod.parse_ndk_request(request.ndk or "any")
         scan = ndk_mod.scan_ndks(env.environ, env.home)
-        if request.install_ndk and ask.kind != "path" and not any(
+        named = ndk_mod.env_choice(scan.found, scan.rejected)
+        after = ""
+        if request.ndk and request.ndk_from != "--ndk" and named is not None:
+            after = f"; {request.ndk_from}'s ndk = \"{request.ndk}\" comes after the environment"
+            ask = ndk_mod.parse_ndk_request("any")
+        if request.install_ndk and ask.kind != "path" and not (ask.kind == "any" and named is not None) and not any(
                 ask.matches(n.revision) and n.revision in recipe.ndk_supported for n in scan.found):
             return _ndk_to_install(request, recipe, env)
         chosen, warns = ndk_mod.select_ndk(ask, scan.found, recipe.ndk_supported, recipe.ndk_tested,
                                            request.force_ndk, rejected=scan.rejected)
+        why = ndk_mod.explain_choice(ask, chosen, scan.found, recipe.ndk_supported, recipe.ndk_tested,
+                                     asked_by=_ndk_asker(request)) + after
     except BuilderError as exc:
         problems.append(exc if isinstance(exc, UsageError) else UsageError(str(exc)))
-        return None, None
+        return None, None, None
     warnings.extend(warns)
-    return chosen, None
+    return chosen, None, why
 
 
-def _ndk_to_install(request: BuildRequest, recipe: Recipe, env: Environment) -> tuple[ndk_mod.NdkInfo, str]:
+def _ndk_asker(request: BuildRequest) -> str:
+    return "--ndk" if request.ndk_from == "--ndk" else f"{request.ndk_from}'s ndk ="
+
+
+def _ndk_to_install(request: BuildRequest, recipe: Recipe, env: Environment) -> tuple[ndk_mod.NdkInfo, str, str]:
     """Where `builder ndk install` will put the NDK: known before anything is downloaded."""
     from .toolchains.ndk_install import find_archive, host_os, load_catalog
 
@@ -414,7 +434,9 @@ def _ndk_to_install(request: BuildRequest, recipe: Recipe, env: Environment) -> 
     archive = find_archive(ndk_mod.parse_ndk_request(wanted), host_os(env.host_os), load_catalog())
     sdk = ndk_mod.default_sdk_root(env.environ, env.home, env.host_os)
     info = ndk_mod.NdkInfo(sdk / "ndk" / str(archive.revision), archive.revision, "--install-ndk")
-    return info, wanted
+    asked = f"{_ndk_asker(request)} {request.ndk}" if request.ndk else f"{recipe.tag}'s default NDK"
+    return info, wanted, (f"{asked}, not installed: --install-ndk installs it there first "
+                          f"(`builder ndk install {wanted}`, pinned checksums)")
 
 
 def _glslc(features: frozenset[str], ndk: ndk_mod.NdkInfo | None, env: Environment, problems: list) -> None:

@@ -17,6 +17,7 @@ from .errors import RecipeError
 from .levers import lever_defines, link_spec
 from .proc import render
 from .recipes import DefineValue
+from .toolchains.ndk import release_name
 from .targets.base import Slice, get_target
 
 STAMP = ".builder-done.json"
@@ -85,7 +86,8 @@ class Plan:
             "submodules": list(c.submodules), "patches": [p.name for p in c.patches],
             "features": sorted(c.features), "system_libs": sorted(c.system_libs),
             "size_levers": list(c.size_levers), "link": link_json,
-            "ndk": {"path": str(c.ndk.path), "revision": str(c.ndk.revision)} if c.ndk else None,
+            "ndk": {"path": str(c.ndk.path), "revision": str(c.ndk.revision), "source": c.ndk.source,
+                    "why": c.ndk_reason} if c.ndk else None,
             "cmake": c.cmake.describe(), "ninja": c.ninja.describe(),
             "launcher": str(c.launcher) if c.launcher else None, "warnings": list(c.warnings),
             "slices": [{"name": s.slice.name, "key": s.key, "build_dir": str(s.build_dir),
@@ -97,6 +99,10 @@ class Plan:
     def to_text(self) -> str:
         lines = [f"# builder plan: {self.config.target} {self.config.recipe.tag} "
                  f"({len(self.slices)} slice{'s' if len(self.slices) != 1 else ''})"]
+        if self.config.ndk is not None:
+            ndk = self.config.ndk
+            lines.append(f"# NDK {ndk.revision} ({release_name(ndk.revision)}) at {ndk.path}"
+                         + (f", {self.config.ndk_reason}" if self.config.ndk_reason else ""))
         lines += [f"# warning: {w}" for w in self.config.warnings]
         if self.config.size_levers:
             lines.append(f"# size levers: {', '.join(self.config.size_levers)} "
