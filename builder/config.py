@@ -54,6 +54,7 @@ class BuildRequest:
     skip_submodules: tuple[str, ...] = ()
     out: Path | None = None
     ndk: str | None = None
+    ndk_from: str = "--ndk"              # where ``ndk`` came from: --ndk, or builder.toml (after ANDROID_NDK*)
     force_ndk: bool = False
     install_ndk: bool = False
     repo: str | None = None
@@ -98,6 +99,7 @@ class BuildConfig:
     page_size_16k: bool
     host_os: str
     warnings: tuple[str, ...] = ()
+    ndk_reason: str | None = None     # why this NDK (which precedence rule chose it), printed in the plan
     compiler: str | None = None       # host C++ compiler and version (android: the NDK's revision stands for it)
     size_levers: tuple[str, ...] = ()    # chosen size levers (recipe [size_levers]), in recipe order
     ndk_install: str | None = None       # the NDK version to install before building (--install-ndk, missing)
@@ -191,7 +193,10 @@ def _from_config_file(request: BuildRequest, env: Environment) -> BuildRequest:
         if not isinstance(value, _CONFIG_KEYS[key]):
             raise UsageError(f"{path}: '{key}' must be a {_CONFIG_KEYS[key].__name__}")
         updates[key] = _config_value(key, value, getattr(request, key))
-    return replace(request, **{k: v for k, v in updates.items() if v is not None})
+    updates = {k: v for k, v in updates.items() if v is not None}
+    if "ndk" in updates:
+        updates["ndk_from"] = "builder.toml"
+    return replace(request, **updates)
 
 
 def _config_value(key: str, value: Any, current: Any) -> Any:
@@ -262,7 +267,7 @@ def resolve(request: BuildRequest, env: Environment | None = None) -> BuildConfi
         python=Path(sys.executable), python_purelib=Path(sysconfig.get_path("purelib")),
         jobs=request.jobs or os.cpu_count() or 2, page_size_16k=request.page_size_16k,
         host_os=env.host_os, warnings=tuple(warnings), size_levers=levers.levers,
-        ndk_install=toolchain.ndk_install, cache_dir=cache,
+        ndk_install=toolchain.ndk_install, ndk_reason=toolchain.ndk_reason, cache_dir=cache,
         source_date_epoch=_epoch(env.environ), models=request.models,
         verify_models=request.verify_models, shapes=request.shapes)
 

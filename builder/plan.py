@@ -17,6 +17,7 @@ from .errors import RecipeError
 from .hashing import sha256_file_or_missing, sha256_json
 from .levers import lever_defines, link_spec
 from .recipes import DefineValue
+from .toolchains.ndk import release_name
 from .steps import (BuildFacts, CMakeBuildStep, CMakeConfigureStep, CMakeInstallStep, CMakeProject, NdkInstallStep,
                     Step, render_define, render_value)
 from .targets.base import Slice
@@ -58,7 +59,8 @@ class Plan:
             "submodules": list(c.submodules), "patches": [p.name for p in c.patches],
             "features": sorted(c.features), "system_libs": sorted(c.system_libs),
             "size_levers": list(c.size_levers), "link": link_json,
-            "ndk": {"path": str(c.ndk.path), "revision": str(c.ndk.revision)} if c.ndk else None,
+            "ndk": {"path": str(c.ndk.path), "revision": str(c.ndk.revision), "source": c.ndk.source,
+                    "why": c.ndk_reason} if c.ndk else None,
             "cmake": c.cmake.describe(), "ninja": c.ninja.describe(),
             "launcher": str(c.launcher) if c.launcher else None, "warnings": list(c.warnings),
             "slices": [{"name": s.slice.name, "key": s.key, "build_dir": str(s.build_dir),
@@ -70,6 +72,10 @@ class Plan:
     def to_text(self) -> str:
         lines = [f"# builder plan: {self.config.target.name} {self.config.recipe.tag} "
                  f"({len(self.slices)} slice{'s' if len(self.slices) != 1 else ''})"]
+        if self.config.ndk is not None:
+            ndk = self.config.ndk
+            lines.append(f"# NDK {ndk.revision} ({release_name(ndk.revision)}) at {ndk.path}"
+                         + (f", {self.config.ndk_reason}" if self.config.ndk_reason else ""))
         lines += [f"# warning: {w}" for w in self.config.warnings]
         if self.config.size_levers:
             lines.append(f"# size levers: {', '.join(self.config.size_levers)} "

@@ -16,9 +16,10 @@ from types import MappingProxyType
 from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
 from .errors import RecipeError, UsageError, did_you_mean
+from .recipe_jni import JavaSpec, JniSpec, parse_java, parse_jni
 
 SCHEMA_VERSION = 1
 TARGETS = ("android", "ios", "host")
@@ -41,6 +42,33 @@ Defines = Mapping[str, DefineValue]
 
 def _ro(d: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
     return MappingProxyType(dict(d or {}))
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    """Versions in any one of several specifier sets: a recipe's tested NDKs, one entry per NDK (or range) the
+    release's own CI used (``ndk_tested = ["==19.2.5345600", "==21.4.7075529"]``). Used where a SpecifierSet is:
+    ``contains``, ``in`` and ``str``; iterating gives the specifier sets."""
+
+    specs: tuple[SpecifierSet, ...]
+
+    def contains(self, version: Version | str, prereleases: bool | None = None) -> bool:
+        return any(s.contains(version, prereleases=prereleases) for s in self.specs)
+
+    def __contains__(self, version: Version | str) -> bool:
+        return self.contains(version)
+
+    def __iter__(self):
+        return iter(self.specs)
+
+    def __len__(self) -> int:
+        return len(self.specs)
+
+    def __str__(self) -> str:
+        return " or ".join(str(s) or "any" for s in self.specs)
+
+    def texts(self) -> list[str]:
+        return [str(s) for s in self.specs]
 
 
 @dataclass(frozen=True)
@@ -123,6 +151,8 @@ class Target:
     # packaging
     artifact_lite: str | None = None
     artifact_full: str | None = None
+    jni: JniSpec | None = None           # android: the release's JNI project (builder.recipe_jni)
+    java: JavaSpec | None = None         # android: the release's Java API
 
 
 @dataclass(frozen=True)
@@ -138,7 +168,7 @@ class Recipe:
     cmake: SpecifierSet
     cmake_policy_minimum: str | None
     ndk_supported: SpecifierSet
-    ndk_tested: SpecifierSet
+    ndk_tested: AnyOf                    # tested when in any entry (one per NDK the release's CI used)
     ndk_default: str | None
     bytecode_max: int | None
     bytecode_min: int | None
@@ -267,6 +297,20 @@ class _Reader:
         except InvalidSpecifier as exc:
             raise RecipeError(f"{self.where}.{key}: {exc}") from exc
 
+    def spec_list(self, key: str) -> AnyOf:
+        """One specifier set (a string) or several (a non-empty list of strings): versions in any of them."""
+        value = self.get(key, (str, list))
+        texts = [value] if isinstance(value, str) else value
+        if not texts or not all(isinstance(v, str) for v in texts):
+            raise RecipeError(f"{self.where}.{key}: expected a specifier string or a non-empty list of them")
+        specs = []
+        for text in texts:
+            try:
+                specs.append(SpecifierSet(text))
+            except InvalidSpecifier as exc:
+                raise RecipeError(f"{self.where}.{key}: {exc}") from exc
+        return AnyOf(tuple(specs))
+
     def done(self) -> None:
         extra = set(self.data) - self.seen
         if extra:
@@ -293,7 +337,7 @@ def parse_recipe(data: Mapping[str, Any], path: Path) -> Recipe:
         sources=_ro(r.get("sources", dict)), notes=r.get("notes", str, ""),
         python=req.spec("python"), python_modules=req.strings("python_modules"), cmake=req.spec("cmake"),
         cmake_policy_minimum=req.get("cmake_policy_minimum", str, None),
-        ndk_supported=req.spec("ndk_supported"), ndk_tested=req.spec("ndk_tested"),
+        ndk_supported=req.spec("ndk_supported"), ndk_tested=req.spec_list("ndk_tested"),
         ndk_default=req.get("ndk_default", str, None),
         bytecode_max=rt.get("bytecode_max", int, None), bytecode_min=rt.get("bytecode_min", int, None),
         targets=_ro({name: _parse_target(name, r.table("targets").table(name, required=True))
@@ -324,11 +368,23 @@ def _parse_target(name: str, t: _Reader) -> Target:
         platforms=_ro({k: tuple(v) for k, v in platforms.items()}),
         default_platforms=t.strings("default_platforms"), slice_defines=t.defines("slice_defines"),
         deployment_target=t.get("deployment_target", str, None),
-        artifact_lite=t.get("artifact_lite", str, None), artifact_full=t.get("artifact_full", str, None))
+        artifact_lite=t.get("artifact_lite", str, None), artifact_full=t.get("artifact_full", str, None),
+        jni=_sub(t, "jni", lambda r: parse_jni(r.get, r.defines, r.strings)),
+        java=_sub(t, "java", lambda r: parse_java(r.get, r.strings, r.where)))
     t.done()
     if not set(target.default_abis) <= set(target.abis):
         raise RecipeError(f"{t.where}: default_abis must be a subset of abis")
     return target
+
+
+def _sub(t: _Reader, key: str, parse: Any) -> Any:
+    """An optional sub-table parsed by ``parse(reader)``; every key of it must be read."""
+    if key not in t.data:
+        return None
+    reader = t.table(key)
+    value = parse(reader)
+    reader.done()
+    return value
 
 
 def _parse_conditional(c: _Reader) -> Conditional:
@@ -427,6 +483,15 @@ def _check_consistency(recipe: Recipe) -> None:
                                   f"{feature.name} builds for {', '.join(feature.targets)}")
     if not recipe.sources:
         raise RecipeError(f"{recipe.path.name}: [sources] must cite the files the recipe was read from")
+    if recipe.ndk_default is not None:
+        try:
+            default = Version(recipe.ndk_default)
+        except InvalidVersion:
+            raise RecipeError(f"{recipe.path.name}: ndk_default '{recipe.ndk_default}' is not an NDK revision "
+                              "(Pkg.Revision, e.g. 19.2.5345600)") from None
+        if len(default.release) < 3 or not recipe.ndk_supported.contains(default, prereleases=True):
+            raise RecipeError(f"{recipe.path.name}: ndk_default {recipe.ndk_default} must be a full revision "
+                              f"inside ndk_supported ({recipe.ndk_supported})")
 
 
 def summary(recipe: Recipe) -> dict[str, Any]:
@@ -439,7 +504,7 @@ def summary(recipe: Recipe) -> dict[str, Any]:
         "commit_source": recipe.commit_source, "sources": dict(recipe.sources), "notes": recipe.notes,
         "python": spec(recipe.python), "cmake": spec(recipe.cmake),
         "cmake_policy_minimum": recipe.cmake_policy_minimum,
-        "ndk": {"supported": spec(recipe.ndk_supported), "tested": spec(recipe.ndk_tested),
+        "ndk": {"supported": spec(recipe.ndk_supported), "tested": recipe.ndk_tested.texts(),
                 "default": recipe.ndk_default},
         "bytecode": {"min": recipe.bytecode_min, "max": recipe.bytecode_max},
         "features": {n: {"targets": list(f.targets), "default": list(f.default_targets), "on": dict(f.on),

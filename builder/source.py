@@ -38,6 +38,9 @@ log = logging.getLogger("builder")
 
 DEFAULT_REPO_URL = "https://github.com/pytorch/pytorch.git"
 GITHUB_PREFIXES = ("https://github.com/", "git@github.com:", "ssh://git@github.com/")
+# Other hosts a release's .gitmodules names, mirrored under <mirror><host>/...: v1.13.1's real .gitmodules has
+# third_party/eigen at https://gitlab.com/libeigen/eigen.git (Debian's pytorch 1.13.1 tarball carries the file).
+OTHER_HOSTS = ("https://gitlab.com/",)
 SUBMODULE_JOBS = 8
 LOCK_TIMEOUT_S = 3600.0
 
@@ -73,7 +76,7 @@ def rewrite_url(url: str, mirror: str | None, base: str | None = None) -> str:
     """Resolve a (possibly relative) submodule URL against ``base`` and route GitHub through ``mirror``.
 
     ``https://github.com/x/y(.git)``, ``git@github.com:x/y`` and ``ssh://git@github.com/x/y`` become
-    ``<mirror>x/y(.git)``; other hosts are returned unchanged.
+    ``<mirror>x/y(.git)``; ``https://gitlab.com/x/y`` becomes ``<mirror>gitlab.com/x/y``; other hosts are unchanged.
     """
     if url.startswith(("./", "../")):
         if not base:
@@ -84,6 +87,9 @@ def rewrite_url(url: str, mirror: str | None, base: str | None = None) -> str:
     for prefix in GITHUB_PREFIXES:
         if url.startswith(prefix):
             return _mirror_prefix(mirror) + url[len(prefix):]
+    for prefix in OTHER_HOSTS:
+        if url.startswith(prefix):
+            return _mirror_prefix(mirror) + url[len("https://"):]
     return url
 
 
@@ -159,6 +165,7 @@ def _submodule_config(spec: SourceSpec) -> tuple[str, ...]:
         cfg.append("protocol.file.allow=always")
     if spec.mirror:
         cfg += [f"url.{_mirror_prefix(spec.mirror)}.insteadOf={p}" for p in GITHUB_PREFIXES]
+        cfg += [f"url.{_mirror_prefix(spec.mirror)}{p[len('https://'):]}.insteadOf={p}" for p in OTHER_HOSTS]
     return tuple(cfg)
 
 

@@ -49,7 +49,7 @@ def _build_command(target: str):
         skip_submodule: Annotated[Optional[list[str]], typer.Option(help="Build without an optional submodule (see `builder recipes show`).")] = None,
         out: Annotated[Optional[Path], typer.Option(help="Output folder (default ./builder-out).")] = None,
         repo: Annotated[Optional[str], typer.Option(help="PyTorch repository URL.")] = None,
-        mirror: Annotated[Optional[str], typer.Option(help="URL prefix replacing https://github.com/ for the repo and every submodule.")] = None,
+        mirror: Annotated[Optional[str], typer.Option(help="URL prefix replacing https://github.com/ for the repo and every submodule (https://gitlab.com/ becomes PREFIXgitlab.com/).")] = None,
         source: Annotated[Optional[Path], typer.Option(help="Use an existing checkout.")] = None,
         allow_unpinned: Annotated[bool, typer.Option(help="Accept a tag that does not resolve to the recipe's commit.")] = False,
         cache: Annotated[Optional[str], typer.Option(help="Compiler cache: auto, sccache, ccache, none.")] = None,

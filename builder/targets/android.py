@@ -44,17 +44,28 @@ class Android:
 
     def toolchain(self, request: BuildRequest, recipe: Recipe, features: frozenset[str], env: Environment,
                   problems: list[UsageError], warnings: list[str]) -> TargetToolchain:
-        """The NDK to use, or where --install-ndk will put the release's one; Vulkan's glslc checked up front.
-        The NDK's revision stands for the compiler in the build's key."""
+        """The NDK to use (and why), or where --install-ndk will put the release's one; Vulkan's glslc checked up
+        front. The NDK's revision stands for the compiler in the build's key.
+
+        Precedence (builder.toolchains.ndk): --ndk > ANDROID_NDK > ANDROID_NDK_HOME > ANDROID_NDK_ROOT >
+        builder.toml's ndk > the SDK folders. builder.toml's ndk comes after the environment, as every builder.toml
+        setting does.
+        """
         try:
             ask = ndk_mod.parse_ndk_request(request.ndk or "any")
             scan = ndk_mod.scan_ndks(env.environ, env.home)
-            if request.install_ndk and ask.kind != "path" and not any(
-                    ask.matches(n.revision) and n.revision in recipe.ndk_supported for n in scan.found):
-                info, version = _ndk_to_install(request, recipe, env)
-                return TargetToolchain(ndk=info, ndk_install=version)   # its glslc is checked when installed
+            named = ndk_mod.env_choice(scan.found, scan.rejected)
+            after = ""
+            if request.ndk and request.ndk_from != "--ndk" and named is not None:
+                after = f"; {request.ndk_from}'s ndk = \"{request.ndk}\" comes after the environment"
+                ask = ndk_mod.parse_ndk_request("any")
+            if request.install_ndk and ask.kind != "path" and not (ask.kind == "any" and named is not None) and \
+                    not any(ask.matches(n.revision) and n.revision in recipe.ndk_supported for n in scan.found):
+                return _ndk_to_install(request, recipe, env)   # its glslc is checked when installed
             chosen, warns = ndk_mod.select_ndk(ask, scan.found, recipe.ndk_supported, recipe.ndk_tested,
                                                request.force_ndk, rejected=scan.rejected)
+            why = ndk_mod.explain_choice(ask, chosen, scan.found, recipe.ndk_supported, recipe.ndk_tested,
+                                         asked_by=_ndk_asker(request)) + after
         except BuilderError as exc:
             problems.append(exc if isinstance(exc, UsageError) else UsageError(str(exc)))
             return TargetToolchain()
@@ -64,7 +75,7 @@ class Android:
                 ndk_mod.glslc(chosen, env=env.environ, system=env.host_os)
             except UsageError as exc:
                 problems.append(exc)
-        return TargetToolchain(ndk=chosen)
+        return TargetToolchain(ndk=chosen, ndk_reason=why)
 
     def placeholders(self, config: BuildConfig, slice_: Slice) -> Mapping[str, str]:
         assert config.ndk is not None and slice_.abi is not None
@@ -94,7 +105,11 @@ class Android:
         return None
 
 
-def _ndk_to_install(request: BuildRequest, recipe: Recipe, env: Environment) -> tuple[ndk_mod.NdkInfo, str]:
+def _ndk_asker(request: BuildRequest) -> str:
+    return "--ndk" if request.ndk_from == "--ndk" else f"{request.ndk_from}'s ndk ="
+
+
+def _ndk_to_install(request: BuildRequest, recipe: Recipe, env: Environment) -> TargetToolchain:
     """Where `builder ndk install` will put the NDK: known before anything is downloaded."""
     from ..toolchains.ndk_install import find_archive, host_os, load_catalog
 
@@ -104,7 +119,10 @@ def _ndk_to_install(request: BuildRequest, recipe: Recipe, env: Environment) -> 
     archive = find_archive(ndk_mod.parse_ndk_request(wanted), host_os(env.host_os), load_catalog())
     sdk = ndk_mod.default_sdk_root(env.environ, env.home, env.host_os)
     info = ndk_mod.NdkInfo(sdk / "ndk" / str(archive.revision), archive.revision, "--install-ndk")
-    return info, wanted
+    asked = f"{_ndk_asker(request)} {request.ndk}" if request.ndk else f"{recipe.tag}'s default NDK"
+    return TargetToolchain(ndk=info, ndk_install=wanted,
+                           ndk_reason=f"{asked}, not installed: --install-ndk installs it there first "
+                                      f"(`builder ndk install {wanted}`, pinned checksums)")
 
 
 TARGET = Android()

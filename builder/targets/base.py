@@ -33,6 +33,7 @@ class TargetToolchain:
 
     ndk: NdkInfo | None = None
     ndk_install: str | None = None      # the NDK version to install first (--install-ndk when it is missing)
+    ndk_reason: str | None = None       # why this NDK (which precedence rule chose it), printed in the plan
     compiler: str | None = None         # the host C++ compiler's identity (part of a host build's key)
 
 

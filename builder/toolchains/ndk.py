@@ -10,8 +10,23 @@ Request syntax (``parse_ndk_request``):
 * ``r21e`` / ``21e`` / ``r21`` / ``21`` — Google's release names: the letter is the minor
   version (no letter = 0, ``b`` = 1, ... ``e`` = 4), so ``r21e`` is 21.4.x and ``r21`` is 21.0.x;
 * ``r23-beta2`` — a beta of a release;
-* ``latest`` / ``any`` / empty — whatever is found (the newest tested one is preferred);
+* ``latest`` / ``any`` / empty — whatever is found (see the precedence below);
 * anything that looks like a path (contains ``/``, starts with ``~`` or ``.``) — that folder.
+
+Which NDK is used (``select_ndk``), first rule that applies:
+
+1. ``--ndk PATH`` — that folder; ``--ndk VERSION`` — an NDK of that version found anywhere below
+   (when several match: a tested one, then a supported one, then the newest, then the first in this order);
+2. ``ANDROID_NDK``, then ``ANDROID_NDK_HOME``, then ``ANDROID_NDK_ROOT`` — the first of them that is set
+   is used, even when the SDK folders hold other (newer, tested) NDKs; one set to something that is not
+   an NDK is an error, never skipped;
+3. the SDK folders: ``$ANDROID_HOME/ndk/*``, ``$ANDROID_SDK_ROOT/ndk/*`` (and their ``ndk-bundle``),
+   ``~/Android/Sdk``, ``~/Library/Android/sdk`` — the newest NDK the recipe tested, else the newest it
+   supports, else the newest.
+
+(builder.toml's ``ndk`` comes after the environment variables and before the SDK folders, as every
+builder.toml setting comes after the environment: see ``builder.config``.) ``explain_choice`` says which
+rule chose the NDK; the plan prints it.
 """
 from __future__ import annotations
 
@@ -22,6 +37,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
@@ -40,6 +56,12 @@ HOME_SDKS = ("Android/Sdk", "Library/Android/sdk")
 _RELEASE_RE = re.compile(r"^r?(?P<major>\d+)(?P<letter>[a-z])?(?:-?(?P<pre>beta|rc)(?P<pre_n>\d+))?$")
 _VERSION_RE = re.compile(r"^\d+(?:\.\d+){1,3}(?:-?(?:beta|rc|b)\d+)?$")
 _ANY_WORDS = frozenset({"", "any", "latest", "default"})
+
+
+class VersionSet(Protocol):
+    """A SpecifierSet, or a recipe's ``AnyOf`` (several: tested when in any)."""
+
+    def contains(self, item: Version, prereleases: bool | None = None) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -265,21 +287,80 @@ def default_sdk_root(env: Mapping[str, str], home: Path, system: str) -> Path:
 # ---------------------------------------------------------------------------------------------
 # Choosing
 
+def env_choice(found: Sequence[NdkInfo], rejected: Iterable[tuple[Path, str, str]] = ()
+               ) -> NdkInfo | tuple[Path, str, str] | None:
+    """The NDK named by the first of ANDROID_NDK, ANDROID_NDK_HOME, ANDROID_NDK_ROOT that is set: its NdkInfo,
+    or its (path, variable, reason) when it is not a usable NDK; None when none of them is set."""
+    rejected = tuple(rejected)
+    for var in NDK_ENV_VARS:
+        hit = next((n for n in found if n.source == var), None)
+        if hit is not None:
+            return hit
+        bad = next((r for r in rejected if r[1] == var), None)
+        if bad is not None:
+            return bad
+    return None
+
+
 def select_ndk(request: NdkRequest, found: Sequence[NdkInfo], supported: SpecifierSet,
-               tested: SpecifierSet, force: bool = False,
+               tested: VersionSet, force: bool = False,
                rejected: Iterable[tuple[Path, str, str]] = ()) -> tuple[NdkInfo, tuple[str, ...]]:
-    """Pick the NDK to use; return it with warnings. Raises ToolchainError if none fits."""
+    """Pick the NDK to use (precedence in the module docstring); return it with warnings.
+
+    ``found``/``rejected`` are a scan_ndks() result, in search order. Raises ToolchainError if none fits.
+    """
     rejected = tuple(rejected)
     if request.kind == "path":
         assert request.path is not None
         chosen = inspect_ndk(request.path, "path")
+    elif request.kind == "any" and (named := env_choice(found, rejected)) is not None:
+        if not isinstance(named, NdkInfo):
+            path, var, why = named
+            raise ToolchainError(
+                f"{var}={path} is set, so it is the NDK to use, but it is not one: {why}",
+                hint=f"point {var} at an NDK folder (the one holding {PROPERTIES_FILE}), unset it"
+                     + (f" to use one of the {len(found)} other NDKs found" if found else "")
+                     + ", pass --ndk VERSION|PATH, or run `builder ndk install <version>`")
+        chosen = named
     else:
         chosen = _pick(request, found, supported, tested, rejected)
     return chosen, _check_range(chosen, found, supported, tested, force)
 
 
+def explain_choice(request: NdkRequest, chosen: NdkInfo, found: Sequence[NdkInfo], supported: SpecifierSet,
+                   tested: VersionSet, asked_by: str = "--ndk") -> str:
+    """Why select_ndk chose ``chosen``, in one line for the plan, which prints it after the NDK's revision and
+    path (``asked_by`` names where a version or path request came from: ``--ndk`` or ``builder.toml``)."""
+    where = chosen.source
+    if request.kind == "path":
+        return f"{asked_by} {request.text}"
+    if request.kind != "any":
+        return f"{asked_by} {request.text}, found in {where}"
+    others = [n for n in found if n.path != chosen.path]
+    if chosen.source in NDK_ENV_VARS:
+        unset = NDK_ENV_VARS[:NDK_ENV_VARS.index(chosen.source)]
+        text = f"from {where} ({_no_ndk(request)}" + "".join(f", no {v}" for v in unset) + ")"
+        if others:
+            n = len(others)
+            text += f"; {n} other NDK{'s' if n != 1 else ''} found come{'s' if n == 1 else ''} later in the search"
+        return text
+    if not others:
+        how = "the only NDK found"
+    elif _contains(tested, chosen.revision):
+        how = f"the newest the recipe tested, of {len(found)} found"
+    elif _contains(supported, chosen.revision):
+        how = f"the newest supported (none tested), of {len(found)} found"
+    else:
+        how = f"the newest (none supported), of {len(found)} found"
+    return f"from {where}: {how} ({_no_ndk(request)}, {', '.join(NDK_ENV_VARS)} unset)"
+
+
+def _no_ndk(request: NdkRequest) -> str:
+    return "no --ndk" if request.text == "any" else f"--ndk {request.text}"
+
+
 def _pick(request: NdkRequest, found: Sequence[NdkInfo], supported: SpecifierSet,
-          tested: SpecifierSet, rejected: tuple[tuple[Path, str, str], ...]) -> NdkInfo:
+          tested: VersionSet, rejected: tuple[tuple[Path, str, str], ...]) -> NdkInfo:
     matches = [n for n in found if request.matches(n.revision)]
     if not matches:
         what = "no Android NDK found" if request.kind == "any" else \
@@ -296,28 +377,30 @@ def _pick(request: NdkRequest, found: Sequence[NdkInfo], supported: SpecifierSet
 
 
 def _check_range(chosen: NdkInfo, found: Sequence[NdkInfo], supported: SpecifierSet,
-                 tested: SpecifierSet, force: bool) -> tuple[str, ...]:
+                 tested: VersionSet, force: bool) -> tuple[str, ...]:
     warnings: list[str] = []
     if not _contains(supported, chosen.revision):
         if not force:
+            via = f" (from {chosen.source})" if chosen.source in NDK_ENV_VARS else ""
             raise ToolchainError(
-                f"NDK {chosen.revision} ({release_name(chosen.revision)}) at {chosen.path} is outside the "
+                f"NDK {chosen.revision} ({release_name(chosen.revision)}) at {chosen.path}{via} is outside the "
                 f"supported range {_spec_text(supported)}; " + _found_summary(found, supported, ()),
-                hint="install a supported NDK with `builder ndk install <version>`, or pass --force "
-                     "to try this one anyway")
+                hint="install a supported NDK with `builder ndk install <version>`"
+                     + (f" or pick one with --ndk VERSION (or point {chosen.source} at it)" if via else "")
+                     + ", or pass --force-ndk to try this one anyway")
         warnings.append(f"NDK {chosen.revision} is outside the supported range {_spec_text(supported)}; "
-                        "continuing because of --force")
+                        "continuing because of --force-ndk")
     if not _contains(tested, chosen.revision):
         warnings.append(f"NDK {chosen.revision} ({release_name(chosen.revision)}) has not been tested "
                         f"with this recipe (tested: {_spec_text(tested)})")
     return tuple(warnings)
 
 
-def _contains(spec: SpecifierSet, version: Version) -> bool:
+def _contains(spec: VersionSet, version: Version) -> bool:
     return spec.contains(version, prereleases=True)
 
 
-def _spec_text(spec: SpecifierSet) -> str:
+def _spec_text(spec: VersionSet) -> str:
     return str(spec) or "any"
 
 

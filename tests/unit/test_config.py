@@ -90,6 +90,22 @@ def test_ndk_outside_supported_range(env, tmp_path):
 def test_ndk_outside_tested_range_warns(env):
     config = resolve(req(), env)
     assert any("tested" in w for w in config.warnings)
+    assert any("==19.2.5345600 or ==21.4.7075529" in w for w in config.warnings)
+
+
+@pytest.mark.parametrize("revision", ["21.4.7075529", "19.2.5345600"])
+def test_ndks_pytorch_tested_do_not_warn(env, tmp_path, revision):
+    """The README's example (--ndk 21.4.7075529, v1.13.1's instrumented-test NDK) and the default (r19c)."""
+    from dataclasses import replace as dc_replace
+
+    from tests.fixtures.standin_ndk import make_standin_ndk
+
+    ndk = make_standin_ndk(tmp_path / "sdk" / "ndk" / revision, revision=revision)
+    environ = {k: v for k, v in env.environ.items() if k != "ANDROID_NDK"}
+    config = resolve(req(ndk=revision, abis=("arm64-v8a",)),
+                     dc_replace(env, environ={**environ, "ANDROID_HOME": str(tmp_path / "sdk")}))
+    assert config.ndk.path == ndk
+    assert not any("tested" in w for w in config.warnings), config.warnings
 
 
 def test_ops_file_missing_and_malformed(env):
@@ -201,3 +217,94 @@ def test_vulkan_needs_glslc_before_anything_runs(env, tmp_path):
     config = resolve(req(abis=("arm64-v8a",), features=("vulkan",), ndk=str(ndk)),
                      dc_replace(env, environ={**env.environ, "ANDROID_NDK": str(ndk)}))
     assert "vulkan" in config.features
+
+
+# --- which NDK, and why (printed in the plan) -------------------------------------------------
+
+def _sdk_with_tested_ndk(tmp_path):
+    from tests.fixtures.standin_ndk import make_standin_ndk
+
+    sdk = tmp_path / "sdk"
+    make_standin_ndk(sdk / "ndk" / "21.4.7075529", revision="21.4.7075529")   # tested by v1.13.1's CI
+    return sdk
+
+
+def test_android_ndk_wins_over_android_home_and_the_plan_says_why(env, tmp_path):
+    from dataclasses import replace as dc_replace
+
+    from builder.plan import plan
+
+    sdk = _sdk_with_tested_ndk(tmp_path)
+    env = dc_replace(env, environ={**env.environ, "ANDROID_HOME": str(sdk)})
+    config = resolve(req(abis=("arm64-v8a",)), env)
+    assert config.ndk.path == Path(env.environ["ANDROID_NDK"]) and str(config.ndk.revision) == "20.0.5594570"
+    assert config.ndk_reason == "from ANDROID_NDK (no --ndk); 1 other NDK found comes later in the search"
+    p = plan(config)
+    line = f"# NDK 20.0.5594570 (r20) at {env.environ['ANDROID_NDK']}, from ANDROID_NDK (no --ndk); "
+    assert line in p.to_text()
+    assert p.to_text().splitlines()[1].startswith("# NDK 20.0.5594570 (r20) at ")
+    ndk = p.to_json()["ndk"]
+    assert ndk["source"] == "ANDROID_NDK" and ndk["why"] == config.ndk_reason
+
+
+def test_without_ndk_variables_the_sdk_folder_is_searched(env, tmp_path):
+    from dataclasses import replace as dc_replace
+
+    from builder.plan import plan
+
+    sdk = _sdk_with_tested_ndk(tmp_path)
+    environ = {k: v for k, v in env.environ.items() if k != "ANDROID_NDK"}
+    config = resolve(req(abis=("arm64-v8a",)), dc_replace(env, environ={**environ, "ANDROID_HOME": str(sdk)}))
+    assert config.ndk.path == sdk / "ndk" / "21.4.7075529" and not config.warnings
+    assert "at " + str(sdk / "ndk" / "21.4.7075529") + ", from ANDROID_HOME/ndk: the only NDK found" in \
+        plan(config).to_text()
+
+
+def test_ndk_option_beats_android_ndk(env, tmp_path):
+    from dataclasses import replace as dc_replace
+
+    sdk = _sdk_with_tested_ndk(tmp_path)
+    env = dc_replace(env, environ={**env.environ, "ANDROID_HOME": str(sdk)})
+    config = resolve(req(abis=("arm64-v8a",), ndk="r21e"), env)
+    assert config.ndk.path == sdk / "ndk" / "21.4.7075529"
+    assert config.ndk_reason == "--ndk r21e, found in ANDROID_HOME/ndk"
+
+
+def test_android_ndk_not_an_ndk_is_reported_not_skipped(env, tmp_path):
+    from dataclasses import replace as dc_replace
+
+    sdk = _sdk_with_tested_ndk(tmp_path)
+    (tmp_path / "stale").mkdir()
+    env = dc_replace(env, environ={**env.environ, "ANDROID_HOME": str(sdk), "ANDROID_NDK": str(tmp_path / "stale")})
+    with pytest.raises(UsageError, match="ANDROID_NDK=.*stale is set, so it is the NDK to use, but it is not one"):
+        resolve(req(abis=("arm64-v8a",)), env)
+
+
+def test_builder_toml_ndk_comes_after_the_environment(env, tmp_path):
+    """README: settings come from the command line, then the environment, then builder.toml."""
+    from dataclasses import replace as dc_replace
+
+    sdk = _sdk_with_tested_ndk(tmp_path)
+    (env.cwd / "builder.toml").write_text('ndk = "21.4.7075529"\n')
+    env = dc_replace(env, environ={**env.environ, "ANDROID_HOME": str(sdk)})
+    config = resolve(req(abis=("arm64-v8a",)), env)
+    assert config.ndk.source == "ANDROID_NDK"
+    assert config.ndk_reason.endswith("; builder.toml's ndk = \"21.4.7075529\" comes after the environment")
+    config = resolve(req(abis=("arm64-v8a",)),
+                     dc_replace(env, environ={k: v for k, v in env.environ.items() if k != "ANDROID_NDK"}))
+    assert config.ndk.path == sdk / "ndk" / "21.4.7075529"
+    assert config.ndk_reason == "builder.toml's ndk = 21.4.7075529, found in ANDROID_HOME/ndk"
+    assert resolve(req(abis=("arm64-v8a",), ndk="r21e"), env).ndk_reason == "--ndk r21e, found in ANDROID_HOME/ndk"
+
+
+def test_install_ndk_says_why_and_respects_android_ndk(env, tmp_path):
+    from dataclasses import replace as dc_replace
+
+    environ = {k: v for k, v in env.environ.items() if k != "ANDROID_NDK"}
+    environ["ANDROID_HOME"] = str(tmp_path / "sdk")
+    config = resolve(req(abis=("x86",), install_ndk=True), dc_replace(env, environ=environ))
+    assert config.ndk_install == "19.2.5345600" and config.ndk.path == tmp_path / "sdk" / "ndk" / "19.2.5345600"
+    assert config.ndk_reason.startswith("v1.13.1's default NDK, not installed: --install-ndk installs it")
+    # ANDROID_NDK set to a supported NDK: that one is used, nothing is installed
+    config = resolve(req(abis=("x86",), install_ndk=True), dc_replace(env, environ={**environ, **env.environ}))
+    assert config.ndk_install is None and config.ndk.source == "ANDROID_NDK"

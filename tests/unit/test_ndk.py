@@ -8,9 +8,9 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from builder.errors import ToolchainError, UsageError
-from builder.toolchains.ndk import (NdkInfo, default_sdk_root, find_glslc, find_ndks, glslc, inspect_ndk,
-                                    parse_ndk_request, parse_revision, read_properties, release_name,
-                                    scan_ndks, select_ndk)
+from builder.toolchains.ndk import (NdkInfo, default_sdk_root, env_choice, explain_choice, find_glslc, find_ndks,
+                                    glslc, inspect_ndk, parse_ndk_request, parse_revision, read_properties,
+                                    release_name, scan_ndks, select_ndk)
 from tests.fixtures.standin_ndk import make_broken_ndk, make_properties_only_ndk, make_standin_ndk
 
 SUPPORTED = SpecifierSet(">=21,<28")
@@ -230,6 +230,126 @@ def test_beta_counts_inside_a_range():
     found = (NdkInfo(Path("/b"), parse_revision("23.0.7196353-beta2"), "x"),)
     chosen, _ = select_ndk(parse_ndk_request("r23-beta2"), found, SUPPORTED, TESTED)
     assert chosen.revision.is_prerelease
+
+
+# --- precedence: --ndk > ANDROID_NDK > ANDROID_NDK_HOME > ANDROID_NDK_ROOT > SDK folders ------------------------
+
+def _precedence_layout(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """An NDK behind each variable, and a tested, newer NDK in the SDK folder that used to win over all of them."""
+    home = tmp_path / "home"
+    sdk = tmp_path / "sdk"
+    make_standin_ndk(sdk / "ndk" / "21.4.7075529", "21.4.7075529")      # tested (TESTED), newest supported
+    make_standin_ndk(sdk / "ndk" / "22.1.7171670", "22.1.7171670")
+    env = {"ANDROID_NDK": str(make_standin_ndk(tmp_path / "a", "23.1.7779620")),
+           "ANDROID_NDK_HOME": str(make_standin_ndk(tmp_path / "b", "24.0.8215888")),
+           "ANDROID_NDK_ROOT": str(make_standin_ndk(tmp_path / "c", "25.2.9519653")),
+           "ANDROID_HOME": str(sdk), "PATH": "/nonexistent"}
+    return env, home
+
+
+def _choose(env, home, text="any", force=False):
+    scan = scan_ndks(env, home)
+    ask = parse_ndk_request(text)
+    chosen, warnings = select_ndk(ask, scan.found, SUPPORTED, TESTED, force, rejected=scan.rejected)
+    return chosen, warnings, explain_choice(ask, chosen, scan.found, SUPPORTED, TESTED)
+
+
+@pytest.mark.parametrize("unset, want, source", [
+    ((), "23.1.7779620", "ANDROID_NDK"),
+    (("ANDROID_NDK",), "24.0.8215888", "ANDROID_NDK_HOME"),
+    (("ANDROID_NDK", "ANDROID_NDK_HOME"), "25.2.9519653", "ANDROID_NDK_ROOT"),
+    (("ANDROID_NDK", "ANDROID_NDK_HOME", "ANDROID_NDK_ROOT"), "21.4.7075529", "ANDROID_HOME/ndk"),
+])
+def test_ndk_env_precedence(tmp_path, unset, want, source):
+    env, home = _precedence_layout(tmp_path)
+    env = {k: v for k, v in env.items() if k not in unset}
+    chosen, warnings, why = _choose(env, home)
+    assert (str(chosen.revision), chosen.source) == (want, source)
+    if source.startswith("ANDROID_NDK"):
+        # the variable wins although ANDROID_HOME holds a tested NDK: untested is a warning, not a reason to skip it
+        assert any("not been tested" in w for w in warnings)
+        others = 4 - len(unset)         # the other variables' NDKs that are set, and the SDK folder's two
+        assert why.startswith(f"from {source} (no --ndk") and f"; {others} other NDKs found come later" in why
+        for earlier in unset:
+            assert f"no {earlier}" in why
+    else:
+        assert warnings == ()
+        assert why == ("from ANDROID_HOME/ndk: the newest the recipe tested, of 2 found (no --ndk, ANDROID_NDK, "
+                       "ANDROID_NDK_HOME, ANDROID_NDK_ROOT unset)")
+
+
+def test_android_ndk_is_not_ignored_when_android_home_holds_ndks(tmp_path):
+    """The bug: ANDROID_NDK was silently passed over for a tested NDK under ANDROID_HOME."""
+    sdk = tmp_path / "sdk"
+    make_standin_ndk(sdk / "ndk" / "21.4.7075529", "21.4.7075529")
+    mine = make_standin_ndk(tmp_path / "my-ndk", "22.1.7171670")
+    chosen, _, why = _choose({"ANDROID_NDK": str(mine), "ANDROID_HOME": str(sdk)}, tmp_path / "home")
+    assert chosen.path == mine and chosen.source == "ANDROID_NDK"
+    assert why == "from ANDROID_NDK (no --ndk); 1 other NDK found comes later in the search"
+
+
+def test_ndk_option_beats_the_environment(tmp_path):
+    env, home = _precedence_layout(tmp_path)
+    chosen, warnings, why = _choose(env, home, "21.4.7075529")
+    assert chosen.source == "ANDROID_HOME/ndk" and warnings == ()
+    assert why == "--ndk 21.4.7075529, found in ANDROID_HOME/ndk"
+    path = make_standin_ndk(tmp_path / "elsewhere", "22.1.7171670")
+    chosen, _, why = _choose(env, home, str(path))
+    assert chosen.path == path and why == f"--ndk {path}"
+
+
+def test_ndk_option_version_prefers_the_environments_copy(tmp_path):
+    """Two copies of the requested version: the one earlier in the search (the variable's) is used."""
+    env, home = _precedence_layout(tmp_path)
+    env["ANDROID_NDK"] = str(make_standin_ndk(tmp_path / "mine-21", "21.4.7075529"))
+    chosen, _, why = _choose(env, home, "r21e")
+    assert chosen.source == "ANDROID_NDK" and why == "--ndk r21e, found in ANDROID_NDK"
+
+
+@pytest.mark.parametrize("var", ["ANDROID_NDK", "ANDROID_NDK_HOME"])
+def test_a_set_variable_that_is_not_an_ndk_is_an_error_not_skipped(tmp_path, var):
+    env, home = _precedence_layout(tmp_path)
+    (tmp_path / "junk").mkdir()
+    env[var] = str(tmp_path / "junk")
+    if var == "ANDROID_NDK_HOME":
+        del env["ANDROID_NDK"]
+    scan = scan_ndks(env, home)
+    assert env_choice(scan.found, scan.rejected)[1] == var
+    with pytest.raises(ToolchainError) as err:
+        _choose(env, home)
+    text = str(err.value)
+    assert f"{var}={tmp_path / 'junk'}" in text and "no source.properties" in text
+    assert "unset it" in text and "--ndk" in text and "builder ndk install" in text
+    assert _choose(env, home, "r21e")[0].source == "ANDROID_HOME/ndk"     # --ndk still chooses
+
+
+def test_a_variable_outside_the_supported_range_is_an_error_naming_it(tmp_path):
+    env, home = _precedence_layout(tmp_path)
+    env["ANDROID_NDK"] = str(make_standin_ndk(tmp_path / "old", "19.2.5345600"))
+    with pytest.raises(ToolchainError) as err:
+        _choose(env, home)
+    text = str(err.value)
+    assert "(from ANDROID_NDK) is outside the supported range" in text and "--ndk VERSION" in text
+    chosen, warnings, _ = _choose(env, home, force=True)
+    assert str(chosen.revision) == "19.2.5345600" and any("--force" in w for w in warnings)
+
+
+def test_no_variable_set_means_no_env_choice(tmp_path):
+    env, home = _precedence_layout(tmp_path)
+    for var in ("ANDROID_NDK", "ANDROID_NDK_HOME", "ANDROID_NDK_ROOT"):
+        env[var] = ""                                  # set but empty counts as unset
+    scan = scan_ndks(env, home)
+    assert env_choice(scan.found, scan.rejected) is None
+    assert _choose(env, home)[0].source == "ANDROID_HOME/ndk"
+
+
+def test_explain_single_and_untested(tmp_path):
+    sdk = tmp_path / "sdk"
+    make_standin_ndk(sdk / "ndk" / "25.2.9519653", "25.2.9519653")
+    env = {"ANDROID_HOME": str(sdk)}
+    assert "the only NDK found" in _choose(env, tmp_path / "h")[2]
+    make_standin_ndk(sdk / "ndk" / "22.1.7171670", "22.1.7171670")
+    assert "the newest supported (none tested), of 2 found" in _choose(env, tmp_path / "h")[2]
 
 
 # --- glslc ----------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import pytest
 from packaging.version import Version
 
 from builder.errors import RecipeError, ToolchainError
+from builder.recipes import available_tags, load_recipe
 from builder.toolchains.ndk import NdkInfo, inspect_ndk, parse_ndk_request
 from builder.toolchains.ndk_install import (ArchiveCatalog, NdkArchive, extract_ndk_zip, find_archive, host_os,
                                             list_rows, load_catalog, verify_archive)
@@ -20,7 +21,7 @@ from tests.fixtures.standin_ndk import make_standin_zip
 def test_pinned_catalog_is_well_formed():
     catalog = load_catalog()
     assert catalog.base_url == "https://dl.google.com/android/repository/"
-    assert {a.release for a in catalog.archives} >= {"r21e", "r25c", "r26d", "r27c"}
+    assert {a.release for a in catalog.archives} >= {"r19c", "r20", "r21e", "r25c", "r26d", "r27c"}
     for a in catalog.archives:
         assert a.url(catalog.base_url).startswith("https://dl.google.com/android/repository/android-ndk-")
         assert a.has_checksum and a.sources
@@ -30,6 +31,39 @@ def test_pinned_catalog_is_well_formed():
     r21e = find_archive(parse_ndk_request("r21e"), "linux", catalog)
     assert r21e.revision == Version("21.4.7075529")
     assert r21e.sha1 == "c3ebc83c96a4d7f539bd72c241b2be9dcd29bda9" and r21e.verified
+
+
+@pytest.mark.parametrize("tag", available_tags())
+@pytest.mark.parametrize("host", ["linux", "darwin"])
+def test_recipe_default_ndk_is_in_the_catalogue(tag, host):
+    """`builder ndk install <ndk_default>` (and --install-ndk with no --ndk) can install every recipe's default NDK,
+    with a pinned checksum (no --allow-unverified)."""
+    recipe = load_recipe(tag)
+    assert recipe.ndk_default is not None, f"{tag} names no default NDK"
+    archive = find_archive(parse_ndk_request(recipe.ndk_default), host, load_catalog())
+    assert archive.revision == Version(recipe.ndk_default)
+    assert archive.has_checksum and archive.size and archive.verified
+    if host == "linux":
+        assert archive.sha256, f"{archive.file}: the linux archive of a default NDK pins a sha256"
+
+
+@pytest.mark.parametrize("tag", available_tags())
+def test_every_exactly_tested_ndk_is_in_the_catalogue(tag):
+    """An NDK a recipe names as tested (==X.Y.Z) can be installed for linux with a pinned sha256."""
+    catalog = load_catalog()
+    for spec in load_recipe(tag).ndk_tested:
+        for s in spec:
+            if s.operator == "==" and "*" not in s.version:
+                archive = find_archive(parse_ndk_request(s.version), "linux", catalog)
+                assert archive.revision == Version(s.version) and archive.sha256
+
+
+def test_headline_ndk_r20_is_pinned_for_linux_and_darwin():
+    """The product's headline command uses --ndk 20.0.5594570."""
+    catalog = load_catalog()
+    for host in ("linux", "darwin"):
+        archive = find_archive(parse_ndk_request("20.0.5594570"), host, catalog)
+        assert archive.release == "r20" and archive.sha1 and archive.sha256 and archive.verified
 
 
 def test_find_archive_errors():

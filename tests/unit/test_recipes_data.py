@@ -189,3 +189,73 @@ def test_capture_parser_last_define_wins():
 
 def test_all_recipes_load_together():
     assert [r.tag for r in load_all()] == list(TAGS)
+
+
+# --- NDKs ------------------------------------------------------------------------------------
+
+def test_v1_13_1_tested_ndks_are_the_ones_its_ci_used():
+    """r19c built libtorch/AAR (.circleci/docker/build.sh), r21e built and ran the instrumented tests
+    (.github/workflows/_run_android_tests.yml): both tested, nothing else."""
+    r = load_recipe("v1.13.1")
+    assert r.ndk_tested.texts() == ["==19.2.5345600", "==21.4.7075529"]
+    assert Version("19.2.5345600") in r.ndk_tested and Version("21.4.7075529") in r.ndk_tested
+    assert Version("20.0.5594570") not in r.ndk_tested and Version("21.4.7075530") not in r.ndk_tested
+    assert str(r.ndk_tested) == "==19.2.5345600 or ==21.4.7075529"
+    assert r.ndk_default == "19.2.5345600"
+    for cited in (".github/workflows/_run_android_tests.yml", ".circleci/docker/build.sh"):
+        assert cited in r.sources
+
+
+@pytest.mark.parametrize("tag", TAGS)
+def test_carried_ndk_data_says_so(tag):
+    """A recipe whose NDK facts were not read at its own tag says where they were carried from."""
+    r = load_recipe(tag)
+    text = r.path.read_text(encoding="utf-8")
+    line = next(ln for ln in text.splitlines() if ln.startswith("ndk_tested"))
+    if tag != "v1.13.1" and "==" in line:
+        block = text[:text.index(line)].rsplit("\n", 4)[-4:]
+        assert any("carried from v1.13.1" in ln and "not re-read" in ln for ln in block), tag
+
+
+def _parse_with(tmp_path, tested: str) -> Recipe:
+    import tomllib
+
+    from builder.recipes import parse_recipe
+
+    text = load_recipe("v1.13.1").path.read_text(encoding="utf-8")
+    start = text.index("ndk_tested = [")
+    end = text.index("]\n", start) + 2
+    text = text[:start] + f"ndk_tested = {tested}\n" + text[end:]
+    return parse_recipe(tomllib.loads(text), tmp_path / "v1.13.1.toml")
+
+
+def test_ndk_tested_schema(tmp_path):
+    from builder.errors import RecipeError
+
+    assert _parse_with(tmp_path, '">=19,<22"').ndk_tested.texts() == ["<22,>=19"]
+    one = _parse_with(tmp_path, '["==19.2.5345600"]').ndk_tested
+    assert Version("19.2.5345600") in one and len(one) == 1
+    for bad, why in (("[]", "non-empty list"), ("[19]", "specifier string"), ('["==19.2", "banana"]', "banana"),
+                     ("19", "expected")):
+        with pytest.raises(RecipeError, match=why):
+            _parse_with(tmp_path, bad)
+
+
+def test_ndk_default_must_be_a_supported_full_revision(tmp_path):
+    import tomllib
+
+    from builder.errors import RecipeError
+    from builder.recipes import parse_recipe
+
+    text = load_recipe("v1.13.1").path.read_text(encoding="utf-8")
+    for bad in ("r19c", "19.2", "17.2.4988734"):
+        changed = text.replace('ndk_default = "19.2.5345600"', f'ndk_default = "{bad}"')
+        with pytest.raises(RecipeError, match="ndk_default"):
+            parse_recipe(tomllib.loads(changed), tmp_path / "v1.13.1.toml")
+
+
+def test_recipes_show_lists_every_tested_ndk():
+    from builder.recipes import summary
+
+    ndk = summary(load_recipe("v1.13.1"))["ndk"]
+    assert ndk == {"supported": ">=18", "tested": ["==19.2.5345600", "==21.4.7075529"], "default": "19.2.5345600"}

@@ -21,7 +21,9 @@ COMMIT = "a" * 40
     ("https://github.com/pytorch/pytorch", CORP, "https://git.corp/github/pytorch/pytorch"),
     ("git@github.com:google/XNNPACK.git", CORP, "https://git.corp/github/google/XNNPACK.git"),
     ("ssh://git@github.com/x/y.git", "file:///m", "file:///m/x/y.git"),
-    ("https://gitlab.com/libeigen/eigen.git", CORP, "https://gitlab.com/libeigen/eigen.git"),
+    # v1.13.1's real .gitmodules has eigen on gitlab: mirrored under <mirror>gitlab.com/
+    ("https://gitlab.com/libeigen/eigen.git", CORP, "https://git.corp/github/gitlab.com/libeigen/eigen.git"),
+    ("https://git.example.org/x/y.git", CORP, "https://git.example.org/x/y.git"),
     ("https://github.com/x/y.git", None, "https://github.com/x/y.git"),
 ])
 def test_rewrite_absolute(url: str, mirror: str | None, expected: str) -> None:

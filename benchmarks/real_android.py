@@ -1,0 +1,271 @@
+#!/usr/bin/env python3
+"""Android on the real PyTorch v1.13.1 tree, measured by builder itself (issue 15). Hours; never in CI.
+
+    python benchmarks/real_android.py --mirror DIR [--root DIR] [--phases standin,model,build,verify,sizes,ops]
+    python benchmarks/real_android.py --report          # only re-render docs/benchmarks.md's Android section
+
+Needs an upstream-shaped mirror of v1.13.1 holding the submodules the Android configuration compiles at v1.13.1's
+pins (--mirror; how the one measured here was made: docs/real_pytorch_notes.md, section 6), Debian's cross
+compilers, qemu-user-static, glslc, libvulkan-dev and a JDK. The NDK is the STAND-IN (tests/fixtures/standin_ndk.py):
+each ABI maps to a Debian cross compiler, so the libraries are Linux ELF for the right machine, and the verify runner
+runs under qemu-user: real ARM instructions, emulated Linux user mode, not a device.
+
+Phases (each recorded in ROOT/android-results.json; a phase already "ok" is skipped unless named in --phases):
+  standin  the stand-in NDK (Vulkan-capable) and the stand-in android.jar / nativeloader
+  model    the MobileNetV2-style model (benchmarks/mobilenet_model.py), exported for v1.13.1
+  build    ONE builder command for arm64-v8a, armeabi-v7a and x86_64 (resumable: a re-run finishes what is missing;
+           per-ABI figures come from each build folder's .ninja_log, so they hold even when the build was resumed)
+  verify   `builder verify` of the model on each ABI's build (qemu-user for the ARM ABIs, native for x86_64)
+  sizes    `builder size` of the arm64-v8a build: the stripped runner that runs the model
+  ops      arm64-v8a again with `--model` + `--size-levers`, verified and sized the same way
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+DOC = REPO / "docs" / "benchmarks.md"
+BEGIN, END = "<!-- android:begin -->", "<!-- android:end -->"
+TAG = "v1.13.1"
+ABIS = ("arm64-v8a", "armeabi-v7a", "x86_64")
+VERIFY_ABIS = ABIS
+PHASES = ("standin", "model", "build", "verify", "sizes", "ops")
+NDK_REVISION = "19.2.5345600"   # the recipe's tested and default NDK (r19c), as the stand-in's revision
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--root", type=Path, default=Path("/work/real"))
+    ap.add_argument("--mirror", type=Path, help="the upstream-shaped v1.13.1 mirror (default ROOT/mirror)")
+    ap.add_argument("--phases", default=",".join(PHASES))
+    ap.add_argument("--report", action="store_true", help="only render docs/benchmarks.md")
+    args = ap.parse_args(argv)
+    root = args.root.resolve()
+    results_path = root / "android-results.json"
+    results = json.loads(results_path.read_text()) if results_path.is_file() else {"phases": {}}
+    if not args.report:
+        mirror = (args.mirror or root / "mirror").resolve()
+        for phase in [p for p in args.phases.split(",") if p]:
+            if phase not in PHASES:
+                ap.error(f"unknown phase {phase}: choose from {', '.join(PHASES)}")
+            print(f"[real_android] phase {phase} ...", flush=True)
+            t0 = time.monotonic()
+            record = globals()[f"phase_{phase}"](root, mirror, results)
+            record.update(phase_seconds=round(time.monotonic() - t0, 1), finished=time.strftime("%Y-%m-%d %H:%M"))
+            results["phases"][phase] = record
+            results_path.write_text(json.dumps(results, indent=1, sort_keys=True))
+            print(f"[real_android] {phase}: {record.get('status')}", flush=True)
+    render(results)
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------ running
+def run(argv: list[Any], log: Path, env: dict[str, str] | None = None, timeout: float | None = None
+        ) -> tuple[int, str, float]:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    with log.open("a") as fh:
+        fh.write(f"\n$ {' '.join(map(str, argv))}\n")
+        fh.flush()
+        proc = subprocess.run([str(a) for a in argv], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              env={**os.environ, **(env or {})}, timeout=timeout)
+        fh.write(proc.stdout)
+    return proc.returncode, proc.stdout, time.monotonic() - t0
+
+
+def builder(*args: Any) -> list[Any]:
+    return [sys.executable, "-m", "builder", *args]
+
+
+def android_argv(root: Path, mirror: Path, abis: tuple[str, ...], out: str, *extra: Any) -> list[Any]:
+    return builder("android", "--tag", TAG, "--mirror", f"file://{mirror}/", "--allow-unpinned",
+                   "--ndk", root / "ndk-standin", *[a for abi in abis for a in ("--abi", abi)], "--cache", "ccache",
+                   "--out", root / out, *extra)
+
+
+def build_env(root: Path) -> dict[str, str]:
+    return {"CCACHE_DIR": str(root / "ccache"), "CCACHE_MAXSIZE": "30G"}
+
+
+def slices_of(root: Path, mirror: Path, abis: tuple[str, ...], out: str, *extra: Any) -> dict[str, dict[str, Any]]:
+    code, text, _ = run([*android_argv(root, mirror, abis, out, *extra), "--json"], root / "logs" / "plans.log",
+                        build_env(root))
+    if code != 0:
+        raise SystemExit(f"builder --json failed: {text[-2000:]}")
+    plan = json.loads(text[text.index("{"):])
+    return {s["name"]: s for s in plan["slices"]}
+
+
+def ninja_figures(build_dir: Path) -> dict[str, Any]:
+    """Edges, summed edge time and wall time from .ninja_log (each invocation's clock starts at 0)."""
+    log = build_dir / ".ninja_log"
+    if not log.is_file():
+        return {}
+    edges, summed, wall, last_end, invocations = 0, 0.0, 0.0, 0, 1
+    for line in log.read_text().splitlines()[1:]:
+        parts = line.split("\t")
+        if len(parts) < 4:
+            continue
+        start, end = int(parts[0]), int(parts[1])
+        if start < last_end - 60000:     # the clock went back: a new ninja invocation (a resumed build)
+            wall += last_end / 1000
+            invocations += 1
+            last_end = 0
+        last_end = max(last_end, end)
+        edges += 1
+        summed += (end - start) / 1000
+    wall += last_end / 1000
+    return {"edges": edges, "edge_seconds": round(summed), "wall_seconds": round(wall), "invocations": invocations}
+
+
+def lib_sizes(install: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_size for p in sorted((install / "lib").glob("*.a"))}
+
+
+# ------------------------------------------------------------------------------------------------ phases
+def phase_standin(root: Path, mirror: Path, results: dict[str, Any]) -> dict[str, Any]:
+    sys.path.insert(0, str(REPO))
+    from tests.fixtures.standin_android import make_standin_android
+    from tests.fixtures.standin_ndk import make_standin_ndk, vulkan_available
+
+    missing = vulkan_available()
+    if missing:
+        return {"status": "failed", "error": missing}
+    make_standin_ndk(root / "ndk-standin", NDK_REVISION, vulkan=True)
+    make_standin_android(root / "standin-android")
+    tools = {}
+    for exe in ("aarch64-linux-gnu-g++", "arm-linux-gnueabihf-g++", "c++", "qemu-aarch64-static", "glslc", "javac"):
+        code, text, _ = run([exe, "--version"], root / "logs" / "standin.log")
+        tools[exe] = text.splitlines()[0] if code == 0 and text else "missing"
+    return {"status": "ok", "tools": tools}
+
+
+def phase_model(root: Path, mirror: Path, results: dict[str, Any]) -> dict[str, Any]:
+    code, text, secs = run([sys.executable, HERE / "mobilenet_model.py", root / "model"], root / "logs" / "model.log")
+    return {"status": "ok" if code == 0 else "failed", "seconds": round(secs, 1)}
+
+
+def phase_build(root: Path, mirror: Path, results: dict[str, Any]) -> dict[str, Any]:
+    argv = android_argv(root, mirror, ABIS, "out")
+    code, text, secs = run(argv, root / "logs" / "android-build.log", build_env(root))
+    slices = slices_of(root, mirror, ABIS, "out")
+    per_abi = {abi: {"build_dir": s["build_dir"], **ninja_figures(Path(s["build_dir"])),
+                     "libs": lib_sizes(Path(s["install_dir"])) if Path(s["install_dir"]).is_dir() else {}}
+               for abi, s in slices.items()}
+    hits = re.search(r"compiler cache[^\n]*?(\d+)% \((\d+)/(\d+)\)", text)
+    return {"status": "ok" if code == 0 else "failed", "exit": code, "command": " ".join(map(str, argv)),
+            "seconds": round(secs), "abis": per_abi, "cache": hits.group(0) if hits else None,
+            "tail": text.strip().splitlines()[-6:]}
+
+
+def _verify(root: Path, install: Path, name: str) -> dict[str, Any]:
+    model = root / "model"
+    code, text, secs = run(builder("verify", "--build", install, "--model", model / "mobilenet_v2.ptl",
+                                   "--inputs", model / "mobilenet_v2.inputs.bt"), root / "logs" / f"verify-{name}.log")
+    err = re.search(r"max abs ([0-9.e+-]+)", text)
+    where = re.search(r"ran on ([^)]*\))", text) or re.search(r"ran on ([^:]*):", text)
+    return {"status": "ok" if code == 0 else "failed", "exit": code, "seconds": round(secs),
+            "max_abs": float(err.group(1)) if err else None, "ran_on": where.group(1) if where else None,
+            "tail": text.strip().splitlines()[-3:]}
+
+
+def phase_verify(root: Path, mirror: Path, results: dict[str, Any]) -> dict[str, Any]:
+    slices = slices_of(root, mirror, ABIS, "out")
+    out = {abi: _verify(root, Path(slices[abi]["install_dir"]), abi) for abi in VERIFY_ABIS
+           if Path(slices[abi]["install_dir"]).is_dir()}
+    ok = bool(out) and all(v["status"] == "ok" for v in out.values())
+    return {"status": "ok" if ok else "failed", "abis": out}
+
+
+def _size(root: Path, install: Path, name: str, *extra: Any) -> dict[str, Any]:
+    model = root / "model"
+    code, text, secs = run(builder("size", "--build", install, "--model", model / "mobilenet_v2.ptl", "--inputs",
+                                   model / "mobilenet_v2.inputs.bt", "--json", *extra), root / "logs" / f"size-{name}.log")
+    try:
+        data = json.loads(text[text.index("{"):])
+    except ValueError:
+        return {"status": "failed", "exit": code, "tail": text.strip().splitlines()[-5:]}
+    report = data.get("report", data)
+    return {"status": "ok" if code == 0 else "failed", "stripped": report.get("stripped_bytes"),
+            "unstripped": report.get("binary_bytes"), "verified": report.get("verified"), "seconds": round(secs)}
+
+
+def phase_sizes(root: Path, mirror: Path, results: dict[str, Any]) -> dict[str, Any]:
+    slices = slices_of(root, mirror, ("arm64-v8a",), "out")
+    return {"status": "ok", "full": _size(root, Path(slices["arm64-v8a"]["install_dir"]), "arm64-full")}
+
+
+def phase_ops(root: Path, mirror: Path, results: dict[str, Any]) -> dict[str, Any]:
+    extra = ("--model", root / "model" / "mobilenet_v2.pt", "--size-levers")
+    argv = android_argv(root, mirror, ("arm64-v8a",), "out-ops", *extra)
+    code, text, secs = run(argv, root / "logs" / "android-ops.log", build_env(root))
+    slices = slices_of(root, mirror, ("arm64-v8a",), "out-ops", *extra)
+    install = Path(slices["arm64-v8a"]["install_dir"])
+    rec: dict[str, Any] = {"status": "ok" if code == 0 else "failed", "exit": code, "seconds": round(secs),
+                           "command": " ".join(map(str, argv)), **ninja_figures(Path(slices["arm64-v8a"]["build_dir"]))}
+    if code == 0:
+        rec["verify"] = _verify(root, install, "arm64-ops")
+        rec["size"] = _size(root, install, "arm64-ops", "--link", "registrations")
+    return rec
+
+
+# ------------------------------------------------------------------------------------------------ report
+def _mib(n: Any) -> str:
+    return f"{n / 2**20:.1f} MiB" if isinstance(n, int) else "-"
+
+
+def _t(s: Any) -> str:
+    if not isinstance(s, (int, float)):
+        return "-"
+    return f"{s / 60:.0f} min" if s >= 600 else f"{s:.0f} s"
+
+
+def render(results: dict[str, Any]) -> None:
+    ph = results.get("phases", {})
+    lines = [BEGIN, "## Android v1.13.1 on the real tree (stand-in NDK; `python benchmarks/real_android.py`)", "",
+             "STAND-IN NDK: each ABI compiled by a Debian cross compiler (Linux ELF, right machine, not loadable on a "
+             "phone); ARM runs are qemu-user: real ARM instructions, emulated Linux user mode, not a device.", ""]
+    build = ph.get("build", {})
+    if build:
+        lines += [f"Command ({build.get('status')}, exit {build.get('exit')}): `{build.get('command', '')}`", "",
+                  "| ABI | Ninja edges | build wall | summed edge time | libtorch_cpu.a | verify (max abs error) | ran on |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
+        verify = ph.get("verify", {}).get("abis", {})
+        for abi, rec in build.get("abis", {}).items():
+            v = verify.get(abi, {})
+            verdict = f"{v.get('status')} ({v.get('max_abs'):.1e})" if v.get("max_abs") is not None else v.get("status", "-")
+            lines.append(f"| {abi} | {rec.get('edges', '-')} | {_t(rec.get('wall_seconds'))} | "
+                         f"{_t(rec.get('edge_seconds'))} | {_mib(rec.get('libs', {}).get('libtorch_cpu.a'))} | "
+                         f"{verdict} | {v.get('ran_on') or '-'} |")
+        lines += ["", f"Compiler cache over the whole command: {build.get('cache') or 'n/a'} (the three ABIs use three "
+                  "different compilers, so ccache cannot share objects between them)."]
+    sizes, ops = ph.get("sizes", {}), ph.get("ops", {})
+    if sizes or ops:
+        full = sizes.get("full", {})
+        lines += ["", "| arm64-v8a program running the model | stripped | verified |", "| --- | --- | --- |",
+                  f"| full build, --whole-archive | {_mib(full.get('stripped'))} | {full.get('verified') or '-'} |"]
+        if ops.get("size"):
+            lines.append(f"| `--model` + `--size-levers` build, registrations link | {_mib(ops['size'].get('stripped'))}"
+                         f" | {ops['size'].get('verified') or '-'} |")
+    lines.append(END)
+    text = DOC.read_text() if DOC.is_file() else "# Benchmarks\n"
+    section = "\n".join(lines)
+    if BEGIN in text and END in text:
+        text = text[:text.index(BEGIN)] + section + text[text.index(END) + len(END):]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    DOC.write_text(text)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
