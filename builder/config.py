@@ -70,6 +70,9 @@ class BuildRequest:
     models: tuple[Path, ...] = ()        # --model: build for these models (their operators are the op list)
     verify_models: bool = True           # and run each on the build against torch (targets that can)
     shapes: str = "1x3x224x224"          # random inputs of these shapes for that check
+    aar: bool = True                     # android: the JNI library, classes.jar, AAR and Maven folder (--no-aar)
+    android_sdk: Path | None = None      # android: an SDK holding android.jar of the release's compileSdk
+    maven_repo: Path | None = None       # android: a Maven repository folder with the release's Java dependencies
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,7 @@ class BuildConfig:
     ops_file: Path | None
     user_defines: tuple[tuple[str, str], ...]
     ndk: ndk_mod.NdkInfo | None
+    java: Any | None                  # android: builder.targets.android_aar.JavaToolchain (None: no AAR)
     api_level: int | None
     stl: str | None
     deployment_target: str | None
@@ -260,7 +264,7 @@ def resolve(request: BuildRequest, env: Environment | None = None) -> BuildConfi
         submodules=recipe.submodules_for(request.target, features, system_libs, skipped),
         patches=tuple(sorted(recipes_mod.patches_dir(recipe.tag).glob("*.patch"))), slices=slices,
         features=features, system_libs=system_libs, ops_file=ops_file, user_defines=request.defines,
-        ndk=toolchain.ndk, api_level=request.api_level or t.api_level, stl=t.stl,
+        ndk=toolchain.ndk, java=toolchain.java, api_level=request.api_level or t.api_level, stl=t.stl,
         deployment_target=request.deployment_target or t.deployment_target,
         cmake=cmake, ninja=ninja, launcher=launcher, compiler=toolchain.compiler,
         out_dir=(request.out or env.cwd / "builder-out").resolve(),

@@ -34,9 +34,10 @@ from .package.archive import source_date_epoch
 from .plan import STAMP, Plan
 from .recipes import Recipe
 from .source import CheckoutResult
-from .steps import (BuildFacts, CMakeBuildStep, CMakeConfigureStep, CMakeInstallStep, CMakeProject, CMakeStep,
-                    FetchTagStep, HostSdkStep, ManifestStep, NdkInstallStep, PatchStep, SourceStep, Step,
-                    SubmodulesStep, VerifyCommitStep, VerifyStep, WorkTreeStep)
+from .steps import (AarStep, BuildFacts, CMakeBuildStep, CMakeConfigureStep, CMakeInstallStep, CMakeProject,
+                    CMakeStep, FetchTagStep, HostSdkStep, JavaCompileStep, JniViewStep, ManifestStep, MavenStep,
+                    NdkInstallStep, PatchStep, SourceStep, Step, StripStep, SubmodulesStep, VerifyCommitStep,
+                    VerifyStep, WorkTreeStep)
 
 log = logging.getLogger("builder")
 PROGRESS_RE = re.compile(r"^\[(\d+)/(\d+)\]")
@@ -147,6 +148,10 @@ class _Run:
             case HostSdkStep():
                 self.on_event(Event("step", None, "package"))
                 self.result.artifacts += (self.host_sdk(first),)
+            case JniViewStep() | StripStep() | JavaCompileStep() | AarStep() | MavenStep():
+                self.on_event(Event("step", first.slice, first.title))
+                log.info("%s", first.title)
+                self.result.artifacts += self.android_output(first)
             case VerifyStep():
                 self.on_event(Event("step", first.slice, first.title))
                 self.result.verified += run_verify(first, self.plan.config.recipe)
@@ -188,6 +193,44 @@ class _Run:
                 manifest_mod.write_manifest(manifest, manifest_mod.manifest_path(item.path))
             out.append(item.path)
         return out
+
+    def epoch(self) -> int:
+        c, checkout = self.plan.config, self.result.checkout
+        return source_date_epoch(c.source_date_epoch, c.source_path, checkout.commit if checkout else None)
+
+    def android_output(self, step: JniViewStep | StripStep | JavaCompileStep | AarStep | MavenStep
+                       ) -> tuple[Path, ...]:
+        """The AAR's parts (builder.targets.android_aar plans them; builder.package writes them)."""
+        from . import jni
+        from .package import android_outputs as out
+
+        match step:
+            case JniViewStep():
+                jni.stage_view(step.tree, step.spec, step.abi, step.libtorch_install, step.view)
+                return ()
+            case StripStep():
+                out.strip_libraries(step.libs, step.extra_libs, step.include, step.strip_from, step.out)
+                return ()
+            case JavaCompileStep():
+                out.compile_java(step.javac, step.source_root, step.exclude, step.sourcepath, step.classpath,
+                                 step.release, step.classes_jar, step.sources_jar, source_date_epoch=self.epoch())
+                return ()
+            case AarStep():
+                if not _up_to_date(step.dest, step.key):
+                    res = out.write_aar(step.abi_roots, step.spec, step.classes_jar, step.resources, step.dest,
+                                        source_date_epoch=self.epoch())
+                    for warning in res.warnings:
+                        log.warning("%s", warning)
+                return ()      # the ManifestStep lists it, with its manifest
+            case MavenStep():
+                from .package.maven import Coordinates, Dependency, publish_aar
+
+                res = publish_aar(step.aar, step.repo, Coordinates(step.artifact, step.version, step.group),
+                                  [Dependency(*d) for d in step.dependencies], source_date_epoch=self.epoch(),
+                                  sources_jar=step.sources_jar)
+                return (res.version_dir,)
+            case _:
+                assert_never(step)
 
     def host_sdk(self, step: HostSdkStep) -> Path:
         from .package.host_sdk import package_host_sdk

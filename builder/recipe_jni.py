@@ -51,6 +51,10 @@ class MavenCoordinate:
     def __str__(self) -> str:
         return f"{self.group}:{self.artifact}:{self.version}"
 
+    @property
+    def module(self) -> str:
+        return f"{self.group}:{self.artifact}"
+
 
 @dataclass(frozen=True)
 class JavaSpec:
@@ -65,8 +69,14 @@ class JavaSpec:
     group: str                                      # POM groupId
     dependencies: tuple[MavenCoordinate, ...]       # runtime dependencies (POM), also on the compile classpath
     compile_only: tuple[MavenCoordinate, ...] = ()  # compile classpath only (what a dependency brings along)
+    from_sources: tuple[str, ...] = ()              # "group:artifact" of dependencies compile_only_sources provide
+
     manifest_package: str = "org.pytorch"
     resources: Mapping[str, str] = field(default_factory=_ro)   # AAR path -> tree path (res/, R.txt ...)
+
+    def classpath_jars(self) -> tuple[MavenCoordinate, ...]:
+        """The Maven jars javac needs: dependencies and compile-only ones, minus those built from sources."""
+        return tuple(c for c in (*self.dependencies, *self.compile_only) if c.module not in self.from_sources)
 
 
 def parse_jni(get: Any, defines: Any, strings: Any) -> JniSpec:
@@ -91,4 +101,5 @@ def parse_java(get: Any, strings: Any, where: str) -> JavaSpec:
                     min_sdk=get("min_sdk", int), target_sdk=get("target_sdk", int), group=get("group", str),
                     dependencies=coords("dependencies"), compile_only=coords("compile_only"),
                     manifest_package=get("manifest_package", str, "org.pytorch"),
+                    from_sources=strings("from_sources"),
                     resources=_ro(get("resources", dict, {})))

@@ -8,6 +8,8 @@ here runs anything. A new kind of step is a dataclass here, a member of ``Step``
     FetchTagStep VerifyCommitStep WorkTreeStep          source (git, exactly as it runs)
     SubmodulesStep PatchStep
     CMakeConfigureStep CMakeBuildStep CMakeInstallStep  any CMake project (libtorch per slice, or another project)
+    JniViewStep                                         the JNI project's source view for one ABI (android)
+    StripStep AarStep MavenStep JavaCompileStep          the AAR, its classes.jar and its Maven folder (android)
     ManifestStep HostSdkStep                            package: artifacts and their manifest.json
     VerifyStep                                          run models on a build and compare with torch
 """
@@ -288,7 +290,102 @@ class HostSdkStep(BaseStep):
         return ""
 
 
-PackageStep = ManifestStep | HostSdkStep
+# ------------------------------------------------------------------ the AAR (android)
+
+
+@dataclass(frozen=True, kw_only=True)
+class JniViewStep(BaseStep):
+    """Stage the release's JNI project as a source view linked to one ABI's libtorch install (builder.jni)."""
+
+    kind: ClassVar[str] = "jni"
+    tree: Path
+    spec: Any                           # builder.recipe_jni.JniSpec
+    abi: str
+    libtorch_install: Path
+    view: Path
+
+    def shell(self) -> str:
+        return (f"# {self.view}: links to {self.tree} (read-only) and to {self.libtorch_install}/{{include,lib}}"
+                f" at {self.spec.include_dir.format(abi=self.abi)} / {self.spec.libs_dir.format(abi=self.abi)}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class StripStep(BaseStep):
+    """Copy one ABI's shared libraries for the AAR, stripped as Gradle strips them (``--strip-unneeded`` with the
+    JNI build's own CMAKE_STRIP), with the libtorch headers beside them: ``<out>/install/{lib,include}``."""
+
+    kind: ClassVar[str] = "package"
+    abi: str
+    libs: tuple[Path, ...]              # from the JNI project's install
+    extra_libs: tuple[Path, ...]        # shipped as they are (the NDK's libc++_shared.so)
+    include: Path                       # libtorch's headers (the AAR's headers/)
+    strip_from: Path                    # a CMake build folder whose CMakeCache.txt names CMAKE_STRIP
+    out: Path
+
+    def shell(self) -> str:
+        names = " ".join(p.name for p in self.libs)
+        return f"# $CMAKE_STRIP (from {self.strip_from}/CMakeCache.txt) --strip-unneeded {names} -> {self.out}/install/lib"
+
+
+@dataclass(frozen=True, kw_only=True)
+class JavaCompileStep(BaseStep):
+    """classes.jar (and the sources jar) from the release's Java API: javac against android.jar and the Maven jars,
+    with compile-only sources (fbjni's Java) on the source path (``-implicit:none``: not packaged); reproducible
+    jars. The source files are listed when it runs (the tree is checked out by then)."""
+
+    kind: ClassVar[str] = "java"
+    javac: Path
+    source_root: Path
+    exclude: tuple[str, ...]            # relative to source_root (a full-JIT build leaves the Lite* classes out)
+    sourcepath: tuple[Path, ...]
+    classpath: tuple[Path, ...]
+    release: int
+    classes_jar: Path
+    sources_jar: Path
+
+    def commands(self) -> tuple[Command, ...]:
+        argv = (str(self.javac), "--release", str(self.release), "-encoding", "UTF-8", "-proc:none",
+                "-implicit:none", "-g:source,lines", "-nowarn", "-d", f"{self.classes_jar}.d",
+                "-sourcepath", ":".join(map(str, self.sourcepath)), "-classpath", ":".join(map(str, self.classpath)),
+                f"@{self.classes_jar}.sources.txt")
+        return (Command(argv),)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AarStep(BaseStep):
+    """The AAR: jni/<abi>/ libraries, classes.jar, headers/, AndroidManifest.xml, res/ and R.txt, proguard.txt."""
+
+    kind: ClassVar[str] = "package"
+    abi_roots: tuple[tuple[str, Path], ...]   # (abi, StripStep.out)
+    spec: Any                                 # builder.package.aar.AarSpec
+    classes_jar: Path
+    resources: tuple[tuple[str, Path], ...]   # (path in the AAR, file in the tree)
+    dest: Path
+    key: str                                  # the AAR is rebuilt when its manifest records another key
+
+    def shell(self) -> str:
+        return f"# write {self.dest} ({', '.join(a for a, _ in self.abi_roots)})"
+
+
+@dataclass(frozen=True, kw_only=True)
+class MavenStep(BaseStep):
+    """A Maven repository folder Gradle reads (``maven {{ url "file://..." }}``): AAR, POM, sources jar, checksums,
+    maven-metadata.xml."""
+
+    kind: ClassVar[str] = "package"
+    aar: Path
+    sources_jar: Path
+    repo: Path
+    group: str
+    artifact: str
+    version: str
+    dependencies: tuple[tuple[str, str, str], ...]   # (group, artifact, version), runtime scope
+
+    def shell(self) -> str:
+        return f"# publish {self.group}:{self.artifact}:{self.version} to {self.repo}"
+
+
+PackageStep = ManifestStep | HostSdkStep | StripStep | AarStep | MavenStep
 
 
 # ------------------------------------------------------------------ verify
@@ -311,4 +408,4 @@ class VerifyStep(BaseStep):
         return ""
 
 
-Step = NdkInstallStep | SourceStep | CMakeStep | PackageStep | VerifyStep
+Step = NdkInstallStep | SourceStep | CMakeStep | JniViewStep | PackageStep | JavaCompileStep | VerifyStep

@@ -37,6 +37,9 @@ def _build_command(target: str):
         verify: Annotated[bool, typer.Option("--verify/--no-verify", help="With --model on host: run each model on the build and compare with torch.")] = True,
         shapes: Annotated[str, typer.Option(help="With --model on host: random inputs of these shapes for the check.")] = "1x3x224x224",
         lite: Annotated[Optional[bool], typer.Option("--lite/--full-jit", help="Lite interpreter or full JIT.")] = None,
+        aar: Annotated[bool, typer.Option("--aar/--no-aar", help="android: also build the release's JNI library per ABI, classes.jar, the AAR and a Maven folder (needs a JDK, android.jar and the Maven jars the release pins).")] = True,
+        android_sdk: Annotated[Optional[Path], typer.Option(help="android: an Android SDK with android.jar of the release's compileSdk (default ANDROID_HOME, ANDROID_SDK_ROOT, ~/Android/Sdk).")] = None,
+        maven_repo: Annotated[Optional[Path], typer.Option(help="android: a Maven repository folder holding the release's Java dependencies (default ~/.m2/repository, then the Gradle cache).")] = None,
         vulkan: Annotated[Optional[bool], typer.Option("--vulkan/--no-vulkan", help="Vulkan backend (android, host); default: the release's (on for Android at v1.13.1, as PyTorch ships it). --no-vulkan is also a size lever.")] = None,
         metal: Annotated[bool, typer.Option(help="Metal backend (ios).")] = False,
         coreml: Annotated[bool, typer.Option(help="Core ML delegate (ios).")] = False,
@@ -77,11 +80,12 @@ def _build_command(target: str):
             install_ndk=install_ndk, system_libs=tuple(system_lib or ()), skip_submodules=tuple(skip_submodule or ()), out=out, ndk=ndk, force_ndk=force_ndk, repo=repo,
             mirror=mirror, source_dir=source, allow_unpinned=allow_unpinned, cache=cache, jobs=jobs,
             page_size_16k=page_size_16k, config_file=config, size_levers=size_levers, levers=tuple(lever or ()),
-            models=tuple(model or ()), verify_models=verify, shapes=shapes)
+            models=tuple(model or ()), verify_models=verify, shapes=shapes, aar=aar, android_sdk=android_sdk,
+            maven_repo=maven_repo)
         run_build(request, dry_run=dry_run or as_json, as_json=as_json)
 
     command.__name__ = target
-    command.__doc__ = {"android": "Build libtorch for Android ABIs with the NDK.",
+    command.__doc__ = {"android": "Build libtorch for Android ABIs with the NDK, then the AAR (JNI library, classes.jar, Maven folder).",
                        "ios": "Build libtorch for iOS slices (macOS only; the plan works anywhere).",
                        "host": "Build the release's mobile configuration with the host compiler."}[target]
     return guarded(command)

@@ -42,6 +42,10 @@ SYSTEM_LIBS = frozenset({
     "libnativewindow.so", "libsync.so", "libaaudio.so", "libamidi.so", "libbinder_ndk.so",
     "libstdc++.so",
 })
+# A STAND-IN NDK (builder's tests) links glibc: its libraries NEED these, which no phone has. Counted as system
+# libraries only for a stand-in build, whose AAR is labelled so (never for Google's NDK).
+STANDIN_SYSTEM_LIBS = ("libc.so.6", "libm.so.6", "libdl.so.2", "libpthread.so.0", "librt.so.1",
+                       "ld-linux-aarch64.so.1", "ld-linux-armhf.so.3", "ld-linux.so.2", "ld-linux-x86-64.so.2")
 DEFAULT_PROGUARD = """\
 # Native code finds these by name: keep them.
 -keep class org.pytorch.** { *; }
@@ -63,6 +67,7 @@ class AarSpec:
     min_sdk: int = 21
     proguard: str = DEFAULT_PROGUARD
     require_16k: bool = False  # True: a library with PT_LOAD p_align < 16384 is an error
+    extra_system_libs: tuple[str, ...] = ()   # also fine as DT_NEEDED (STANDIN_SYSTEM_LIBS for a stand-in NDK)
 
     def required_libs(self) -> tuple[str, ...]:
         libs = [self.jni_lib, *self.runtime_libs] + ([STL_SHARED] if self.shared_stl else [])
@@ -121,7 +126,8 @@ class _Part:
 # --- public entry points ----------------------------------------------------------------------
 
 def build_aar(inputs: Sequence[AbiInput], dest: Path, spec: AarSpec, *, source_date_epoch: int,
-              classes_jar: Path | None = None, java: JavaInputs | None = None) -> AarResult:
+              classes_jar: Path | None = None, java: JavaInputs | None = None,
+              extra_entries: Sequence[tuple[str, bytes]] = ()) -> AarResult:
     """All ABIs from this machine's build folders -> one AAR at ``dest``."""
     if (classes_jar is None) == (java is None):
         raise UsageError("build_aar needs exactly one of classes_jar= or java=")
@@ -131,7 +137,7 @@ def build_aar(inputs: Sequence[AbiInput], dest: Path, spec: AarSpec, *, source_d
         jar = classes_jar or compile_classes_jar(java, Path(tmp) / "classes.jar",  # type: ignore[arg-type]
                                                  source_date_epoch=source_date_epoch)
         return assemble_aar(parts, dest, spec, classes_jar=jar,
-                            source_date_epoch=source_date_epoch)
+                            source_date_epoch=source_date_epoch, extra_entries=extra_entries)
 
 
 def stage_abi_part(inp: AbiInput, spec: AarSpec, dest: Path) -> Path:
@@ -153,7 +159,7 @@ def stage_abi_part(inp: AbiInput, spec: AarSpec, dest: Path) -> Path:
 
 
 def assemble_aar(parts: Sequence[Path], dest: Path, spec: AarSpec, *, classes_jar: Path,
-                 source_date_epoch: int) -> AarResult:
+                 source_date_epoch: int, extra_entries: Sequence[tuple[str, bytes]] = ()) -> AarResult:
     """Part folders (from stage_abi_part) + classes.jar -> one AAR at ``dest``."""
     loaded = _load_parts(parts, spec)
     if not classes_jar.is_file():
@@ -168,7 +174,7 @@ def assemble_aar(parts: Sequence[Path], dest: Path, spec: AarSpec, *, classes_ja
     def verify(tmp: Path) -> None:
         reports.extend(check_aar(tmp, spec))
 
-    archive.write_zip(dest, _aar_entries(loaded, spec, classes_jar),
+    archive.write_zip(dest, _aar_entries(loaded, spec, classes_jar, extra_entries),
                       source_date_epoch=source_date_epoch, verify=verify)
     return AarResult(dest, archive.sha256_file(dest), tuple(p.abi for p in loaded),
                      tuple(reports), warnings)
@@ -216,7 +222,7 @@ def check_abi_libs(abi: str, libs: dict[str, bytes], spec: AarSpec
             problems.append(f"{abi}: {name} PT_LOAD alignment {info.load_align} < 16384")
         reports.append(LibReport(abi, name, hashlib.sha256(libs[name]).hexdigest(), len(libs[name]),
                                  info.machine, info.soname, info.needed, info.load_align))
-    problems += _duplicate_sonames(abi, infos) + _unmet_needed(abi, infos)
+    problems += _duplicate_sonames(abi, infos) + _unmet_needed(abi, infos, spec.extra_system_libs)
     return reports, problems
 
 
@@ -368,10 +374,17 @@ def android_manifest(package: str, min_sdk: int) -> str:
             '</manifest>\n')
 
 
-def _aar_entries(parts: list[_Part], spec: AarSpec, classes_jar: Path) -> list[archive.Entry]:
+def _aar_entries(parts: list[_Part], spec: AarSpec, classes_jar: Path,
+                 extra: Sequence[tuple[str, bytes]] = ()) -> list[archive.Entry]:
+    """The AAR's members; ``extra`` (name, bytes) adds res/ files and replaces the default (empty) R.txt."""
+    given = dict(extra)
+    res_dirs = sorted({str(Path(n).parent) for n in given if n.startswith("res/")} |
+                      ({"res"} if any(n.startswith("res/") for n in given) else set()))
     entries = [
         archive.file_entry("AndroidManifest.xml", android_manifest(spec.package, spec.min_sdk).encode()),
-        archive.file_entry("R.txt", b""),
+        archive.file_entry("R.txt", given.pop("R.txt", b"")),
+        *(archive.Entry(d, "dir") for d in res_dirs),
+        *(archive.file_entry(n, data) for n, data in sorted(given.items())),
         archive.file_entry("proguard.txt", spec.proguard.encode()),
         archive.Entry("classes.jar", source=classes_jar),
         *archive.tree_entries(parts[0].root / "headers", "headers", executable=lambda _p: False),
@@ -393,8 +406,8 @@ def _duplicate_sonames(abi: str, infos: dict[str, ElfInfo]) -> list[str]:
             for soname, names in sorted(owners.items()) if len(names) > 1]
 
 
-def _unmet_needed(abi: str, infos: dict[str, ElfInfo]) -> list[str]:
-    present = set(infos) | {i.soname for i in infos.values() if i.soname}
+def _unmet_needed(abi: str, infos: dict[str, ElfInfo], extra_system: tuple[str, ...] = ()) -> list[str]:
+    present = set(infos) | {i.soname for i in infos.values() if i.soname} | set(extra_system)
     return [f"{abi}: {name} needs {dep}, which is neither packaged nor an Android system library"
             for name, info in sorted(infos.items()) for dep in info.needed
             if dep not in present and dep not in SYSTEM_LIBS]

@@ -126,7 +126,7 @@ def metadata_xml(coords: Coordinates, versions: Sequence[str], *, last_updated: 
 
 def publish_aar(aar: Path, repo: Path, coords: Coordinates, deps: Sequence[Dependency], *,
                 source_date_epoch: int, info: PomInfo = PomInfo(),
-                allow_release_version: bool = False) -> MavenResult:
+                allow_release_version: bool = False, sources_jar: Path | None = None) -> MavenResult:
     """Lay ``aar`` out in the Maven repo at ``repo``; refuses to change a published version."""
     _check_coords(coords)
     if not aar.is_file():
@@ -141,6 +141,8 @@ def publish_aar(aar: Path, repo: Path, coords: Coordinates, deps: Sequence[Depen
     with archive.atomic_dir(final) as tmp:
         shutil.copyfile(aar, tmp / f"{coords.base_name}.aar")
         (tmp / f"{coords.base_name}.pom").write_bytes(pom)
+        if sources_jar is not None:
+            shutil.copyfile(sources_jar, tmp / f"{coords.base_name}-sources.jar")
         for path in sorted(tmp.iterdir()):
             _write_checksums(path)
     meta = _update_metadata(repo, coords, source_date_epoch)

@@ -75,7 +75,9 @@ class Android:
                 ndk_mod.glslc(chosen, env=env.environ, system=env.host_os)
             except UsageError as exc:
                 problems.append(exc)
-        return TargetToolchain(ndk=chosen, ndk_reason=why)
+        from .android_aar import java_toolchain
+
+        return TargetToolchain(ndk=chosen, ndk_reason=why, java=java_toolchain(request, recipe, env, problems))
 
     def placeholders(self, config: BuildConfig, slice_: Slice) -> Mapping[str, str]:
         assert config.ndk is not None and slice_.abi is not None
@@ -94,12 +96,17 @@ class Android:
     def steps(self, config: BuildConfig, slices: tuple[SlicePlan, ...]) -> tuple[Step, ...]:
         assert config.ndk is not None
         toolchain = {"ndk": str(config.ndk.revision), "ndk_path": str(config.ndk.path)}
-        manifests = ManifestStep(
-            title=f"package install folders {planning.MANIFEST_CONTENT}",
-            artifacts=tuple(ManifestArtifact(sp.install_dir, planning.build_facts(
-                config, sp, f"{self.name}-{sp.slice.name}", toolchain)) for sp in slices))
+        artifacts = [ManifestArtifact(sp.install_dir, planning.build_facts(
+            config, sp, f"{self.name}-{sp.slice.name}", toolchain)) for sp in slices]
+        aar: list[Step] = []
+        if config.java is not None:   # the JNI library per ABI, classes.jar, the AAR and its Maven folder
+            from .android_aar import aar_steps
+
+            aar, more = aar_steps(config, slices)
+            artifacts += more
+        manifests = ManifestStep(title=f"package {planning.MANIFEST_CONTENT}", artifacts=tuple(artifacts))
         return (*planning.ndk_steps(config), *planning.source_steps(config),
-                *planning.libtorch_steps(config, slices), manifests)
+                *planning.libtorch_steps(config, slices), *aar, manifests)
 
     def preflight(self, config: BuildConfig) -> None:
         return None

@@ -105,6 +105,14 @@ class NdkInfo:
     def describe(self) -> str:
         return f"{self.revision} at {self.path} (from {self.source})"
 
+    @property
+    def standin(self) -> bool:
+        """A labelled stand-in NDK (builder's tests: its source.properties says STAND-IN): Linux ELF outputs."""
+        try:
+            return "STAND-IN" in (self.path / "source.properties").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return False
+
 
 @dataclass(frozen=True)
 class NdkScan:

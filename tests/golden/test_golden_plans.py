@@ -35,8 +35,11 @@ def env(tmp_path, fake_tools):  # noqa: F811
 
     ndk = make_standin_ndk(tmp_path / "ndk", revision="21.4.7075529")
     (ndk / "shader-tools" / "linux-x86_64").rename(ndk / "shader-tools" / "darwin-x86_64")   # host_os below
+    from tests.fixtures.standin_android import make_java_layout_files
+
+    java = make_java_layout_files(tmp_path)      # the AAR's Java inputs, as placeholder files
     return Environment(environ={"ANDROID_NDK": str(ndk), "BUILDER_CACHE_DIR": str(tmp_path / "cache"),
-                                "PATH": "/nonexistent"}, home=tmp_path, host_os="Darwin", cwd=tmp_path)
+                                "PATH": "/nonexistent", **java}, home=tmp_path, host_os="Darwin", cwd=tmp_path)
 
 
 def configure_defines(tag: str, target: str, env) -> tuple[dict[str, str], dict[str, str], list[str]]:

@@ -74,11 +74,15 @@ def ndk_dir(tmp_path):
 
 @pytest.fixture
 def env(tmp_path, ndk_dir, fake_tools):
-    """An Environment with a stand-in NDK (files only) at ANDROID_NDK and a private cache."""
+    """An Environment with a stand-in NDK (files only) at ANDROID_NDK, the AAR's Java inputs as placeholder files
+    (tests/fixtures/standin_android.make_java_layout_files) and a private cache."""
+    from tests.fixtures.standin_android import make_java_layout_files
+
     home = tmp_path / "home"
     home.mkdir()
     work = tmp_path / "work"
     work.mkdir()
+    java = make_java_layout_files(home)
     return Environment(environ={"ANDROID_NDK": str(ndk_dir), "BUILDER_CACHE_DIR": str(tmp_path / "cache"),
-                                "PATH": "/nonexistent"},
+                                "PATH": "/nonexistent", **java},
                        home=home, host_os="Linux", cwd=work)

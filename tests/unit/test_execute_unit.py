@@ -30,7 +30,7 @@ def project(tmp_path: Path, key: str = "k1") -> CMakeProject:
 
 
 def test_units_group_the_checkout_and_each_cmake_project(env):
-    p = make(env, abis=("arm64-v8a", "x86"))
+    p = make(env, abis=("arm64-v8a", "x86"), aar=False)
     groups = list(units(p.steps))
     assert [len(g) for g in groups] == [6, 3, 3, 1]           # fetch, verify, work tree, submodules, 2 patches
     assert {s.kind for s in groups[0]} == {"source"}
@@ -97,7 +97,7 @@ def test_hit_rate():
 
 
 def test_manifest_step_writes_each_manifest_once(env, tmp_path):
-    p = make(env, abis=("x86",))
+    p = make(env, abis=("x86",), aar=False)
     p = dataclasses.replace(p, config=dataclasses.replace(p.config, source_date_epoch=1_600_000_000))
     step = next(s for s in p.steps if isinstance(s, ManifestStep))
     install = step.artifacts[0].path

@@ -21,8 +21,30 @@ def test_render_define():
     assert render_define("A", "x y") == "-DA=x y"
 
 
-def test_android_plan_steps(env):
+def test_android_aar_steps_follow_libtorch(env):
+    """Per ABI: the JNI project's view, its configure/build/install, stripped libraries; then classes.jar, the AAR,
+    the Maven folder and the manifests (issue 16)."""
     p = make(env, abis=("arm64-v8a", "x86"))
+    kinds = [s.kind for s in p.steps]
+    per_abi = ["jni", "configure", "build", "install", "package"]
+    first_jni = kinds.index("jni")
+    assert kinds[first_jni:first_jni + 10] == per_abi * 2
+    assert kinds[-4:] == ["java", "package", "package", "package"]
+    jni_conf = [s for s in p.steps if s.kind == "configure"][2]
+    argv = list(jni_conf.argv())
+    assert argv[2].endswith("jni/view/android/pytorch_android") and "-DANDROID_STL=c++_shared" in argv
+    assert "-DANDROID_ABI=arm64-v8a" in argv and "-DUSE_VULKAN=ON" not in argv
+    aar = p.steps[-3]
+    assert aar.dest.name.startswith("pytorch_android_lite-1.13.1-builder.") and aar.dest.suffix == ".aar"
+    assert aar.spec.jni_lib == "libpytorch_jni_lite.so" and aar.spec.runtime_libs == ("libfbjni.so",)
+    full = make(env, abis=("arm64-v8a",), lite=False)
+    java = next(s for s in full.steps if s.kind == "java")
+    assert "org/pytorch/LiteModuleLoader.java" in java.exclude and full.steps[-3].spec.jni_lib == "libpytorch_jni.so"
+    assert make(env, abis=("x86",), aar=False).steps[-1].kind == "package"
+
+
+def test_android_plan_steps(env):
+    p = make(env, abis=("arm64-v8a", "x86"), aar=False)
     kinds = [s.kind for s in p.steps]
     assert kinds[0] == "source" and kinds[-4:] == ["configure", "build", "install", "package"]
     assert kinds.count("configure") == 2

@@ -1,0 +1,173 @@
+"""What makes an Android build an AAR a Gradle app consumes: the release's JNI library per ABI, its Java API as
+classes.jar, the AAR, a Maven folder with POM and sources jar. Planned here (pure: reads files only); run by
+``builder.execute``; written by ``builder.package``.
+
+The Java side needs, found while resolving (before anything runs): javac (a JDK), android.jar of the release's
+compile SDK (``--android-sdk``, ANDROID_HOME, ANDROID_SDK_ROOT, ~/Android/Sdk) and the Maven jars the release's
+gradle files pin (``--maven-repo``, BUILDER_MAVEN_REPO, ~/.m2/repository, the Gradle cache; never downloaded). ``--no-aar`` builds the
+libraries only.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .. import jni
+from ..errors import BuilderError, UsageError
+from ..package import aar as aar_mod
+from ..package.java import ClasspathSearch, MavenDep, find_android_jar, find_maven_jar
+from ..package.maven import custom_version
+from ..steps import (AarStep, BuildFacts, CMakeProject, JavaCompileStep, JniViewStep, ManifestArtifact, MavenStep,
+                     Step, StripStep, render_value)
+
+if TYPE_CHECKING:
+    from ..config import BuildConfig, BuildRequest, Environment
+    from ..plan import SlicePlan
+    from ..recipes import Recipe
+
+JAVA_RELEASE = 8          # android/build.gradle's Android Gradle plugin 4.1 compiles Java 8
+
+
+@dataclass(frozen=True)
+class JavaToolchain:
+    """javac and the compile classpath of the release's Java API, found while resolving."""
+
+    javac: Path
+    android_jar: Path
+    jars: tuple[Path, ...]          # the recipe's dependencies, then compile_only, in its order
+    maven_repo: Path                # where the Maven folder's dependencies were found (for the user's Gradle)
+
+
+def java_toolchain(request: BuildRequest, recipe: Recipe, env: Environment,
+                   problems: list[UsageError]) -> JavaToolchain | None:
+    """None when the build makes no AAR (``--no-aar``, or the recipe has no JNI/Java tables)."""
+    target = recipe.target("android")
+    if not request.aar or target.java is None or target.jni is None:
+        return None
+    java = target.java
+    off = "; or pass --no-aar to build the libraries only"
+    javac = _javac(env)
+    if javac is None:
+        problems.append(UsageError("javac not found (a JDK compiles the AAR's classes.jar)",
+                                   hint="install a JDK (e.g. apt-get install default-jdk-headless) or set JAVA_HOME"
+                                        + off))
+    sdk_roots = [p for p in (request.android_sdk,
+                             *(Path(env.environ[k]) for k in ("ANDROID_HOME", "ANDROID_SDK_ROOT") if env.environ.get(k)),
+                             env.home / "Android" / "Sdk") if p is not None]
+    android_jar = None
+    for root in sdk_roots:
+        try:
+            android_jar = find_android_jar(ClasspathSearch(sdk_root=root, android_api=java.compile_sdk,
+                                                           env=dict(env.environ), home=env.home))
+            break
+        except BuilderError:
+            continue
+    if android_jar is None:
+        where = ", ".join(str(r / "platforms" / f"android-{java.compile_sdk}") for r in sdk_roots)
+        problems.append(UsageError(f"android.jar of API {java.compile_sdk} ({recipe.tag}'s compileSdk) not found in "
+                                   f"{where}", hint=f"install it (sdkmanager \"platforms;android-{java.compile_sdk}\")"
+                                   " or point --android-sdk at an SDK that has it" + off))
+    m2 = request.maven_repo or (Path(env.environ["BUILDER_MAVEN_REPO"]) if env.environ.get("BUILDER_MAVEN_REPO")
+                                else env.home / ".m2" / "repository")
+    jars: list[Path] = []
+    for coord in java.classpath_jars():
+        try:
+            jars.append(find_maven_jar(MavenDep(coord.group, coord.artifact, coord.version),
+                                       ClasspathSearch(m2_repo=m2, env=dict(env.environ), home=env.home)))
+        except BuilderError:
+            problems.append(UsageError(f"{coord} (pinned by {recipe.tag}'s gradle files) is not in {m2} or the "
+                                       "Gradle cache", hint="fetch it once with Gradle or Maven, or point "
+                                       "--maven-repo at a Maven repository folder that has it" + off))
+    if javac is None or android_jar is None or len(jars) != len(java.classpath_jars()):
+        return None
+    return JavaToolchain(javac, android_jar, tuple(jars), m2)
+
+
+def _javac(env: Environment) -> Path | None:
+    home = env.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / "javac").is_file():
+        return Path(home) / "bin" / "javac"
+    found = shutil.which("javac", path=env.environ.get("PATH", os.defpath))
+    return Path(found) if found else None
+
+
+# ------------------------------------------------------------------ planning
+
+def aar_steps(config: BuildConfig, slices: tuple[SlicePlan, ...]) -> tuple[list[Step], list[ManifestArtifact]]:
+    """Per ABI: the JNI project's view, configure/build/install, stripped libraries; then classes.jar, the AAR and
+    the Maven folder. Returns the steps and the artifacts whose manifests the caller's ManifestStep writes."""
+    from ..plan import cmake_steps
+
+    target = config.recipe.target("android")
+    assert target.jni is not None and target.java is not None and config.java is not None and config.ndk is not None
+    spec, java, lite = target.jni, target.java, config.lite
+    steps: list[Step] = []
+    roots: list[tuple[str, Path]] = []
+    keys: list[str] = []
+    for sp in slices:
+        abi = sp.slice.abi or sp.slice.name
+        layout = jni.layout(sp.build_dir)
+        defines = jni.jni_defines(spec, lite=lite, abi_defines=jni.toolchain_defines(sp.defines),
+                                  install_dir=layout.install_dir)
+        key = _digest(sp.key, {k: render_value(v) for k, v in defines.items()})
+        keys.append(key)
+        project = CMakeProject(name=f"{abi} jni", slice=sp.slice.name, source_dir=layout.source_dir(spec),
+                               build_dir=layout.build_dir, install_dir=layout.install_dir, key=key,
+                               cmake=config.cmake.path, env=sp.env,
+                               meta={"tag": config.recipe.tag, "target": "android-jni", "slice": sp.slice.name,
+                                     "key": key})
+        libs = tuple(layout.install_dir / "lib" / f"lib{name}.so"
+                     for name in (spec.library(lite), *spec.extra_libraries))
+        stl = (aar_mod.ndk_libcxx_shared(config.ndk.path, abi),) if config.stl == "c++_shared" else ()
+        out = layout.root / "aar-input"
+        steps += [JniViewStep(title=f"stage the JNI project for {abi}", slice=sp.slice.name, tree=config.source_path,
+                              spec=spec, abi=abi, libtorch_install=sp.install_dir, view=layout.view),
+                  *cmake_steps(project, target.generator, defines, config.jobs),
+                  StripStep(title=f"strip {abi}'s libraries for the AAR", slice=sp.slice.name, abi=abi, libs=libs,
+                            extra_libs=stl, include=sp.install_dir / "include", strip_from=layout.build_dir,
+                            out=out)]
+        roots.append((abi, out))
+    artifact = config.artifact or "pytorch_android"
+    aar_key = _digest(*keys, json.dumps([str(java), lite]))
+    version = custom_version(config.recipe.tag, aar_key)
+    work = config.out_dir / "build" / f"android-aar-{aar_key[:12]}"
+    tree = config.source_path
+    classes, sources_jar = work / "classes.jar", work / f"{artifact}-{version}-sources.jar"
+    aar = config.out_dir / f"{artifact}-{version}.aar"
+    abis = tuple(a for a, _ in roots)
+    aar_spec = aar_mod.AarSpec(abis=abis, jni_lib=f"lib{spec.library(lite)}.so",
+                               runtime_libs=tuple(f"lib{n}.so" for n in spec.extra_libraries),
+                               shared_stl=config.stl == "c++_shared", package=java.manifest_package,
+                               min_sdk=java.min_sdk, require_16k=config.page_size_16k,
+                               extra_system_libs=aar_mod.STANDIN_SYSTEM_LIBS if config.ndk.standin else ())
+    repo = config.out_dir / "maven"
+    steps += [
+        JavaCompileStep(title="compile classes.jar (the release's Java API)", javac=config.java.javac,
+                        source_root=tree / java.sources, exclude=() if lite else java.exclude_full,
+                        sourcepath=tuple(tree / s for s in java.compile_only_sources),
+                        classpath=(config.java.android_jar, *config.java.jars), release=JAVA_RELEASE,
+                        classes_jar=classes, sources_jar=sources_jar),
+        AarStep(title=f"write {aar.name}", abi_roots=tuple(roots), spec=aar_spec, classes_jar=classes,
+                resources=tuple((k, tree / v) for k, v in sorted(java.resources.items())), dest=aar, key=aar_key),
+        MavenStep(title=f"Maven folder {repo}", aar=aar, sources_jar=sources_jar, repo=repo, group=java.group,
+                  artifact=artifact, version=version,
+                  dependencies=tuple((d.group, d.artifact, d.version) for d in java.dependencies)),
+    ]
+    first = slices[0]
+    facts = BuildFacts(target="android-aar", slice=",".join(abis), key=aar_key,
+                       defines={k: render_value(v) for k, v in first.defines.items() if k != "ANDROID_ABI"},
+                       env=dict(first.env), toolchain={"ndk": str(config.ndk.revision),
+                                                       "ndk_path": str(config.ndk.path),
+                                                       "javac": str(config.java.javac),
+                                                       "android_jar": str(config.java.android_jar)})
+    folder = repo.joinpath(*java.group.split("."), artifact, version)
+    return steps, [ManifestArtifact(aar, facts), ManifestArtifact(folder, facts)]
+
+
+def _digest(*parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
