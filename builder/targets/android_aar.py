@@ -134,7 +134,7 @@ def aar_steps(config: BuildConfig, slices: tuple[SlicePlan, ...]) -> tuple[list[
         roots.append((abi, out))
     artifact = config.artifact or "pytorch_android"
     aar_key = _digest(*keys, json.dumps([str(java), lite]))
-    version = custom_version(config.recipe.tag, aar_key)
+    version = custom_version(config.recipe.tag, _coordinate_digest(config, slices))
     work = config.out_dir / "build" / f"android-aar-{aar_key[:12]}"
     tree = config.source_path
     classes, sources_jar = work / "classes.jar", work / f"{artifact}-{version}-sources.jar"
@@ -167,6 +167,19 @@ def aar_steps(config: BuildConfig, slices: tuple[SlicePlan, ...]) -> tuple[list[
                                                        "android_jar": str(config.java.android_jar)})
     folder = repo.joinpath(*java.group.split("."), artifact, version)
     return steps, [ManifestArtifact(aar, facts), ManifestArtifact(folder, facts)]
+
+
+def _coordinate_digest(config: BuildConfig, slices: tuple[SlicePlan, ...]) -> str:
+    """What the published version names: the configuration, not where this machine keeps it (the build keys hold
+    paths; the same build in another folder or on another machine must get the same Maven coordinates)."""
+    from ..hashing import sha256_file
+
+    defines = [{k: render_value(v) for k, v in sp.defines.items() if not str(render_value(v)).startswith("/")}
+               for sp in slices]
+    ops = sha256_file(config.ops_file) if config.ops_file else None
+    return _digest(config.recipe.tag, config.recipe.commit, [sp.slice.name for sp in slices], defines, ops,
+                   sorted(config.features), sorted(config.system_libs), list(config.size_levers),
+                   str(config.ndk.revision) if config.ndk else None, list(config.user_defines))
 
 
 def _digest(*parts: object) -> str:

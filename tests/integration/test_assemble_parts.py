@@ -32,7 +32,7 @@ def test_parts_assemble_to_the_same_aar(tmp_path):
     ndk = make_standin_ndk(tmp_path / "ndk" / "20.0.5594570", revision="20.0.5594570")
     env = {**os.environ, **isolate_git(tmp_path / "home"), "BUILDER_RECIPES_DIR": str(up.recipes),
            "BUILDER_CACHE_DIR": str(tmp_path / "cache"), "ANDROID_NDK": str(ndk), "SOURCE_DATE_EPOCH": "1700000000"}
-    base = ["android", "--tag", up.tag, "--mirror", up.mirror, "--cache", "none"]
+    base = ["android", "--tag", up.tag, "--mirror", up.mirror, "--cache", "none", "--no-aar"]
     jar = tmp_path / "classes.jar"
     with zipfile.ZipFile(jar, "w") as z:
         z.writestr("org/pytorch/Module.class", b"\xca\xfe\xba\xbe stand-in class bytes")

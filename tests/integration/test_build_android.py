@@ -35,7 +35,7 @@ def world(tmp_path_factory):
 
 def builder(world, *args, out: Path, check=True, extra_env=None) -> subprocess.CompletedProcess:
     argv = [sys.executable, "-m", "builder", "android", "--tag", world["up"].tag, "--mirror", world["up"].mirror,
-            "--cache", "none", "--out", str(out), *args]
+            "--cache", "none", "--no-aar", "--out", str(out), *args]     # libtorch only: the AAR has test_aar_e2e
     res = subprocess.run(argv, env={**world["env"], **(extra_env or {})}, capture_output=True, text=True,
                          timeout=600)
     if check and res.returncode != 0:
@@ -89,7 +89,7 @@ def test_broken_source_reports_command_error_and_log(world, tmp_path):
     env = {"BUILDER_RECIPES_DIR": str(broken.recipes)}
     argv_mirror = ["--mirror", broken.mirror]
     res = subprocess.run([sys.executable, "-m", "builder", "android", "--tag", broken.tag, *argv_mirror,
-                          "--cache", "none", "--abi", "x86_64", "--out", str(tmp_path / "out")],
+                          "--cache", "none", "--no-aar", "--abi", "x86_64", "--out", str(tmp_path / "out")],
                          env={**world["env"], **env}, capture_output=True, text=True, timeout=600)
     assert res.returncode == 4, res.stderr
     err = res.stderr
@@ -105,7 +105,7 @@ def test_killed_build_leaves_nothing_installed_and_resumes(world, tmp_path):
     sl = plan_json(world, "--abi", "arm64-v8a", "-j", "1", out=out)["slices"][0]
     log = Path(sl["build_dir"]) / "builder.log"
     argv = [sys.executable, "-m", "builder", "android", "--tag", world["up"].tag, "--mirror", world["up"].mirror,
-            "--cache", "none", "--out", str(out), "--abi", "arm64-v8a", "-j", "1"]
+            "--cache", "none", "--no-aar", "--out", str(out), "--abi", "arm64-v8a", "-j", "1"]
     proc = subprocess.Popen(argv, env=world["env"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     deadline = time.monotonic() + 120
