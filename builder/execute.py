@@ -214,7 +214,7 @@ def run_verify(step: VerifyStep, recipe: Recipe) -> tuple[str, ...]:
 
     install = find_install(step.install_dir)
     runner = compile_runner(install, step.work_dir, link_mode=step.link_mode, extra_link_args=step.link_flags,
-                            toolchain=toolchain_for(install.root))
+                            toolchain=toolchain_for(install.root), environ=step.tool_env)
     values = model_inputs(None, step.shapes)
     lines = []
     for model in step.models:

@@ -10,7 +10,7 @@ chosen: the recipe is the only list of what exists, and ``choose`` refuses names
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,13 +155,11 @@ class Stripped:
     debug: Path       # symbols and DWARF (objcopy --only-keep-debug)
 
 
-def find_objcopy(environ: dict[str, str] | None = None) -> str:
-    import os
-
+def find_objcopy(environ: Mapping[str, str]) -> str:
+    """$OBJCOPY (from the machine's ``environ``), else objcopy or llvm-objcopy on PATH."""
     from . import proc
 
-    env = environ if environ is not None else dict(os.environ)
-    for candidate in (env.get("OBJCOPY"), "objcopy", "llvm-objcopy"):
+    for candidate in (environ.get("OBJCOPY"), "objcopy", "llvm-objcopy"):
         if candidate and (proc.which(candidate) or Path(candidate).is_file()):
             return candidate
     raise ToolchainError("no objcopy to strip with", hint="install binutils (or llvm), or set OBJCOPY")
@@ -173,7 +171,7 @@ def strip_keep_debug(binary: Path, out: Path | None = None, *, objcopy: str | No
     Linking with ``-s`` instead would leave nothing to keep."""
     from . import proc
 
-    tool = objcopy or find_objcopy()
+    tool = objcopy or find_objcopy({})
     out = out or binary.with_name(binary.name + ".stripped")
     debug = out.with_name(out.name + ".debug")
     out.unlink(missing_ok=True)

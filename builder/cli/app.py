@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import signal
-from typing import Annotated, Optional
+from pathlib import Path
+from typing import Annotated, Any, Optional
 
 import typer
 
 from ..errors import BuilderError, BuildFailed, ValidationErrors
+from ..settings import Environment, Settings
 
 app = typer.Typer(name="builder", add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Source builds of mobile PyTorch: pinned releases, Android/iOS/host, packages, manifests.")
@@ -96,6 +98,25 @@ def main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks an
     handler = RichHandler(console=_console(stderr=True), show_path=False, show_time=False)
     logging.basicConfig(level=level, handlers=[handler], format="%(message)s")
     log.setLevel(level)
+
+
+# ------------------------------------------------------------------ the machine and the settings
+
+
+def machine() -> Environment:
+    """The machine this command runs on. The one place builder reads its own environment (os.environ): everything
+    below the CLI gets it from here."""
+    import os
+    import platform
+
+    return Environment(dict(os.environ), Path.home(), platform.system(), Path.cwd())
+
+
+def settings(**given: Any) -> Settings:
+    """A command's settings: what it was given, then the environment, then builder.toml (builder.settings)."""
+    from ..settings import load
+
+    return load(Settings(**given), machine())
 
 
 # ------------------------------------------------------------------ shared option types

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .app import Abi, Define, Tag, _console, app, guarded, recipes_app
+from .app import Abi, Define, Tag, _console, app, guarded, machine, recipes_app, settings
 
 
 def _parse_defines(items: list[str] | None) -> tuple[tuple[str, str], ...]:
@@ -67,7 +67,7 @@ def _build_command(target: str):
         if model and ops:
             raise UsageError("--model and --ops both give the operator list", hint="pass one of them")
         if model:
-            ops = _ops_for_models(model)
+            ops = _ops_for_models(model, target)
         features = [f for f, on in (("vulkan", vulkan), ("metal", metal), ("coreml", coreml)) if on]
         without = ("vulkan",) if vulkan is False else ()
         request = BuildRequest(
@@ -91,16 +91,16 @@ for _target in ("android", "ios", "host"):
     app.command(_target)(_build_command(_target))
 
 
-def _ops_for_models(models: list[Path]) -> Path:
-    from ..config import Environment, cache_dir
-    from ..models.ops import ops_file_for
-
+def _ops_for_models(models: list[Path], target: str) -> Path:
     from ..errors import UsageError
+    from ..models.ops import ops_file_for
 
     for m in models:
         if not m.is_file():
             raise UsageError(f"model not found: {m}", hint="pass a TorchScript (.pt) or lite-interpreter (.ptl) file")
-    path = ops_file_for(models, cache_dir(Environment.current()))
+    cache = settings(target=target).cache_dir
+    assert cache is not None
+    path = ops_file_for(models, cache)
     _console(stderr=True).print(f"op list from {len(models)} model(s): {path}")
     return path
 
@@ -109,7 +109,7 @@ def run_build(request, *, dry_run: bool, as_json: bool):
     from ..config import resolve
     from ..plan import plan
 
-    config = resolve(request)
+    config = resolve(request, machine())
     the_plan = plan(config)
     if dry_run:
         if as_json:
@@ -165,7 +165,8 @@ def recipes_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
     from ..recipes import load_all
 
     rows = [{"tag": r.tag, "commit": r.commit, "verified": r.commit_verified, "targets": list(r.targets),
-             "features": sorted(r.features), "ndk_tested": str(r.ndk_tested)} for r in load_all()]
+             "features": sorted(r.features), "ndk_tested": str(r.ndk_tested)}
+            for r in load_all(settings().recipes_dir)]
     if as_json:
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
@@ -184,7 +185,7 @@ def recipes_show(tag: str, as_json: Annotated[bool, typer.Option("--json")] = Fa
     """Everything builder knows about one release."""
     from ..recipes import load_recipe, summary
 
-    data = summary(load_recipe(tag))
+    data = summary(load_recipe(tag, settings().recipes_dir))
     if as_json:
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
         return

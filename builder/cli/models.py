@@ -8,20 +8,19 @@ from typing import Annotated, Optional
 
 import typer
 
-from .app import Tag, _console, app, guarded, ndk_app  # noqa: F401
+from .app import Tag, _console, app, guarded, machine, settings
 
 # ------------------------------------------------------------------ models
 
 def _checkout_for(tag: str | None, source: Path | None) -> Path | None:
     """A release tree to check operators against: --source, else the cached work tree of --tag."""
-    from ..config import Environment, cache_dir
     from ..source import SourceSpec
 
     if source is not None:
         return source
     if tag is None:
         return None
-    tree = SourceSpec(cache_dir=cache_dir(Environment.current()) / "git").worktree_dir(tag)
+    tree = SourceSpec(cache_dir=_cache() / "git").worktree_dir(tag)
     return tree if tree.is_dir() else None
 
 
@@ -46,7 +45,7 @@ def ops(models: Annotated[list[Path], typer.Argument(help="TorchScript (.pt) or 
         fmt = "tracing"
     if fmt not in ("plain", "tracing"):
         raise UsageError(f"unknown --format '{fmt}'", hint="use plain or tracing")
-    recipe = load_recipe(tag) if tag else None
+    recipe = load_recipe(tag, settings().recipes_dir) if tag else None
     checkout = _checkout_for(tag, source)
     if fmt == "tracing" and not ((recipe and recipe.has("tracing_based")) or (checkout and tracing_supported(checkout))):
         raise UsageError(f"{tag or 'this release'} has no tracing-based selective build", hint="use --format plain")
@@ -81,7 +80,7 @@ def _add_traced(oplist, models: list[Path], recipe, build: Path, inputs: Path | 
     from ..models.verify import model_inputs, trace_ops
 
     work = _verify_work()
-    runner = compile_runner(find_install(_install_dir(build)), work)
+    runner = compile_runner(find_install(_install_dir(build)), work, environ=machine().environ)
     values = model_inputs(inputs, shapes)
     lists = [oplist]
     for model in models:
@@ -104,7 +103,7 @@ def export(model: Annotated[Path, typer.Argument(help="TorchScript model (.pt)."
     from ..models.export import ExportTarget, export_model
     from ..recipes import load_recipe
 
-    recipe = load_recipe(tag or DEFAULT_TAG)
+    recipe = load_recipe(tag or DEFAULT_TAG, settings().recipes_dir)
     backends = frozenset({"cpu"} | {b for b in ("vulkan", "metal") if recipe.has(b)})
     target = ExportTarget.for_release(recipe, backends)
     res = export_model(model, output, target, optimize=optimize, backend=backend)
@@ -127,16 +126,14 @@ def verify(model: Annotated[Path, typer.Option("--model", help="Lite-interpreter
     """Compile a runner against a build (with the build's own compiler), run the model on it and compare with
     torch eager. Android builds run under qemu-user (stand-in NDK) or on a device over adb (Google's NDK)."""
     from ..models.platform import toolchain_for
-    import os
-
-    from ..models.runner import INSTALL_ENV, compile_runner, find_install
+    from ..models.runner import compile_runner, find_install
     from ..models.verify import Tolerance, model_inputs, verify_model
 
-    default = Path(os.environ[INSTALL_ENV]) if os.environ.get(INSTALL_ENV) else None
-    install = find_install(_install_dir(build) if build is not None else default)
+    chosen = settings()
+    install = find_install(_install_dir(build) if build is not None else chosen.real_install)
     work = _verify_work()
     runner = compile_runner(install, work, link_mode=link, extra_link_args=_gc_flags(gc_sections),
-                            toolchain=toolchain_for(install.root))
+                            toolchain=toolchain_for(install.root), environ=machine().environ)
     values = model_inputs(inputs, shapes, seed)
     res = verify_model(model, runner, values, work, Tolerance(rtol=rtol, atol=atol))
     forward = f"{res.forward_ms:.1f} ms" if res.forward_ms is not None else "n/a"
@@ -145,11 +142,15 @@ def verify(model: Annotated[Path, typer.Option("--model", help="Lite-interpreter
                      f"max rel {res.max_rel_error:.2e}); forward {forward}")
 
 
+def _cache() -> Path:
+    cache = settings().cache_dir
+    assert cache is not None, "layered settings always name the cache"
+    return cache
+
+
 def _verify_work() -> Path:
     """Where runners are compiled and models run: one cache folder, so a runner is reused across commands."""
-    from ..config import Environment, cache_dir
-
-    return cache_dir(Environment.current()) / "verify"
+    return _cache() / "verify"
 
 
 def _gc_flags(on: bool) -> tuple[str, ...]:
@@ -186,12 +187,14 @@ def size(build: Annotated[Path, typer.Option("--build", help="A build's install 
         values = model_inputs(inputs, shapes)
         tol = Tolerance(rtol=1e-3, atol=1e-4)
     flags = _gc_flags(gc_sections)
-    report = measure_install(_install_dir(build), work, link_mode=link, link_flags=flags,
+    environ = machine().environ
+    report = measure_install(_install_dir(build), work, link_mode=link, link_flags=flags, environ=environ,
                              label_=f"{link}", model=model, inputs=values, tolerance=tol)
     base = None
     if baseline is not None or baseline_link is not None:
         base_mode = baseline_link or "whole-archive"
         base = measure_install(_install_dir(baseline or build), work, link_mode=base_mode, link_flags=flags,
+                               environ=environ,
                                label_=f"baseline {base_mode}", model=model, inputs=values, tolerance=tol)
     cmp = compare(report, base, top)
     if as_json:

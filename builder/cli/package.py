@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .app import _console, app, guarded
+from .app import _console, app, guarded, settings
 
 package_app = typer.Typer(help="Package build outputs (reproducible, with manifests).", no_args_is_help=True)
 app.add_typer(package_app, name="package")
@@ -17,12 +17,10 @@ Epoch = Annotated[Optional[int], typer.Option(help="Timestamp for archive entrie
 
 
 def _epoch(value: int | None) -> int:
-    import os
+    """--epoch, else the SOURCE_DATE_EPOCH setting, else 1980 (archive.source_date_epoch: the one resolver)."""
+    from ..package.archive import source_date_epoch
 
-    if value is not None:
-        return value
-    env = os.environ.get("SOURCE_DATE_EPOCH", "")
-    return int(env) if env.isdigit() else 315532800
+    return source_date_epoch(value if value is not None else settings().source_date_epoch)
 
 
 def _pairs(items: list[str] | None, what: str) -> dict[str, Path]:

@@ -32,6 +32,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from pathlib import Path
 from typing import Literal
 
@@ -108,7 +109,7 @@ def _torch_cxx_flags(root: Path) -> tuple[str, ...]:
 
 
 def link_args(install: Install, extra: Sequence[str] = (), *, mode: str = "whole-archive",
-              objects: Sequence[str] = (), environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+              objects: Sequence[str] = (), environ: Mapping[str, str] = MappingProxyType({})) -> tuple[str, ...]:
     """The link line after the runner's source. ``objects`` (registrations mode): force-loaded objects or
     ``@response-file``s, linked before the archives."""
     if mode not in LINK_MODES:
@@ -132,11 +133,11 @@ def link_args(install: Install, extra: Sequence[str] = (), *, mode: str = "whole
             "-Wl,--start-group", *rest, *extra, "-Wl,--end-group", *tail)
 
 
-def _system_library(name: str, environ: Mapping[str, str] | None = None) -> Path | None:
+def _system_library(name: str, environ: Mapping[str, str]) -> Path | None:
     """lib<name>.so / .a in the library search path the compiler driver uses by default (Linux)."""
     import sysconfig
 
-    env = os.environ if environ is None else environ
+    env = environ
     multiarch = sysconfig.get_config_var("MULTIARCH") or ""
     dirs = [Path(d) for d in env.get("LIBRARY_PATH", "").split(os.pathsep) if d]
     dirs += [Path("/usr/local/lib"), *(Path(p) / multiarch for p in ("/usr/lib", "/lib") if multiarch),
@@ -178,11 +179,13 @@ def registration_objects(install: Install, work_dir: Path, rule: str = "register
 
 def compile_runner(install: Install, work_dir: Path, *, cxx: str | None = None,
                    extra_link_args: Sequence[str] = (), link_mode: str = "whole-archive",
-                   map_file: bool = False, dry_run: bool = False, toolchain: Toolchain = HOST) -> Runner:
+                   map_file: bool = False, dry_run: bool = False, toolchain: Toolchain = HOST,
+                   environ: Mapping[str, str] = MappingProxyType({})) -> Runner:
     """Compile (or reuse) the runner for ``install``. ``link_mode``: ``whole-archive`` (default) or
     ``registrations`` (see the module docstring); ``map_file``: also write a linker map (``Runner.map_path``);
-    ``toolchain``: the build's own compiler (an Android build: see builder.models.platform)."""
-    compiler = cxx or toolchain.cxx or os.environ.get("CXX") or proc.which("c++") or proc.which("g++") \
+    ``toolchain``: the build's own compiler (an Android build: see builder.models.platform); ``environ``: the
+    machine's CXX (the host compiler) and LIBRARY_PATH (where system copies of libraries are)."""
+    compiler = cxx or toolchain.cxx or environ.get("CXX") or proc.which("c++") or proc.which("g++") \
         or proc.which("clang++")
     if compiler is None:
         raise ToolchainError("no C++ compiler found to build the verify runner", hint="install g++ or set CXX")
@@ -192,7 +195,7 @@ def compile_runner(install: Install, work_dir: Path, *, cxx: str | None = None,
     if link_mode in _RULES and install.linkage == "static":
         rsp, aliases = registration_objects(install, work_dir, _RULES[link_mode])
         objects = (f"@{rsp}",)
-    link = link_args(install, extra_link_args, mode=link_mode, objects=objects)
+    link = link_args(install, extra_link_args, mode=link_mode, objects=objects, environ=environ)
     key = _runner_key(compiler, flags, [*link, *(["map"] if map_file else [])], install)
     exe = work_dir / f"runner-{key}"
     map_path = exe.with_name(exe.name + ".map") if map_file else None

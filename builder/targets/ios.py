@@ -52,7 +52,8 @@ class Ios:
                   problems: list[UsageError], warnings: list[str]) -> TargetToolchain:
         if env.host_os != "Darwin":
             warnings.append("iOS builds need macOS and Xcode: this host can only print the plan (--dry-run)")
-        return TargetToolchain(compiler=tools.compiler_identity(env.environ))
+        versions = tools.versions_file(request.cache_dir)
+        return TargetToolchain(compiler=tools.compiler_identity(env.environ, versions=versions))
 
     def placeholders(self, config: BuildConfig, slice_: Slice) -> Mapping[str, str]:
         assert slice_.platform is not None and slice_.arch is not None

@@ -65,9 +65,9 @@ def main() -> int:
 
     from builder.toolchains import tools
 
-    tools.find_cmake = lambda spec: FAKE_CMAKE  # type: ignore[assignment]
-    tools.find_ninja = lambda spec=None: FAKE_NINJA  # type: ignore[assignment]
-    tools.compiler_identity = lambda environ: "c++ (fake) 12.0 (/usr/bin/c++)"  # type: ignore[assignment]
+    tools.find_cmake = lambda spec, **kw: FAKE_CMAKE  # type: ignore[assignment]
+    tools.find_ninja = lambda spec=None, **kw: FAKE_NINJA  # type: ignore[assignment]
+    tools.compiler_identity = lambda environ, **kw: "c++ (fake) 12.0 (/usr/bin/c++)"  # type: ignore[assignment]
     tools.find_launcher = lambda choice, environ=None: None  # type: ignore[assignment]
     with tempfile.TemporaryDirectory(prefix="golden-plans-") as tmp:
         root = Path(tmp)
