@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -305,6 +305,16 @@ class _Reader:
                 raise RecipeError(f"{self.where}.{key}: {exc}") from exc
         return AnyOf(tuple(specs))
 
+    def named_tables(self, allowed: tuple[str, ...], what: str) -> Iterator[tuple[str, _Reader]]:
+        """Each sub-table, by name (a name not in ``allowed`` is an error), checked for unknown keys after use."""
+        for name in self.data:
+            if name not in allowed:
+                raise RecipeError(f"{self.where}: unknown {what} '{name}'" + did_you_mean(name, allowed))
+            reader = self.table(name)
+            yield name, reader
+            reader.done()
+        self.done()
+
     def done(self) -> None:
         extra = set(self.data) - self.seen
         if extra:
@@ -389,10 +399,7 @@ def _parse_conditional(c: _Reader) -> Conditional:
 
 def _parse_features(table: _Reader) -> Mapping[str, Feature]:
     out = {}
-    for name in table.data:
-        if name not in FEATURES:
-            raise RecipeError(f"{table.where}: unknown feature '{name}'" + did_you_mean(name, FEATURES))
-        f = table.table(name)
+    for name, f in table.named_tables(FEATURES, "feature"):
         targets = f.strings("targets", TARGETS)
         default_targets = _default_targets(f, targets)
         out[name] = Feature(
@@ -400,8 +407,6 @@ def _parse_features(table: _Reader) -> Mapping[str, Feature]:
             default=bool(default_targets),
             requires=f.strings("requires"), submodules=f.strings("submodules"),
             description=f.get("description", str, ""), default_targets=default_targets)
-        f.done()
-    table.done()
     return _ro(out)
 
 
@@ -420,10 +425,7 @@ def _default_targets(f: _Reader, targets: tuple[str, ...]) -> tuple[str, ...]:
 
 def _parse_size_levers(table: _Reader) -> Mapping[str, SizeLever]:
     out = {}
-    for name in table.data:
-        if name not in LEVERS:
-            raise RecipeError(f"{table.where}: unknown size lever '{name}'" + did_you_mean(name, LEVERS))
-        lv = table.table(name)
+    for name, lv in table.named_tables(LEVERS, "size lever"):
         link = lv.get("link", str, None)
         if link is not None and link not in LINK_MODES:
             raise RecipeError(f"{lv.where}.link: '{link}' is not a link mode" + did_you_mean(link, LINK_MODES))
@@ -438,7 +440,6 @@ def _parse_size_levers(table: _Reader) -> Mapping[str, SizeLever]:
                 or out[name].requires_feature):
             raise RecipeError(f"{lv.where}: the lever changes nothing (no defines, link, link_flags, strip "
                               "or requires_feature)")
-    table.done()
     return _ro(out)
 
 

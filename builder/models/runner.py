@@ -23,7 +23,6 @@ Compiled runners are cached in ``work_dir`` under a hash of the source, the comm
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import logging
@@ -39,6 +38,7 @@ from typing import Literal
 from builder import atomic, proc
 from builder.ar import ArMember, extract_members, member_bytes, read_archive
 from builder.errors import BuildFailed, ToolchainError, UsageError
+from builder.hashing import sha256_of
 from builder.models.platform import HOST, Launch, Toolchain, launch_for
 
 log = logging.getLogger("builder")
@@ -155,11 +155,9 @@ def registration_objects(install: Install, work_dir: Path, rule: str = "register
     returns a response file listing them (for ``@file`` on the link line) and {object path: archive(member)}.
     Cached under a key of the archives' paths, sizes and times."""
     archives = [install.lib_dir / n for n in _WHOLE_ARCHIVE if (install.lib_dir / n).is_file()]
-    digest = hashlib.sha256(rule.encode())
-    for a in archives:
-        st = a.stat()
-        digest.update(f"{a.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode())
-    folder = work_dir / f"registrations-{digest.hexdigest()[:16]}"
+    stats = [(a, a.stat()) for a in archives]
+    digest = sha256_of([rule, *(f"{a.resolve()}:{st.st_size}:{st.st_mtime_ns}" for a, st in stats)])
+    folder = work_dir / f"registrations-{digest[:16]}"
     rsp, index = folder / "objects.rsp", folder / "objects.json"
     if rsp.is_file() and index.is_file():
         aliases = json.loads(index.read_text(encoding="utf-8"))
@@ -233,12 +231,10 @@ def runner_launch(exe: Path) -> Launch:
 
 
 def _runner_key(compiler: str, flags: Sequence[str], link: Sequence[str], install: Install) -> str:
-    digest = hashlib.sha256(RUNNER_SOURCE.read_bytes())
-    digest.update("\0".join([compiler, *flags, *link]).encode())
-    for lib in sorted(install.lib_dir.glob("libtorch*")) + sorted(install.lib_dir.glob("libc10*")):
-        stat = lib.stat()
-        digest.update(f"{lib.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
-    return digest.hexdigest()[:16]
+    libs = sorted(install.lib_dir.glob("libtorch*")) + sorted(install.lib_dir.glob("libc10*"))
+    stats = [(lib, lib.stat()) for lib in libs]
+    return sha256_of([RUNNER_SOURCE.read_bytes(), "\0".join([compiler, *flags, *link]),
+                      *(f"{lib.name}:{st.st_size}:{st.st_mtime_ns}" for lib, st in stats)])[:16]
 
 
 # --- which archive members register operators ---------------------------------------------------

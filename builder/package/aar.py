@@ -12,7 +12,6 @@ again (ABIs, ELF machines, duplicates, DT_NEEDED, 16 KB alignment) before it is 
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -24,6 +23,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from builder.errors import PackageError, ToolchainError, UsageError
+from builder.hashing import sha256_bytes, sha256_file, sha256_of
 from builder.package import archive
 from builder.package.elf import ABI_MACHINE, ElfInfo, machine_problem, read_elf
 from builder.package.java import JavaInputs, compile_classes_jar
@@ -144,7 +144,7 @@ def stage_abi_part(inp: AbiInput, spec: AarSpec, dest: Path) -> Path:
         digests = {}
         for name, src in sorted(libs.items()):
             shutil.copyfile(src, jni / name)
-            digests[name] = archive.sha256_file(jni / name)
+            digests[name] = sha256_file(jni / name)
         shutil.copytree(include, tmp / "headers")
         doc = {"format": PART_FORMAT, "abi": inp.abi, "libs": digests,
                "headers_sha256": tree_sha256(tmp / "headers")}
@@ -170,7 +170,7 @@ def assemble_aar(parts: Sequence[Path], dest: Path, spec: AarSpec, *, classes_ja
 
     archive.write_zip(dest, _aar_entries(loaded, spec, classes_jar),
                       source_date_epoch=source_date_epoch, verify=verify)
-    return AarResult(dest, archive.sha256_file(dest), tuple(p.abi for p in loaded),
+    return AarResult(dest, sha256_file(dest), tuple(p.abi for p in loaded),
                      tuple(reports), warnings)
 
 
@@ -214,7 +214,7 @@ def check_abi_libs(abi: str, libs: dict[str, bytes], spec: AarSpec
             problems.append(problem)
         if spec.require_16k and not info.aligned_16k:
             problems.append(f"{abi}: {name} PT_LOAD alignment {info.load_align} < 16384")
-        reports.append(LibReport(abi, name, hashlib.sha256(libs[name]).hexdigest(), len(libs[name]),
+        reports.append(LibReport(abi, name, sha256_bytes(libs[name]), len(libs[name]),
                                  info.machine, info.soname, info.needed, info.load_align))
     problems += _duplicate_sonames(abi, infos) + _unmet_needed(abi, infos)
     return reports, problems
@@ -335,7 +335,7 @@ def read_part(path: Path) -> _Part:
     jni = path / "jni" / abi
     problems = [f"{abi}: jni/{abi}/{name} in part {path} is missing or changed"
                 for name, digest in sorted(digests.items())
-                if not (jni / name).is_file() or archive.sha256_file(jni / name) != digest]
+                if not (jni / name).is_file() or sha256_file(jni / name) != digest]
     on_disk = {p.name for p in jni.glob("*")} if jni.is_dir() else set()
     problems += [f"{abi}: jni/{abi}/{n} in part {path} is not listed in {PART_FILE}"
                  for n in sorted(on_disk - set(digests))]
@@ -349,11 +349,9 @@ def read_part(path: Path) -> _Part:
 
 def tree_sha256(root: Path) -> str:
     """One digest over relative paths and contents of every file under ``root``."""
-    h = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        h.update(path.relative_to(root).as_posix().encode() + b"\0")
-        h.update(archive.sha256_file(path).encode() + b"\n")
-    return h.hexdigest()
+    files = sorted(p for p in root.rglob("*") if p.is_file())
+    return sha256_of(part for path in files
+                     for part in (path.relative_to(root).as_posix() + "\0", sha256_file(path) + "\n"))
 
 
 # --- AAR contents -----------------------------------------------------------------------------
@@ -401,7 +399,7 @@ def _unmet_needed(abi: str, infos: dict[str, ElfInfo]) -> list[str]:
 
 
 def _same_file(a: Path, b: Path) -> bool:
-    return a.resolve() == b.resolve() or archive.sha256_file(a) == archive.sha256_file(b)
+    return a.resolve() == b.resolve() or sha256_file(a) == sha256_file(b)
 
 
 def _raise(problems: list[str], headline: str) -> None:

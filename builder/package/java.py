@@ -16,20 +16,14 @@ from pathlib import Path
 from builder import proc
 from builder.errors import PackageError, ToolchainError
 from builder.package import archive
+from builder.package.maven import Dependency
 
 log = logging.getLogger("builder")
 
 JAR_MANIFEST = b"Manifest-Version: 1.0\r\nCreated-By: builder\r\n\r\n"
 
 
-@dataclass(frozen=True)
-class MavenDep:
-    group: str
-    artifact: str
-    version: str
-
-    def __str__(self) -> str:
-        return f"{self.group}:{self.artifact}:{self.version}"
+MavenDep = Dependency   # the compile-time jars javac needs are Maven artifacts too
 
 
 @dataclass(frozen=True)

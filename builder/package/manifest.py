@@ -5,7 +5,6 @@ The JSON is deterministic (sorted keys, fixed layout), so manifests can be diffe
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import tarfile
@@ -16,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from builder.errors import PackageError
+from builder.hashing import sha256_file, sha256_json, sha256_stream
 from builder.package import archive
 
 MANIFEST_FORMAT = 1
-_CHUNK = 1 << 20
 _SDK_DIRS = ("include", "lib", "share", "bin")
 
 
@@ -30,7 +29,7 @@ class Patch:
 
     @classmethod
     def from_file(cls, path: Path) -> Patch:
-        return cls(path.name, archive.sha256_file(path))
+        return cls(path.name, sha256_file(path))
 
 
 @dataclass(frozen=True)
@@ -84,7 +83,7 @@ def config_digest(inputs: ManifestInputs) -> str:
     """sha256 of everything that defines the build (not the timestamp): use for custom versions."""
     doc = _inputs_doc(inputs)
     doc.pop("source_date_epoch", None)
-    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+    return sha256_json(doc)
 
 
 def build_manifest(inputs: ManifestInputs, artifact: Path, *, kind: str | None = None,
@@ -98,7 +97,7 @@ def build_manifest(inputs: ManifestInputs, artifact: Path, *, kind: str | None =
     doc.update({
         "format": MANIFEST_FORMAT,
         "artifact": {"name": artifact.name, "kind": kind,
-                     "sha256": None if artifact.is_dir() else archive.sha256_file(artifact),
+                     "sha256": None if artifact.is_dir() else sha256_file(artifact),
                      "size": sum(f["size"] for f in files) if artifact.is_dir() else artifact.stat().st_size},
         "files": files,
         "details": _plain(details or {}),
@@ -217,13 +216,13 @@ def _files(artifact: Path, kind: str) -> Iterator[dict[str, Any]]:
             if path.is_symlink():
                 yield _row(rel, None, 0, link=str(path.readlink()), key=key)
             else:
-                yield _row(rel, archive.sha256_file(path), path.stat().st_size, key=key)
+                yield _row(rel, sha256_file(path), path.stat().st_size, key=key)
     elif kind in ("aar", "zip"):
         with zipfile.ZipFile(artifact) as zf:
             for info in zf.infolist():
                 if not info.is_dir():
                     with zf.open(info) as handle:
-                        yield _row(info.filename, _stream_sha(handle), info.file_size)
+                        yield _row(info.filename, sha256_stream(handle), info.file_size)
     elif kind == "tar.gz":
         with tarfile.open(artifact, "r:gz") as tar:
             for member in tar:
@@ -232,9 +231,9 @@ def _files(artifact: Path, kind: str) -> Iterator[dict[str, Any]]:
                 elif member.isfile():
                     handle = tar.extractfile(member)
                     assert handle is not None
-                    yield _row(member.name, _stream_sha(handle), member.size)
+                    yield _row(member.name, sha256_stream(handle), member.size)
     else:
-        yield _row(artifact.name, archive.sha256_file(artifact), artifact.stat().st_size)
+        yield _row(artifact.name, sha256_file(artifact), artifact.stat().st_size)
 
 
 def _row(path: str, sha: str | None, size: int, *, link: str | None = None,
@@ -244,13 +243,6 @@ def _row(path: str, sha: str | None, size: int, *, link: str | None = None,
     if link is not None:
         row["link"] = link
     return row
-
-
-def _stream_sha(handle: Any) -> str:
-    h = hashlib.sha256()
-    for chunk in iter(lambda: handle.read(_CHUNK), b""):
-        h.update(chunk)
-    return h.hexdigest()
 
 
 def _plain(value: Any) -> Any:

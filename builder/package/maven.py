@@ -6,7 +6,6 @@ as Maven Central serves them).
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import shutil
@@ -18,6 +17,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from builder.errors import PackageError, UsageError
+from builder.hashing import bytes_digests
 from builder.package import archive
 
 log = logging.getLogger("builder")
@@ -30,10 +30,15 @@ _ID_RE = re.compile(r"[A-Za-z0-9_.-]+")
 
 @dataclass(frozen=True)
 class Dependency:
+    """A Maven artifact: what a POM depends on, and what javac compiles against (package.java finds its jar)."""
+
     group: str
     artifact: str
     version: str
     scope: str = "runtime"  # what Gradle's maven-publish writes for `implementation` deps
+
+    def __str__(self) -> str:
+        return f"{self.group}:{self.artifact}:{self.version}"
 
 
 @dataclass(frozen=True)
@@ -154,9 +159,9 @@ def checksum_files(path: Path) -> tuple[Path, ...]:
 
 
 def _write_checksums(path: Path) -> None:
-    data = path.read_bytes()
+    found = bytes_digests(path.read_bytes(), CHECKSUMS)
     for algo, target in zip(CHECKSUMS, checksum_files(path)):
-        target.write_text(hashlib.new(algo, data).hexdigest())
+        target.write_text(found[algo])
 
 
 def _update_metadata(repo: Path, coords: Coordinates, source_date_epoch: int) -> Path:
@@ -166,9 +171,9 @@ def _update_metadata(repo: Path, coords: Coordinates, source_date_epoch: int) ->
         versions.remove(coords.version)
     versions.append(coords.version)  # deploy order, newest last (what Maven itself does)
     archive.write_text(meta, metadata_xml(coords, versions, last_updated=source_date_epoch))
-    data = meta.read_bytes()
+    found = bytes_digests(meta.read_bytes(), CHECKSUMS)
     for algo, target in zip(CHECKSUMS, checksum_files(meta)):
-        archive.write_text(target, hashlib.new(algo, data).hexdigest())
+        archive.write_text(target, found[algo])
     return meta
 
 

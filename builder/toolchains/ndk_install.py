@@ -8,7 +8,6 @@ with one ``os.replace``, so ``<sdk>/ndk/<revision>`` either appears complete or 
 """
 from __future__ import annotations
 
-import hashlib
 import http.client
 import logging
 import os
@@ -27,7 +26,7 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-from builder import locks
+from builder import hashing, locks
 from builder.errors import RecipeError, ToolchainError, did_you_mean
 from builder.toolchains.ndk import NdkInfo, NdkRequest, inspect_ndk, parse_ndk_request, release_name
 
@@ -247,13 +246,10 @@ def _plan_write(response: http.client.HTTPResponse, have: int,
     return "wb", int(length) if length and length.isdigit() else expected_size
 
 
-def file_digests(path: Path, chunk_size: int = 1 << 20) -> tuple[str, str]:
-    sha1, sha256 = hashlib.sha1(usedforsecurity=False), hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk_size):
-            sha1.update(block)
-            sha256.update(block)
-    return sha1.hexdigest(), sha256.hexdigest()
+def file_digests(path: Path) -> tuple[str, str]:
+    """(sha1, sha256) of ``path``, read once: what NDK archives are pinned by."""
+    found = hashing.file_digests(path, ("sha1", "sha256"))
+    return found["sha1"], found["sha256"]
 
 
 def verify_archive(path: Path, archive: NdkArchive) -> None:
