@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
 from packaging.version import Version
 
 from . import recipes as recipes_mod
@@ -149,7 +150,7 @@ def resolve(request: BuildRequest, env: Environment) -> BuildConfig:
         tool_env={k: v for k, v in env.environ.items() if k in TOOL_ENV})
 
 
-def _features(request: BuildRequest, recipe: Recipe, problems: list) -> frozenset[str]:
+def _features(request: BuildRequest, recipe: Recipe, problems: list[UsageError]) -> frozenset[str]:
     wanted = {name for name, f in recipe.features.items() if request.target in f.default_targets}
     if request.lite is not None:
         ok = _want(recipe, request.target, "lite_interpreter", "--lite" if request.lite else "--full-jit",
@@ -157,9 +158,8 @@ def _features(request: BuildRequest, recipe: Recipe, problems: list) -> frozense
         wanted.discard("lite_interpreter")
         if request.lite and ok:
             wanted.add("lite_interpreter")
-    if request.ops_file is not None:
-        if _want(recipe, request.target, "selected_ops", "--ops", problems):
-            wanted.add("selected_ops")
+    if request.ops_file is not None and _want(recipe, request.target, "selected_ops", "--ops", problems):
+        wanted.add("selected_ops")
     for flag in request.features:
         name = FLAG_FEATURES.get(flag)
         if name is None:
@@ -183,7 +183,7 @@ def _features(request: BuildRequest, recipe: Recipe, problems: list) -> frozense
     return frozenset(wanted)
 
 
-def _want(recipe: Recipe, target: str, name: str, flag: str, problems: list, enable: bool = True) -> bool:
+def _want(recipe: Recipe, target: str, name: str, flag: str, problems: list[UsageError], enable: bool = True) -> bool:
     feature = recipe.features.get(name)
     if feature is None:
         if enable or name != "lite_interpreter":
@@ -202,7 +202,7 @@ def _releases_with(recipe: Recipe, feature: str) -> str:
     return f"releases with it: {', '.join(tags)}" if tags else "no supported release has it"
 
 
-def _system_libs(request: BuildRequest, recipe: Recipe, problems: list) -> frozenset[str]:
+def _system_libs(request: BuildRequest, recipe: Recipe, problems: list[UsageError]) -> frozenset[str]:
     out = set()
     for name in request.system_libs:
         if name not in recipe.system_libs:
@@ -223,7 +223,7 @@ def _source_path(request: BuildRequest, recipe: Recipe, env: Environment) -> Pat
     return SourceSpec(cache_dir=request.cache_dir / "git").worktree_dir(recipe.tag)
 
 
-def _skipped(request: BuildRequest, recipe: Recipe, problems: list, warnings: list) -> frozenset[str]:
+def _skipped(request: BuildRequest, recipe: Recipe, problems: list[UsageError], warnings: list[str]) -> frozenset[str]:
     out = set()
     for path in request.skip_submodules:
         if path not in recipe.optional_submodules:
@@ -236,8 +236,8 @@ def _skipped(request: BuildRequest, recipe: Recipe, problems: list, warnings: li
     return frozenset(out)
 
 
-def _ops_file(request: BuildRequest, env: Environment, recipe: Recipe, features: frozenset[str], problems: list,
-              tree: Path) -> tuple[Path | None, str | None]:
+def _ops_file(request: BuildRequest, env: Environment, recipe: Recipe, features: frozenset[str],
+              problems: list[UsageError], tree: Path) -> tuple[Path | None, str | None]:
     """The op list and its format (plain or tracing), read once. It must parse; its names are checked against the
     release when its tree is already here. A tracing list turns TRACING_BASED on; it and the tracing_based feature
     need each other."""
@@ -264,7 +264,7 @@ def _ops_file(request: BuildRequest, env: Environment, recipe: Recipe, features:
     return path.resolve(), fmt
 
 
-def _python_modules(recipe: Recipe, problems: list) -> None:
+def _python_modules(recipe: Recipe, problems: list[UsageError]) -> None:
     """The release's codegen runs in this Python at configure time (PYTHON_EXECUTABLE): it must be a Python the
     release supports (requirements.python), with what the codegen imports (requirements.python_modules)."""
     import importlib.util
@@ -283,17 +283,19 @@ def _python_modules(recipe: Recipe, problems: list) -> None:
             hint=f"{sys.executable} -m pip install {' '.join(pip_names.get(m, m) for m in missing)}"))
 
 
-def _defines_syntax(defines: tuple[tuple[str, str], ...], problems: list) -> None:
+def _defines_syntax(defines: tuple[tuple[str, str], ...], problems: list[UsageError]) -> None:
     for key, _ in defines:
         if not key or not key.replace("_", "").replace(":", "").isalnum():
             problems.append(UsageError(f"-D '{key}': not a CMake variable name", hint="use -D NAME=VALUE"))
 
 
-def _tools(request: BuildRequest, recipe: Recipe, problems: list) -> tuple[tools.Tool | None, tools.Tool | None]:
+def _tools(request: BuildRequest, recipe: Recipe,
+           problems: list[UsageError]) -> tuple[tools.Tool | None, tools.Tool | None]:
     found: list[tools.Tool | None] = []
     versions = tools.versions_file(request.cache_dir)
-    for finder in (lambda: tools.find_cmake(recipe.cmake, versions=versions),
-                   lambda: tools.find_ninja(versions=versions)):
+    finders: tuple[Callable[[], tools.Tool], ...] = (lambda: tools.find_cmake(recipe.cmake, versions=versions),
+                                                     lambda: tools.find_ninja(versions=versions))
+    for finder in finders:
         try:
             found.append(finder())
         except UsageError as exc:
@@ -302,7 +304,7 @@ def _tools(request: BuildRequest, recipe: Recipe, problems: list) -> tuple[tools
     return found[0], found[1]
 
 
-def _launcher(request: BuildRequest, env: Environment, problems: list) -> Path | None:
+def _launcher(request: BuildRequest, env: Environment, problems: list[UsageError]) -> Path | None:
     try:
         return tools.find_launcher(request.cache or "auto", dict(env.environ))
     except UsageError as exc:

@@ -22,9 +22,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_args
-
-from typing_extensions import assert_never
+from typing import Any, assert_never, get_args
 
 from . import __version__, intree, proc, source
 from .clean import META
@@ -34,9 +32,25 @@ from .package.archive import source_date_epoch
 from .plan import STAMP, Plan
 from .recipes import Recipe
 from .source import CheckoutResult
-from .steps import (BuildFacts, CMakeBuildStep, CMakeConfigureStep, CMakeInstallStep, CMakeProject, CMakeStep,
-                    FetchTagStep, HostSdkStep, ManifestStep, NdkInstallStep, PatchStep, SourceStep, Step,
-                    SubmodulesStep, VerifyCommitStep, VerifyStep, WorkTreeStep)
+from .steps import (
+    BuildFacts,
+    CMakeBuildStep,
+    CMakeConfigureStep,
+    CMakeInstallStep,
+    CMakeProject,
+    CMakeStep,
+    FetchTagStep,
+    HostSdkStep,
+    ManifestStep,
+    NdkInstallStep,
+    PatchStep,
+    SourceStep,
+    Step,
+    SubmodulesStep,
+    VerifyCommitStep,
+    VerifyStep,
+    WorkTreeStep,
+)
 
 log = logging.getLogger("builder")
 PROGRESS_RE = re.compile(r"^\[(\d+)/(\d+)\]")

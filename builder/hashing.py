@@ -5,7 +5,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 CHUNK = 1 << 20
 
@@ -34,7 +34,7 @@ def sha256_of(parts: Iterable[bytes | str]) -> str:
     return h.hexdigest()
 
 
-def sha256_stream(handle: BinaryIO) -> str:
+def sha256_stream(handle: IO[bytes]) -> str:
     h = hashlib.sha256()
     for block in iter(lambda: handle.read(CHUNK), b""):
         h.update(block)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ToolchainError, UsageError, did_you_mean
-from .recipes import LEVERS, Recipe, SizeLever
+from .recipes import LEVERS, Defines, Recipe, SizeLever
 
 DEFAULT_LINK = "whole-archive"
 
@@ -104,8 +104,7 @@ def choose(recipe: Recipe, target: str, *, defaults: bool = False, names: Sequen
         else:
             chosen.add(name)
     ordered = tuple(n for n in recipe.size_levers if n in chosen)
-    features = frozenset(recipe.size_levers[n].requires_feature for n in ordered
-                         if recipe.size_levers[n].requires_feature)
+    features = frozenset(f for n in ordered if (f := recipe.size_levers[n].requires_feature) is not None)
     return LeverChoice(ordered, features, tuple(problems), tuple(warnings))
 
 
@@ -123,7 +122,7 @@ def link_spec(recipe: Recipe, names: Sequence[str]) -> LinkSpec:
     return LinkSpec(mode, tuple(flags), strip)
 
 
-def lever_defines(recipe: Recipe, names: Sequence[str]):
+def lever_defines(recipe: Recipe, names: Sequence[str]) -> tuple[Defines, ...]:
     """The define layers of the chosen levers, in recipe order (plan.py merges them, appending ``*_FLAGS``)."""
     return tuple(recipe.size_levers[n].defines for n in recipe.size_levers if n in names)
 

@@ -58,7 +58,7 @@ class AnyOf:
     def __contains__(self, version: Version | str) -> bool:
         return self.contains(version)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[SpecifierSet]:
         return iter(self.specs)
 
     def __len__(self) -> int:
@@ -249,7 +249,8 @@ class _Reader:
     def __init__(self, data: Mapping[str, Any], where: str) -> None:
         if not isinstance(data, Mapping):
             raise RecipeError(f"{where}: expected a table")
-        self.data, self.where, self.seen = data, where, set()
+        self.data, self.where = data, where
+        self.seen: set[str] = set()
 
     def get(self, key: str, kind: type | tuple[type, ...], default: Any = ..., ) -> Any:
         self.seen.add(key)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import logging
 import signal
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional, TypeVar
 
 import typer
+from typing_extensions import ParamSpec
 
 from ..errors import BuilderError, BuildFailed, ValidationErrors
 from ..settings import Environment, Settings
@@ -19,17 +22,22 @@ app.add_typer(recipes_app, name="recipes")
 ndk_app = typer.Typer(help="Android NDKs: list, install.", no_args_is_help=True)
 app.add_typer(ndk_app, name="ndk")
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 log = logging.getLogger("builder")
 STATE = {"debug": False}
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-def _console(stderr: bool = False):
+def _console(stderr: bool = False) -> Console:
     from rich.console import Console
 
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
-def fail(exc: BaseException) -> None:
+def fail(exc: BaseException) -> NoReturn:
     """Turn a typed error into one or a few lines and the error's exit code."""
     err = _console(stderr=True)
     if isinstance(exc, ValidationErrors):
@@ -52,12 +60,12 @@ def fail(exc: BaseException) -> None:
     raise typer.Exit(getattr(exc, "exit_code", 1))
 
 
-def guarded(fn):
+def guarded(fn: Callable[P, R]) -> Callable[P, R]:
     """Run a command body; typed errors become messages + exit codes (tracebacks only with --debug)."""
     import functools
 
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
         except BuilderError as exc:
@@ -76,7 +84,7 @@ class Terminated(BaseException):
     is stopped too (proc.stream) instead of being left running without builder."""
 
 
-def _on_sigterm(signum, frame) -> None:
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise Terminated()
 
 

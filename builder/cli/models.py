@@ -4,11 +4,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
 from .app import Tag, _console, app, guarded, machine, settings
+
+if TYPE_CHECKING:
+    from ..models.ops import OpList, OpListFormat
+    from ..recipes import Recipe
+    from ..size import Comparison, Row, SizeReport
 
 # ------------------------------------------------------------------ models
 
@@ -37,8 +42,7 @@ def ops(models: Annotated[list[Path], typer.Argument(help="TorchScript (.pt) or 
         shapes: Annotated[str, typer.Option(help="With --trace: random inputs of these shapes.")] = "1x3x224x224") -> None:
     """Root operators of models, merged, validated against the release, in its SELECTED_OP_LIST format."""
     from ..errors import UsageError
-    from ..models.ops import collect_ops, format_op_list, load_known_ops, tracing_supported, validate_ops, \
-        write_op_list
+    from ..models.ops import collect_ops, format_op_list, load_known_ops, tracing_supported, validate_ops, write_op_list
     from ..recipes import load_recipe
 
     if trace is not None and fmt == "plain":
@@ -52,7 +56,7 @@ def ops(models: Annotated[list[Path], typer.Argument(help="TorchScript (.pt) or 
     if trace is not None and recipe is None:
         raise UsageError("--trace needs --tag (the release the build is of)", hint="e.g. --tag v1.13.1")
     oplist = collect_ops(models)
-    if trace is not None:
+    if trace is not None and recipe is not None:
         oplist = _add_traced(oplist, models, recipe, trace, inputs, shapes)
     err = _console(stderr=True)
     if checkout is not None:
@@ -65,14 +69,16 @@ def ops(models: Annotated[list[Path], typer.Argument(help="TorchScript (.pt) or 
         err.print(f"  {use.name + kind:<48} {', '.join(Path(m).name for m in use.models)}", markup=False)
     called = f" ({len(oplist.traced)} called by the others)" if oplist.traced else ""
     err.print(f"{len(oplist.ops)} operators{called} from {len(models)} model(s)")
+    chosen: OpListFormat = "tracing" if fmt == "tracing" else "plain"
     if output is None:
-        sys.stdout.write(format_op_list(oplist, fmt))
+        sys.stdout.write(format_op_list(oplist, chosen))
     else:
-        write_op_list(oplist, output, fmt)
+        write_op_list(oplist, output, chosen)
         err.print(f"wrote {output}")
 
 
-def _add_traced(oplist, models: list[Path], recipe, build: Path, inputs: Path | None, shapes: str):
+def _add_traced(oplist: OpList, models: list[Path], recipe: Recipe, build: Path, inputs: Path | None,
+                shapes: str) -> OpList:
     """Root operators plus what a run of each model on a full build of the release calls (and the operators the
     release's tracer always adds): the tracing-based list a TRACING_BASED build needs."""
     from ..models.ops import OpList, merge_op_lists
@@ -198,19 +204,23 @@ def size(build: Annotated[Path, typer.Option("--build", help="A build's install 
                                label_=f"baseline {base_mode}", model=model, inputs=values, tolerance=tol)
     cmp = compare(report, base, top)
     if as_json:
-        def plain(obj):
+        def plain(obj: object) -> object:
             return str(obj) if isinstance(obj, Path) else obj
-        data = {"report": dataclasses.asdict(report), "baseline": dataclasses.asdict(base) if base else None,
-                "ratio": cmp.total.ratio}
-        for key in ("report", "baseline"):
-            if data[key]:
-                data[key]["contributors"] = data[key]["contributors"][:top]
-        sys.stdout.write(json.dumps(data, indent=2, default=plain) + "\n")
+
+        def shown(r: SizeReport | None) -> dict[str, Any] | None:
+            if r is None:
+                return None
+            data = dataclasses.asdict(r)
+            data["contributors"] = data["contributors"][:top]
+            return data
+
+        out = {"report": shown(report), "baseline": shown(base), "ratio": cmp.total.ratio}
+        sys.stdout.write(json.dumps(out, indent=2, default=plain) + "\n")
         return
     _print_size(cmp)
 
 
-def _print_size(cmp) -> None:
+def _print_size(cmp: Comparison) -> None:
     from rich.table import Table
 
     from ..size import human
@@ -227,14 +237,15 @@ def _print_size(cmp) -> None:
             console.print(("  [green]" if r.verify_ok else "  [red]") + escape(r.verified) + "[/]")
     with_base = cmp.baseline is not None
 
-    def ratio(row) -> str:
+    def ratio(row: Row) -> str:
         return f"{row.ratio:.2f}" if row.ratio is not None else "-"
 
     for title, rows in (("sections (stripped)", (cmp.total, *cmp.sections)),
                         ("largest contributors (from the linker map)", cmp.contributors)):
         table = Table(title)
         table.columns[0].overflow = "fold"
-        for col in [cmp.report.label] + ([cmp.baseline.label, "ratio"] if with_base else []):
+        labels = [cmp.report.label] + ([cmp.baseline.label, "ratio"] if cmp.baseline is not None else [])
+        for col in labels:
             table.add_column(col, justify="right", no_wrap=True)
         for row in rows:
             cells = [row.name, human(row.size)] + ([human(row.baseline), ratio(row)] if with_base else [])

@@ -4,11 +4,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from .app import _console, app, guarded, settings
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from ..package.aar import AarSpec, LibReport
 
 package_app = typer.Typer(help="Package build outputs (reproducible, with manifests).", no_args_is_help=True)
 app.add_typer(package_app, name="package")
@@ -42,14 +47,14 @@ def _pairs(items: list[str] | None, what: str) -> dict[str, Path]:
 
 
 def _aar_spec(abis: tuple[str, ...], jni_lib: str, runtime_lib: list[str] | None, shared_stl: bool,
-              require_16k: bool):
+              require_16k: bool) -> AarSpec:
     from ..package.aar import AarSpec
 
     return AarSpec(abis=abis, jni_lib=jni_lib, runtime_libs=tuple(runtime_lib or ()), shared_stl=shared_stl,
                    require_16k=require_16k)
 
 
-def _report_libs(libs) -> None:
+def _report_libs(libs: Sequence[LibReport]) -> None:
     console = _console()
     for lib in libs:
         flag = "" if lib.aligned_16k else "  [yellow]not 16 KB aligned[/]"

@@ -101,10 +101,10 @@ def ndk_install(version: str,
 
         def on_progress(done: int, total: int | None) -> None:
             progress.update(task, completed=done, total=total)
-        kwargs = {"base_url": mirror} if mirror else {}
         result = install_ndk(version, sdk_root=sdk_root, download_dir=cache / "downloads",
                              host=host_os(here.host_os), progress=on_progress,
-                             allow_unverified=allow_unverified, keep_archive=keep_archive, **kwargs)
+                             allow_unverified=allow_unverified, keep_archive=keep_archive,
+                             **({"base_url": mirror} if mirror else {}))  # type: ignore[arg-type]
     for w in result.warnings:
         _console(stderr=True).print(f"[yellow]warning:[/] {w}")
     state = "already installed" if result.already_installed else "installed"

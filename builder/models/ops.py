@@ -319,7 +319,7 @@ def _format_tracing(oplist: OpList) -> str:
     else:
         header = ("# Tracing-based SELECTED_OP_LIST (TRACING_BASED=ON), written by builder from root operators.\n"
                   "# A tracing build registers only listed operators: add the operators these call.\n")
-    return header + yaml.safe_dump(data, default_flow_style=False, sort_keys=True)
+    return header + str(yaml.safe_dump(data, default_flow_style=False, sort_keys=True))
 
 
 def write_op_list(oplist: OpList, output: Path, fmt: OpListFormat = "plain") -> Path:

@@ -31,8 +31,8 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from pathlib import Path
+from types import MappingProxyType
 from typing import Literal
 
 from builder import atomic, proc
@@ -275,6 +275,7 @@ def initializer_references(obj: bytes) -> frozenset[str] | None:
     from elftools.common.exceptions import ELFError
     from elftools.elf.elffile import ELFFile
     from elftools.elf.relocation import RelocationSection
+    from elftools.elf.sections import SymbolTableSection
 
     if obj[:4] != b"\x7fELF":
         return None
@@ -288,7 +289,7 @@ def initializer_references(obj: bytes) -> frozenset[str] | None:
             return None
         symtab = elf.get_section_by_name(".symtab")
         relocs = {sec["sh_info"]: sec for sec in sections if isinstance(sec, RelocationSection)}
-        if symtab is None:
+        if not isinstance(symtab, SymbolTableSection):
             return frozenset({"<no symbol table>"})
         seen, work, found = set(start), list(start), set()
         while work:

@@ -18,10 +18,11 @@ import re
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from builder import atomic
 from builder.errors import PackageError, ToolchainError, UsageError
 from builder.hashing import sha256_bytes, sha256_file, sha256_of
 from builder.package import archive
@@ -138,7 +139,7 @@ def stage_abi_part(inp: AbiInput, spec: AarSpec, dest: Path) -> Path:
     """Copy one ABI's libraries and headers into a self-describing part folder at ``dest``."""
     libs = check_inputs([inp], replace(spec, abis=(inp.abi,)))[inp.abi]
     include = inp.build_dir / "install" / "include"
-    with archive.atomic_dir(dest) as tmp:
+    with atomic.atomic_dir(dest) as tmp:
         jni = tmp / "jni" / inp.abi
         jni.mkdir(parents=True)
         digests = {}
@@ -273,7 +274,7 @@ def _resolve_libs(inp: AbiInput, spec: AarSpec) -> tuple[dict[str, Path], list[s
     return libs, problems
 
 
-def _abi_set_problems(requested: Sequence[str], given: dict[str, object]) -> list[str]:
+def _abi_set_problems(requested: Sequence[str], given: Mapping[str, object]) -> list[str]:
     problems = [f"{abi}: unknown Android ABI" for abi in requested if abi not in ABI_MACHINE]
     problems += [f"{abi}: requested but no build folder given" for abi in requested
                  if abi in ABI_MACHINE and abi not in given]

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from builder import atomic
 from builder.errors import PackageError
-from builder.hashing import sha256_file, sha256_json, sha256_stream
-from builder.package import archive
+from builder.hashing import sha256_bytes, sha256_file, sha256_json, sha256_stream
 
 MANIFEST_FORMAT = 1
 _SDK_DIRS = ("include", "lib", "share", "bin")
@@ -115,7 +115,7 @@ def manifest_path(artifact: Path) -> Path:
 
 
 def write_manifest(manifest: Mapping[str, Any], dest: Path) -> Path:
-    return archive.write_text(dest, manifest_json(manifest))
+    return atomic.write_text(dest, manifest_json(manifest))
 
 
 def load_manifest(path: Path) -> dict[str, Any]:
@@ -183,8 +183,11 @@ def compare(old: Mapping[str, Any], new: Mapping[str, Any], *,
         acc[0] += row.old
         acc[1] += row.new
     groups = [SizeDelta(g, "", o, n) for g, (o, n) in sorted(totals.items())]
-    keep = (lambda r: r.delta > 0) if only_grown else (lambda r: r.delta != 0)
-    order = (lambda r: (-r.delta, r.group, r.path))
+    def keep(r: SizeDelta) -> bool:
+        return r.delta > 0 if only_grown else r.delta != 0
+
+    def order(r: SizeDelta) -> tuple[int, str, str]:
+        return (-r.delta, r.group, r.path)
     return tuple(sorted(filter(keep, groups), key=order) + sorted(filter(keep, files), key=order))
 
 
@@ -195,7 +198,7 @@ def _inputs_doc(inputs: ManifestInputs) -> dict[str, Any]:
     if inputs.ops is not None:
         text = ops_text(inputs.ops)
         ops = {"count": len(set(inputs.ops)), "list": sorted(set(inputs.ops)),
-               "sha256": inputs.op_list_sha256 or archive.sha256_bytes(text.encode())}
+               "sha256": inputs.op_list_sha256 or sha256_bytes(text.encode())}
     toolchain = dict(inputs.toolchain)
     toolchain.update({"cmake": inputs.cmake_version, "ninja": inputs.ninja_version})
     return {
@@ -229,9 +232,9 @@ def _files(artifact: Path, kind: str) -> Iterator[dict[str, Any]]:
                 if member.issym() or member.islnk():
                     yield _row(member.name, None, 0, link=member.linkname)
                 elif member.isfile():
-                    handle = tar.extractfile(member)
-                    assert handle is not None
-                    yield _row(member.name, sha256_stream(handle), member.size)
+                    extracted = tar.extractfile(member)
+                    assert extracted is not None
+                    yield _row(member.name, sha256_stream(extracted), member.size)
     else:
         yield _row(artifact.name, sha256_file(artifact), artifact.stat().st_size)
 

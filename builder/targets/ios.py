@@ -28,7 +28,7 @@ class Ios:
         target = recipe.target(self.name)
         no_android_options(request, problems, use="use --platform/--arch for iOS")
         platforms = request.platforms or target.default_platforms
-        out = []
+        out: list[Slice] = []
         for platform in dict.fromkeys(platforms):
             if platform not in target.platforms:
                 problems.append(UsageError(

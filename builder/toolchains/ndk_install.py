@@ -8,6 +8,7 @@ with one ``os.replace``, so ``<sdk>/ndk/<revision>`` either appears complete or 
 """
 from __future__ import annotations
 
+import contextlib
 import http.client
 import logging
 import os
@@ -23,6 +24,7 @@ import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
@@ -99,7 +101,7 @@ def load_catalog(path: Path | None = None) -> ArchiveCatalog:
     return ArchiveCatalog(base, archives)
 
 
-def _archive(entry: dict, path: Path, index: int) -> NdkArchive:
+def _archive(entry: dict[str, Any], path: Path, index: int) -> NdkArchive:
     where = f"{path}: archive #{index + 1}"
     try:
         revision = Version(str(entry["revision"]))
@@ -212,7 +214,7 @@ def _fetch_once(url: str, part: Path, have: int, expected_size: int | None,
         headers["Range"] = f"bytes={have}-"
     request = urllib.request.Request(url, headers=headers)
     try:
-        response = urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 (https or test http)
+        response = urllib.request.urlopen(request, timeout=timeout)
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and have:
             if expected_size is None:
@@ -359,10 +361,8 @@ def _check_inside(path: Path, root: Path) -> None:
 
 
 def _rmdir_if_empty(path: Path) -> None:
-    try:
+    with contextlib.suppress(OSError):
         path.rmdir()
-    except OSError:
-        pass
 
 
 # ---------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import pytest
 
 from builder import proc, source
 from builder.cli.app import machine
-from builder.config import BuildRequest, Environment, resolve
+from builder.config import BuildRequest, resolve
 from builder.plan import plan
 from tests.fixtures.standin_ndk import make_standin_ndk, vulkan_available
 

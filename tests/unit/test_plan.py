@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from builder.config import BuildRequest, resolve
 from builder.plan import plan, render_define
 
