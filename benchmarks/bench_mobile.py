@@ -16,10 +16,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench_run import (Bench, PhaseError, base_env, builder_argv, ccache_stats, ccache_summary, full_argv,
-                       install_sizes, json_plan, mirror_prefix, reap)
-from bench_spec import (BM_ENV_DROP, BM_TOLERANCE, CACHE_TOOL_KEYS, PAIRED_DIRS, TAG, builder_build_seconds,
-                        fmt_s)
+from bench_run import (
+    Bench,
+    PhaseError,
+    base_env,
+    builder_argv,
+    ccache_stats,
+    ccache_summary,
+    full_argv,
+    install_sizes,
+    json_plan,
+    mirror_prefix,
+    reap,
+)
+from bench_spec import BM_ENV_DROP, BM_TOLERANCE, CACHE_TOOL_KEYS, PAIRED_DIRS, TAG, builder_build_seconds, fmt_s
 
 BM_DEFINE_RE = re.compile(r"-D([A-Za-z_][A-Za-z0-9_]*)=([^\"'\s)]*)")
 

@@ -8,9 +8,22 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from bench_spec import (BM_TOLERANCE, CACHE_TOOL_KEYS, DEFAULT_ROOT, ISSUE8_TARGET, NOOP_TARGET_S, OPTIONAL_PHASES,
-                        PHASES,
-                        REMOVED_OP, WARM_TARGET, builder_build_seconds, fmt_s, mib, pct, short)
+from bench_spec import (
+    BM_TOLERANCE,
+    CACHE_TOOL_KEYS,
+    DEFAULT_ROOT,
+    ISSUE8_TARGET,
+    NOOP_TARGET_S,
+    OPTIONAL_PHASES,
+    PHASES,
+    REMOVED_OP,
+    WARM_TARGET,
+    builder_build_seconds,
+    fmt_s,
+    mib,
+    pct,
+    short,
+)
 
 
 def paired_time(pair: dict[str, Any]) -> str:

@@ -155,7 +155,7 @@ def reap(proc: subprocess.Popen, status_rusage: tuple[int, Any] | None = None) -
 
 
 def now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).astimezone().isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.UTC).astimezone().isoformat(timespec="seconds")
 
 
 def load_results(path: Path) -> dict[str, Any]:

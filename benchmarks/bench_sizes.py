@@ -15,7 +15,6 @@ from typing import Any
 from bench_run import Bench, builder_cmd, builder_env, builder_env_shown, full_argv, install_sizes, model_input
 from bench_spec import ISSUE8_TARGET, SYSTEM_LINK, mib, short
 
-
 RUNNER_SNIPPET = r"""
 import json, sys
 from pathlib import Path

@@ -58,19 +58,61 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from bench_mobile import phase_build_mobile, phase_paired
 from bench_report import write_report
-from bench_run import (Bench, PhaseError, base_env, builder_argv, builder_cmd, builder_env,
-                       builder_env_shown, ccache_stats, ccache_summary, dpkg_version, full_argv, hit_rate,
-                       install_sizes, json_plan, load_results, machine_info, mirror_prefix, model_input,
-                       model_ops_path, now, ops_argv, run_builder, stats_delta, traced_ops_path)
+from bench_run import (
+    Bench,
+    PhaseError,
+    base_env,
+    builder_argv,
+    builder_cmd,
+    builder_env,
+    builder_env_shown,
+    ccache_stats,
+    ccache_summary,
+    dpkg_version,
+    full_argv,
+    hit_rate,
+    install_sizes,
+    json_plan,
+    load_results,
+    machine_info,
+    mirror_prefix,
+    model_input,
+    model_ops_path,
+    now,
+    ops_argv,
+    run_builder,
+    stats_delta,
+    traced_ops_path,
+)
 from bench_sizes import phase_sizes
-from bench_spec import (BENCH_DIRS, DEFAULT_DOC, DEFAULT_ROOT, FORMAT, HERE, INPUT_SIZE, NEEDS, NOOP_TARGET_S,
-                        OPTIONAL_PHASES, PACKAGES, PHASES, REMOVED_OP, SKIP_SUBMODULES, TAG, TORCH_VERSION,
-                        WARM_TARGET, builder_build_seconds, fmt_s, mib, pct)
+from bench_spec import (
+    BENCH_DIRS,
+    DEFAULT_DOC,
+    DEFAULT_ROOT,
+    FORMAT,
+    HERE,
+    INPUT_SIZE,
+    NEEDS,
+    NOOP_TARGET_S,
+    OPTIONAL_PHASES,
+    PACKAGES,
+    PHASES,
+    REMOVED_OP,
+    SKIP_SUBMODULES,
+    TAG,
+    TORCH_VERSION,
+    WARM_TARGET,
+    builder_build_seconds,
+    fmt_s,
+    mib,
+    pct,
+)
 
 
 def dependents(phase: str) -> list[str]:

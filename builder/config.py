@@ -6,20 +6,19 @@ reports all problems at once, before any side effect (it only reads files and as
 from __future__ import annotations
 
 import os
-import platform
 import sys
-import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from packaging.version import Version
 
 from . import recipes as recipes_mod
+from . import settings as settings_mod
 from .errors import UsageError, ValidationErrors, did_you_mean
 from .levers import choose as choose_levers
 from .recipes import Defines, Recipe
+from .settings import Environment, Settings
 from .source import SourceSpec
 from .targets import get_target
 from .targets.base import Slice, Target
@@ -27,6 +26,7 @@ from .toolchains import ndk as ndk_mod
 from .toolchains import tools
 
 UPSTREAM = "https://github.com/pytorch/pytorch.git"
+TOOL_ENV = ("CXX", "LIBRARY_PATH", "OBJCOPY")   # what steps that compile outside CMake take from the machine
 DEFAULT_TAG = "v1.13.1"
 FLAG_FEATURES = {"vulkan": "vulkan", "vulkan_fp16": "vulkan_fp16", "vulkan_relaxed": "vulkan_relaxed",
                  "vulkan_shaderc": "vulkan_shaderc", "vulkan_wrapper": "vulkan_wrapper", "metal": "metal",
@@ -34,45 +34,7 @@ FLAG_FEATURES = {"vulkan": "vulkan", "vulkan_fp16": "vulkan_fp16", "vulkan_relax
                  "lightweight_dispatch": "lightweight_dispatch"}
 
 
-@dataclass(frozen=True)
-class BuildRequest:
-    """Raw user intent. ``None`` means "not given" so lower layers (env, config file, recipe) can fill it."""
-
-    target: str
-    tag: str | None = None
-    abis: tuple[str, ...] = ()
-    api_level: int | None = None
-    ops_file: Path | None = None
-    lite: bool | None = None
-    features: tuple[str, ...] = ()
-    without: tuple[str, ...] = ()          # features turned off (--no-vulkan), even where the release has them on
-    platforms: tuple[str, ...] = ()
-    arches: tuple[str, ...] = ()
-    deployment_target: str | None = None
-    defines: tuple[tuple[str, str], ...] = ()
-    system_libs: tuple[str, ...] = ()
-    skip_submodules: tuple[str, ...] = ()
-    out: Path | None = None
-    ndk: str | None = None
-    ndk_from: str = "--ndk"              # where ``ndk`` came from: --ndk, or builder.toml (after ANDROID_NDK*)
-    force_ndk: bool = False
-    install_ndk: bool = False
-    repo: str | None = None
-    mirror: str | None = None
-    source_dir: Path | None = None
-    allow_unpinned: bool = False
-    cache: str | None = None
-    jobs: int | None = None
-    page_size_16k: bool = False
-    config_file: Path | None = None
-    size_levers: bool = False            # --size-levers: the release's default levers for the target
-    levers: tuple[str, ...] = ()         # --lever NAME (repeatable)
-    models: tuple[Path, ...] = ()        # --model: build for these models (their operators are the op list)
-    verify_models: bool = True           # and run each on the build against torch (targets that can)
-    shapes: str = "1x3x224x224"          # random inputs of these shapes for that check
-    aar: bool = True                     # android: the JNI library, classes.jar, AAR and Maven folder (--no-aar)
-    android_sdk: Path | None = None      # android: an SDK holding android.jar of the release's compileSdk
-    maven_repo: Path | None = None       # android: a Maven repository folder with the release's Java dependencies
+BuildRequest = Settings   # what a build command was asked (the settings model every command shares)
 
 
 @dataclass(frozen=True)
@@ -112,6 +74,7 @@ class BuildConfig:
     models: tuple[Path, ...] = ()
     verify_models: bool = False
     shapes: str = "1x3x224x224"
+    tool_env: Mapping[str, str] = field(default_factory=dict)   # the machine's CXX, LIBRARY_PATH, OBJCOPY
 
     @property
     def cmake_major(self) -> int:
@@ -127,108 +90,18 @@ class BuildConfig:
         return t.artifact_lite if self.lite else t.artifact_full
 
 
-@dataclass(frozen=True)
-class Environment:
-    """What resolve() may look at outside the request: passed in, so tests control it."""
-
-    environ: Mapping[str, str]
-    home: Path
-    host_os: str           # platform.system(): Linux, Darwin, Windows
-    cwd: Path
-
-    @classmethod
-    def current(cls) -> Environment:
-        return cls(dict(os.environ), Path.home(), platform.system(), Path.cwd())
-
-
-def cache_dir(env: Environment) -> Path:
-    if "BUILDER_CACHE_DIR" in env.environ:
-        return Path(env.environ["BUILDER_CACHE_DIR"])
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("builder"))
-
-
-# ------------------------------------------------------------------ layering: env and config file
-
-def apply_layers(request: BuildRequest, env: Environment) -> BuildRequest:
-    """Fill what the CLI left unset from the environment, then from the config file."""
-    layered = _from_env(request, env.environ)
-    return _from_config_file(layered, env)
-
-
-def _from_env(request: BuildRequest, environ: Mapping[str, str]) -> BuildRequest:
-    updates: dict[str, Any] = {}
-    if request.tag is None and environ.get("BUILDER_TAG"):
-        updates["tag"] = environ["BUILDER_TAG"]
-    if request.ops_file is None and environ.get("SELECTED_OP_LIST"):
-        updates["ops_file"] = Path(environ["SELECTED_OP_LIST"])
-    if request.jobs is None and environ.get("MAX_JOBS", "").isdigit():
-        updates["jobs"] = int(environ["MAX_JOBS"])
-    if request.mirror is None and environ.get("BUILDER_MIRROR"):
-        updates["mirror"] = environ["BUILDER_MIRROR"]
-    if request.cache is None and environ.get("BUILDER_CACHE"):
-        updates["cache"] = environ["BUILDER_CACHE"]
-    return replace(request, **updates)
-
-
-_CONFIG_KEYS = {"tag": str, "abis": list, "api_level": int, "ops_file": str, "lite": bool, "features": list,
-                "platforms": list, "arches": list, "deployment_target": str, "system_libs": list, "out": str,
-                "ndk": str, "repo": str, "mirror": str, "source_dir": str, "cache": str, "jobs": int,
-                "defines": dict}
-
-
-def _from_config_file(request: BuildRequest, env: Environment) -> BuildRequest:
-    path = request.config_file or env.cwd / "builder.toml"
-    if not path.is_file():
-        if request.config_file is not None:
-            raise UsageError(f"config file {path} not found", hint="check --config")
-        return request
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{path}: not valid TOML ({exc})", hint="fix the file or pass --config") from exc
-    section = {**{k: v for k, v in data.items() if not isinstance(v, dict) or k == "defines"},
-               **data.get(request.target, {})}
-    updates: dict[str, Any] = {}
-    for key, value in section.items():
-        if key not in _CONFIG_KEYS:
-            raise UsageError(f"{path}: unknown key '{key}'" + did_you_mean(key, _CONFIG_KEYS))
-        if not isinstance(value, _CONFIG_KEYS[key]):
-            raise UsageError(f"{path}: '{key}' must be a {_CONFIG_KEYS[key].__name__}")
-        updates[key] = _config_value(key, value, getattr(request, key))
-    updates = {k: v for k, v in updates.items() if v is not None}
-    if "ndk" in updates:
-        updates["ndk_from"] = "builder.toml"
-    return replace(request, **updates)
-
-
-def _config_value(key: str, value: Any, current: Any) -> Any:
-    """The config file fills only what is unset; -D defines from the file come before the CLI's."""
-    if key == "defines":
-        return tuple((str(k), _define_text(v)) for k, v in value.items()) + current
-    if current not in (None, (), False):
-        return None
-    if isinstance(value, list):
-        return tuple(str(v) for v in value)
-    if key in ("ops_file", "out", "source_dir"):
-        return Path(value)
-    return value
-
-
-def _define_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "ON" if value else "OFF"
-    return str(value)
-
-
 # ------------------------------------------------------------------ resolve
 
-def resolve(request: BuildRequest, env: Environment | None = None) -> BuildConfig:
-    env = env or Environment.current()
-    request = apply_layers(request, env)
-    recipe = recipes_mod.load_recipe(request.tag or DEFAULT_TAG)   # an unknown tag stops here
+def resolve(request: BuildRequest, env: Environment) -> BuildConfig:
+    """Settings (layered: command line > environment > builder.toml, see builder.settings) + the release recipe +
+    the machine -> everything a plan needs. Every problem is reported at once; nothing is changed on disk."""
     problems: list[UsageError] = []
+    request = settings_mod.layer(request, env, problems)     # a malformed setting is a problem, its value unused
+    try:
+        recipe = recipes_mod.load_recipe(request.tag or DEFAULT_TAG, request.recipes_dir)
+    except UsageError as exc:                                # an unknown tag stops here, with the others
+        settings_mod.raise_all([*problems, exc])
+        raise
     warnings: list[str] = []
     target = get_target(request.target)
     recipe.target(request.target)
@@ -247,13 +120,14 @@ def resolve(request: BuildRequest, env: Environment | None = None) -> BuildConfi
     toolchain = target.toolchain(request, recipe, features, env, problems, warnings)
     _defines_syntax(request.defines, problems)
     _python_modules(recipe, problems)
-    cmake, ninja = _tools(recipe, problems)
+    cmake, ninja = _tools(request, recipe, problems)
     launcher = _launcher(request, env, problems)
     if problems:
         raise ValidationErrors(problems) if len(problems) > 1 else problems[0]
     assert cmake is not None and ninja is not None
     t = recipe.target(request.target)
-    cache = cache_dir(env)
+    assert request.cache_dir is not None
+    cache = request.cache_dir
     spec = SourceSpec(repo_url=request.repo or UPSTREAM, mirror=request.mirror, source_dir=request.source_dir,
                       cache_dir=cache / "git", allow_unpinned=request.allow_unpinned)
     import sysconfig
@@ -262,7 +136,7 @@ def resolve(request: BuildRequest, env: Environment | None = None) -> BuildConfi
         target=target, recipe=recipe, source=spec,
         source_path=_source_path(request, recipe, env).resolve(),
         submodules=recipe.submodules_for(request.target, features, system_libs, skipped),
-        patches=tuple(sorted(recipes_mod.patches_dir(recipe.tag).glob("*.patch"))), slices=slices,
+        patches=tuple(sorted(recipes_mod.patches_dir(recipe).glob("*.patch"))), slices=slices,
         features=features, system_libs=system_libs, ops_file=ops_file, user_defines=request.defines,
         ndk=toolchain.ndk, java=toolchain.java, api_level=request.api_level or t.api_level, stl=t.stl,
         deployment_target=request.deployment_target or t.deployment_target,
@@ -272,16 +146,12 @@ def resolve(request: BuildRequest, env: Environment | None = None) -> BuildConfi
         jobs=request.jobs or os.cpu_count() or 2, page_size_16k=request.page_size_16k,
         host_os=env.host_os, warnings=tuple(warnings), size_levers=levers.levers,
         ndk_install=toolchain.ndk_install, ndk_reason=toolchain.ndk_reason, cache_dir=cache,
-        source_date_epoch=_epoch(env.environ), models=request.models,
-        verify_models=request.verify_models, shapes=request.shapes)
+        source_date_epoch=request.source_date_epoch, models=request.models,
+        verify_models=request.verify_models, shapes=request.shapes,
+        tool_env={k: v for k, v in env.environ.items() if k in TOOL_ENV})
 
 
-def _epoch(environ: Mapping[str, str]) -> int | None:
-    value = environ.get("SOURCE_DATE_EPOCH", "")
-    return int(value) if value.isdigit() else None
-
-
-def _features(request: BuildRequest, recipe: Recipe, problems: list) -> frozenset[str]:
+def _features(request: BuildRequest, recipe: Recipe, problems: list[UsageError]) -> frozenset[str]:
     wanted = {name for name, f in recipe.features.items() if request.target in f.default_targets}
     if request.lite is not None:
         ok = _want(recipe, request.target, "lite_interpreter", "--lite" if request.lite else "--full-jit",
@@ -289,9 +159,8 @@ def _features(request: BuildRequest, recipe: Recipe, problems: list) -> frozense
         wanted.discard("lite_interpreter")
         if request.lite and ok:
             wanted.add("lite_interpreter")
-    if request.ops_file is not None:
-        if _want(recipe, request.target, "selected_ops", "--ops", problems):
-            wanted.add("selected_ops")
+    if request.ops_file is not None and _want(recipe, request.target, "selected_ops", "--ops", problems):
+        wanted.add("selected_ops")
     for flag in request.features:
         name = FLAG_FEATURES.get(flag)
         if name is None:
@@ -315,12 +184,12 @@ def _features(request: BuildRequest, recipe: Recipe, problems: list) -> frozense
     return frozenset(wanted)
 
 
-def _want(recipe: Recipe, target: str, name: str, flag: str, problems: list, enable: bool = True) -> bool:
+def _want(recipe: Recipe, target: str, name: str, flag: str, problems: list[UsageError], enable: bool = True) -> bool:
     feature = recipe.features.get(name)
     if feature is None:
         if enable or name != "lite_interpreter":
             problems.append(UsageError(f"{flag}: {recipe.tag} has no {name.replace('_', ' ')}",
-                                       hint=_releases_with(name)))
+                                       hint=_releases_with(recipe, name)))
         return False
     if target not in feature.targets:
         problems.append(UsageError(f"{flag} is not available for {target}",
@@ -329,18 +198,20 @@ def _want(recipe: Recipe, target: str, name: str, flag: str, problems: list, ena
     return True
 
 
-def _releases_with(feature: str) -> str:
-    tags = [r.tag for r in recipes_mod.load_all() if feature in r.features]
+def _releases_with(recipe: Recipe, feature: str) -> str:
+    tags = [r.tag for r in recipes_mod.load_all(recipe.path.parent) if feature in r.features]
     return f"releases with it: {', '.join(tags)}" if tags else "no supported release has it"
 
 
-def _system_libs(request: BuildRequest, recipe: Recipe, problems: list) -> frozenset[str]:
+def _system_libs(request: BuildRequest, recipe: Recipe, problems: list[UsageError]) -> frozenset[str]:
     out = set()
     for name in request.system_libs:
         if name not in recipe.system_libs:
             problems.append(UsageError(f"unknown --system-lib '{name}' for {recipe.tag}"
                                        + did_you_mean(name, recipe.system_libs),
-                                       hint=f"choose from {', '.join(recipe.system_libs) or 'none'}"))
+                                       hint="choose from " + (", ".join(
+                                           f"{n} (Debian: {', '.join(lib.packages)})" if lib.packages else n
+                                           for n, lib in recipe.system_libs.items()) or "none")))
         else:
             out.add(name)
     return frozenset(out)
@@ -349,10 +220,11 @@ def _system_libs(request: BuildRequest, recipe: Recipe, problems: list) -> froze
 def _source_path(request: BuildRequest, recipe: Recipe, env: Environment) -> Path:
     if request.source_dir is not None:
         return request.source_dir
-    return SourceSpec(cache_dir=cache_dir(env) / "git").worktree_dir(recipe.tag)
+    assert request.cache_dir is not None, "layered settings always name the cache"
+    return SourceSpec(cache_dir=request.cache_dir / "git").worktree_dir(recipe.tag)
 
 
-def _skipped(request: BuildRequest, recipe: Recipe, problems: list, warnings: list) -> frozenset[str]:
+def _skipped(request: BuildRequest, recipe: Recipe, problems: list[UsageError], warnings: list[str]) -> frozenset[str]:
     out = set()
     for path in request.skip_submodules:
         if path not in recipe.optional_submodules:
@@ -365,8 +237,8 @@ def _skipped(request: BuildRequest, recipe: Recipe, problems: list, warnings: li
     return frozenset(out)
 
 
-def _ops_file(request: BuildRequest, env: Environment, recipe: Recipe, features: frozenset[str], problems: list,
-              tree: Path) -> tuple[Path | None, str | None]:
+def _ops_file(request: BuildRequest, env: Environment, recipe: Recipe, features: frozenset[str],
+              problems: list[UsageError], tree: Path) -> tuple[Path | None, str | None]:
     """The op list and its format (plain or tracing), read once. It must parse; its names are checked against the
     release when its tree is already here. A tracing list turns TRACING_BASED on; it and the tracing_based feature
     need each other."""
@@ -393,9 +265,16 @@ def _ops_file(request: BuildRequest, env: Environment, recipe: Recipe, features:
     return path.resolve(), fmt
 
 
-def _python_modules(recipe: Recipe, problems: list) -> None:
-    """The release's codegen runs in this Python at configure time (PYTHON_EXECUTABLE): what it imports must be here."""
+def _python_modules(recipe: Recipe, problems: list[UsageError]) -> None:
+    """The release's codegen runs in this Python at configure time (PYTHON_EXECUTABLE): it must be a Python the
+    release supports (requirements.python), with what the codegen imports (requirements.python_modules)."""
     import importlib.util
+
+    version = ".".join(str(v) for v in sys.version_info[:3])
+    if version not in recipe.python:
+        problems.append(UsageError(f"{recipe.tag}'s build runs its code generation in Python {recipe.python}; "
+                                   f"{sys.executable} is {version}",
+                                   hint="run builder with a Python the release supports"))
 
     missing = [m for m in recipe.python_modules if importlib.util.find_spec(m) is None]
     if missing:
@@ -405,15 +284,19 @@ def _python_modules(recipe: Recipe, problems: list) -> None:
             hint=f"{sys.executable} -m pip install {' '.join(pip_names.get(m, m) for m in missing)}"))
 
 
-def _defines_syntax(defines: tuple[tuple[str, str], ...], problems: list) -> None:
+def _defines_syntax(defines: tuple[tuple[str, str], ...], problems: list[UsageError]) -> None:
     for key, _ in defines:
         if not key or not key.replace("_", "").replace(":", "").isalnum():
             problems.append(UsageError(f"-D '{key}': not a CMake variable name", hint="use -D NAME=VALUE"))
 
 
-def _tools(recipe: Recipe, problems: list) -> tuple[tools.Tool | None, tools.Tool | None]:
+def _tools(request: BuildRequest, recipe: Recipe,
+           problems: list[UsageError]) -> tuple[tools.Tool | None, tools.Tool | None]:
     found: list[tools.Tool | None] = []
-    for finder in (lambda: tools.find_cmake(recipe.cmake), tools.find_ninja):
+    versions = tools.versions_file(request.cache_dir)
+    finders: tuple[Callable[[], tools.Tool], ...] = (lambda: tools.find_cmake(recipe.cmake, versions=versions),
+                                                     lambda: tools.find_ninja(versions=versions))
+    for finder in finders:
         try:
             found.append(finder())
         except UsageError as exc:
@@ -422,16 +305,12 @@ def _tools(recipe: Recipe, problems: list) -> tuple[tools.Tool | None, tools.Too
     return found[0], found[1]
 
 
-def _launcher(request: BuildRequest, env: Environment, problems: list) -> Path | None:
+def _launcher(request: BuildRequest, env: Environment, problems: list[UsageError]) -> Path | None:
     try:
         return tools.find_launcher(request.cache or "auto", dict(env.environ))
     except UsageError as exc:
         problems.append(exc)
         return None
-
-
-def request_fields() -> tuple[str, ...]:
-    return tuple(f.name for f in fields(BuildRequest))
 
 
 __all__ = ["BuildRequest", "BuildConfig", "Environment", "resolve", "Defines"]

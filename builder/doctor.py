@@ -25,16 +25,18 @@ def _version_of(name: str, args: tuple[str, ...], environ: Mapping[str, str]) ->
     return Row("tools", name, True, f"{tools.tool_version(Path(path), args)} ({path})")
 
 
-def check(environ: Mapping[str, str], home: Path, host_os: str) -> tuple[Row, ...]:
+def check(environ: Mapping[str, str], home: Path, host_os: str, *, cache_dir: Path | None = None,
+          recipes_dir: Path | None = None) -> tuple[Row, ...]:
     from .recipes import load_all
 
     rows = [_version_of("git", ("--version",), environ)]
-    rows += [Row("tools", t.name, t.version is not None, f"{t.version or '?'} ({t.path})") for t in tools.all_tools()]
+    rows += [Row("tools", t.name, t.version is not None, f"{t.version or '?'} ({t.path})")
+             for t in tools.all_tools(tools.versions_file(cache_dir))]
     for name in ("cc", "c++", "clang", "gcc"):
         rows.append(_version_of(name, ("--version",), environ))
     for name in ("sccache", "ccache"):
         rows.append(_version_of(name, ("--version",), environ))
-    recipes = load_all()
+    recipes = load_all(recipes_dir)
     scan = ndk_mod.scan_ndks(environ, home)
     for info in scan.found:
         ok = [r.tag for r in recipes if info.revision in r.ndk_supported]

@@ -22,9 +22,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_args
-
-from typing_extensions import assert_never
+from typing import Any, assert_never, get_args
 
 from . import __version__, intree, proc, source
 from .clean import META
@@ -34,10 +32,30 @@ from .package.archive import source_date_epoch
 from .plan import STAMP, Plan
 from .recipes import Recipe
 from .source import CheckoutResult
-from .steps import (AarStep, BuildFacts, CMakeBuildStep, CMakeConfigureStep, CMakeInstallStep, CMakeProject,
-                    CMakeStep, FetchTagStep, HostSdkStep, JavaCompileStep, JniViewStep, ManifestStep, MavenStep,
-                    NdkInstallStep, PatchStep, SourceStep, Step, StripStep, SubmodulesStep, VerifyCommitStep,
-                    VerifyStep, WorkTreeStep)
+from .steps import (
+    AarStep,
+    BuildFacts,
+    CMakeBuildStep,
+    CMakeConfigureStep,
+    CMakeInstallStep,
+    CMakeProject,
+    CMakeStep,
+    FetchTagStep,
+    HostSdkStep,
+    JavaCompileStep,
+    JniViewStep,
+    ManifestStep,
+    MavenStep,
+    NdkInstallStep,
+    PatchStep,
+    SourceStep,
+    Step,
+    StripStep,
+    SubmodulesStep,
+    VerifyCommitStep,
+    VerifyStep,
+    WorkTreeStep,
+)
 
 log = logging.getLogger("builder")
 PROGRESS_RE = re.compile(r"^\[(\d+)/(\d+)\]")
@@ -257,7 +275,7 @@ def run_verify(step: VerifyStep, recipe: Recipe) -> tuple[str, ...]:
 
     install = find_install(step.install_dir)
     runner = compile_runner(install, step.work_dir, link_mode=step.link_mode, extra_link_args=step.link_flags,
-                            toolchain=toolchain_for(install.root))
+                            toolchain=toolchain_for(install.root), environ=step.tool_env)
     values = model_inputs(None, step.shapes)
     lines = []
     for model in step.models:

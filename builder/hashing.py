@@ -5,7 +5,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 CHUNK = 1 << 20
 
@@ -19,6 +19,26 @@ def file_digests(path: Path, algorithms: Iterable[str] = ("sha256",)) -> dict[st
             for h in hashes.values():
                 h.update(block)
     return {name: h.hexdigest() for name, h in hashes.items()}
+
+
+def bytes_digests(data: bytes, algorithms: Iterable[str]) -> dict[str, str]:
+    """{algorithm: hex digest} of ``data``."""
+    return {name: hashlib.new(name, data).hexdigest() for name in algorithms}
+
+
+def sha256_of(parts: Iterable[bytes | str]) -> str:
+    """One digest over ``parts`` in order (text as UTF-8): the same as of their concatenation."""
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part.encode("utf-8") if isinstance(part, str) else part)
+    return h.hexdigest()
+
+
+def sha256_stream(handle: IO[bytes]) -> str:
+    h = hashlib.sha256()
+    for block in iter(lambda: handle.read(CHUNK), b""):
+        h.update(block)
+    return h.hexdigest()
 
 
 def sha256_file(path: Path) -> str:

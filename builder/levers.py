@@ -10,12 +10,12 @@ chosen: the recipe is the only list of what exists, and ``choose`` refuses names
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ToolchainError, UsageError, did_you_mean
-from .recipes import LEVERS, Recipe, SizeLever
+from .recipes import LEVERS, Defines, Recipe, SizeLever
 
 DEFAULT_LINK = "whole-archive"
 
@@ -104,8 +104,7 @@ def choose(recipe: Recipe, target: str, *, defaults: bool = False, names: Sequen
         else:
             chosen.add(name)
     ordered = tuple(n for n in recipe.size_levers if n in chosen)
-    features = frozenset(recipe.size_levers[n].requires_feature for n in ordered
-                         if recipe.size_levers[n].requires_feature)
+    features = frozenset(f for n in ordered if (f := recipe.size_levers[n].requires_feature) is not None)
     return LeverChoice(ordered, features, tuple(problems), tuple(warnings))
 
 
@@ -123,7 +122,7 @@ def link_spec(recipe: Recipe, names: Sequence[str]) -> LinkSpec:
     return LinkSpec(mode, tuple(flags), strip)
 
 
-def lever_defines(recipe: Recipe, names: Sequence[str]):
+def lever_defines(recipe: Recipe, names: Sequence[str]) -> tuple[Defines, ...]:
     """The define layers of the chosen levers, in recipe order (plan.py merges them, appending ``*_FLAGS``)."""
     return tuple(recipe.size_levers[n].defines for n in recipe.size_levers if n in names)
 
@@ -155,13 +154,11 @@ class Stripped:
     debug: Path       # symbols and DWARF (objcopy --only-keep-debug)
 
 
-def find_objcopy(environ: dict[str, str] | None = None) -> str:
-    import os
-
+def find_objcopy(environ: Mapping[str, str]) -> str:
+    """$OBJCOPY (from the machine's ``environ``), else objcopy or llvm-objcopy on PATH."""
     from . import proc
 
-    env = environ if environ is not None else dict(os.environ)
-    for candidate in (env.get("OBJCOPY"), "objcopy", "llvm-objcopy"):
+    for candidate in (environ.get("OBJCOPY"), "objcopy", "llvm-objcopy"):
         if candidate and (proc.which(candidate) or Path(candidate).is_file()):
             return candidate
     raise ToolchainError("no objcopy to strip with", hint="install binutils (or llvm), or set OBJCOPY")
@@ -173,7 +170,7 @@ def strip_keep_debug(binary: Path, out: Path | None = None, *, objcopy: str | No
     Linking with ``-s`` instead would leave nothing to keep."""
     from . import proc
 
-    tool = objcopy or find_objcopy()
+    tool = objcopy or find_objcopy({})
     out = out or binary.with_name(binary.name + ".stripped")
     debug = out.with_name(out.name + ".debug")
     out.unlink(missing_ok=True)

@@ -17,10 +17,19 @@ from .errors import RecipeError
 from .hashing import sha256_file_or_missing, sha256_json
 from .levers import lever_defines, link_spec
 from .recipes import DefineValue
-from .toolchains.ndk import release_name
-from .steps import (BuildFacts, CMakeBuildStep, CMakeConfigureStep, CMakeInstallStep, CMakeProject, NdkInstallStep,
-                    Step, render_define, render_value)
+from .steps import (
+    BuildFacts,
+    CMakeBuildStep,
+    CMakeConfigureStep,
+    CMakeInstallStep,
+    CMakeProject,
+    NdkInstallStep,
+    Step,
+    render_define,
+    render_value,
+)
 from .targets.base import Slice
+from .toolchains.ndk import release_name
 
 if TYPE_CHECKING:
     from .config import BuildConfig

@@ -15,7 +15,6 @@ import os
 import shlex
 import signal
 import subprocess
-import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -140,7 +139,7 @@ def stream(argv: Sequence[Arg], *, cwd: Path | None = None, env: Mapping[str, st
 # Every command runs in its own process group, so that stopping builder stops the whole tree: cmake's code
 # generators, ninja (which stops the compilers it started, each in a group of its own), git's helpers. A terminal's
 # Ctrl-C reaches builder only; builder passes it on.
-_OWN_GROUP: dict[str, Any] = {"process_group": 0} if sys.version_info >= (3, 11) else {"start_new_session": True}
+_OWN_GROUP: dict[str, Any] = {"process_group": 0}
 STOP_GRACE_S = 10.0
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -58,7 +58,7 @@ class AnyOf:
     def __contains__(self, version: Version | str) -> bool:
         return self.contains(version)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[SpecifierSet]:
         return iter(self.specs)
 
     def __len__(self) -> int:
@@ -85,7 +85,6 @@ class Feature:
     targets: tuple[str, ...]
     on: Defines
     off: Defines
-    env_on: Mapping[str, str]
     default: bool
     requires: tuple[str, ...]
     submodules: tuple[str, ...]
@@ -140,7 +139,6 @@ class Target:
     # android
     abis: tuple[str, ...] = ()
     default_abis: tuple[str, ...] = ()
-    abi_defines: Defines = field(default_factory=_ro)
     api_level: int | None = None
     stl: str | None = None
     # ios
@@ -204,26 +202,22 @@ class Recipe:
 
 # ---------------------------------------------------------------- loading
 
-def recipes_dir() -> Path:
-    """recipes/ of this checkout; BUILDER_RECIPES_DIR points elsewhere (patches/ is its sibling)."""
-    import os
-
-    override = os.environ.get("BUILDER_RECIPES_DIR")
-    return Path(override) if override else Path(__file__).resolve().parent.parent / "recipes"
+RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"   # builder's own (settings.recipes_dir overrides)
 
 
-def patches_dir(tag: str) -> Path:
-    return recipes_dir().parent / "patches" / tag
+def patches_dir(recipe: Recipe) -> Path:
+    """patches/<tag>/ beside the recipes folder the recipe was read from."""
+    return recipe.path.parent.parent / "patches" / recipe.tag
 
 
 def available_tags(directory: Path | None = None) -> tuple[str, ...]:
-    d = directory or recipes_dir()
+    d = directory or RECIPES_DIR
     tags = [p.stem for p in d.glob("v*.toml")]
     return tuple(sorted(tags, key=lambda t: Version(t[1:])))
 
 
 def load_recipe(tag: str, directory: Path | None = None) -> Recipe:
-    d = directory or recipes_dir()
+    d = directory or RECIPES_DIR
     tags = available_tags(d)
     if not TAG_RE.match(tag):
         raise UsageError(f"malformed tag '{tag}': tags look like v1.13.1" + did_you_mean(tag, tags),
@@ -245,7 +239,7 @@ def _load_cached(path: Path, _mtime: int) -> Recipe:
 
 
 def load_all(directory: Path | None = None) -> tuple[Recipe, ...]:
-    d = directory or recipes_dir()
+    d = directory or RECIPES_DIR
     return tuple(load_recipe(t, d) for t in available_tags(d))
 
 
@@ -255,7 +249,8 @@ class _Reader:
     def __init__(self, data: Mapping[str, Any], where: str) -> None:
         if not isinstance(data, Mapping):
             raise RecipeError(f"{where}: expected a table")
-        self.data, self.where, self.seen = data, where, set()
+        self.data, self.where = data, where
+        self.seen: set[str] = set()
 
     def get(self, key: str, kind: type | tuple[type, ...], default: Any = ..., ) -> Any:
         self.seen.add(key)
@@ -311,6 +306,16 @@ class _Reader:
                 raise RecipeError(f"{self.where}.{key}: {exc}") from exc
         return AnyOf(tuple(specs))
 
+    def named_tables(self, allowed: tuple[str, ...], what: str) -> Iterator[tuple[str, _Reader]]:
+        """Each sub-table, by name (a name not in ``allowed`` is an error), checked for unknown keys after use."""
+        for name in self.data:
+            if name not in allowed:
+                raise RecipeError(f"{self.where}: unknown {what} '{name}'" + did_you_mean(name, allowed))
+            reader = self.table(name)
+            yield name, reader
+            reader.done()
+        self.done()
+
     def done(self) -> None:
         extra = set(self.data) - self.seen
         if extra:
@@ -363,7 +368,7 @@ def _parse_target(name: str, t: _Reader) -> Target:
         build_type=t.get("build_type", str), defines=t.defines("defines"), env=t.env("env"),
         submodules=t.strings("submodules"), extra_defines=t.defines("extra_defines"), conditionals=conds,
         abis=t.strings("abis"), default_abis=t.strings("default_abis"),
-        abi_defines=t.defines("abi_defines"), api_level=t.get("api_level", int, None),
+        api_level=t.get("api_level", int, None),
         stl=t.get("stl", str, None),
         platforms=_ro({k: tuple(v) for k, v in platforms.items()}),
         default_platforms=t.strings("default_platforms"), slice_defines=t.defines("slice_defines"),
@@ -395,19 +400,14 @@ def _parse_conditional(c: _Reader) -> Conditional:
 
 def _parse_features(table: _Reader) -> Mapping[str, Feature]:
     out = {}
-    for name in table.data:
-        if name not in FEATURES:
-            raise RecipeError(f"{table.where}: unknown feature '{name}'" + did_you_mean(name, FEATURES))
-        f = table.table(name)
+    for name, f in table.named_tables(FEATURES, "feature"):
         targets = f.strings("targets", TARGETS)
         default_targets = _default_targets(f, targets)
         out[name] = Feature(
             name=name, targets=targets, on=f.defines("on"), off=f.defines("off"),
-            env_on=f.env("env_on"), default=bool(default_targets),
+            default=bool(default_targets),
             requires=f.strings("requires"), submodules=f.strings("submodules"),
             description=f.get("description", str, ""), default_targets=default_targets)
-        f.done()
-    table.done()
     return _ro(out)
 
 
@@ -426,10 +426,7 @@ def _default_targets(f: _Reader, targets: tuple[str, ...]) -> tuple[str, ...]:
 
 def _parse_size_levers(table: _Reader) -> Mapping[str, SizeLever]:
     out = {}
-    for name in table.data:
-        if name not in LEVERS:
-            raise RecipeError(f"{table.where}: unknown size lever '{name}'" + did_you_mean(name, LEVERS))
-        lv = table.table(name)
+    for name, lv in table.named_tables(LEVERS, "size lever"):
         link = lv.get("link", str, None)
         if link is not None and link not in LINK_MODES:
             raise RecipeError(f"{lv.where}.link: '{link}' is not a link mode" + did_you_mean(link, LINK_MODES))
@@ -444,7 +441,6 @@ def _parse_size_levers(table: _Reader) -> Mapping[str, SizeLever]:
                 or out[name].requires_feature):
             raise RecipeError(f"{lv.where}: the lever changes nothing (no defines, link, link_flags, strip "
                               "or requires_feature)")
-    table.done()
     return _ro(out)
 
 
@@ -509,7 +505,7 @@ def summary(recipe: Recipe) -> dict[str, Any]:
         "bytecode": {"min": recipe.bytecode_min, "max": recipe.bytecode_max},
         "features": {n: {"targets": list(f.targets), "default": list(f.default_targets), "on": dict(f.on),
                          "off": dict(f.off)} for n, f in recipe.features.items()},
-        "system_libs": {n: {"defines": dict(s.defines), "replaces": list(s.replaces)}
+        "system_libs": {n: {"defines": dict(s.defines), "replaces": list(s.replaces), "packages": list(s.packages)}
                         for n, s in recipe.system_libs.items()},
         "optional_submodules": dict(recipe.optional_submodules),
         "size_levers": {n: {"description": lv.description, "default": lv.default, "targets": list(lv.targets),

@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from .errors import UsageError
@@ -239,13 +240,14 @@ def human(n: int | None) -> str:
 
 def measure_install(install_dir: Path, work_dir: Path, *, link_mode: str = "whole-archive",
                     link_flags: Sequence[str] = (), label_: str | None = None, model: Path | None = None,
-                    inputs: Any = None, tolerance: Any = None) -> SizeReport:
+                    inputs: Any = None, tolerance: Any = None,
+                    environ: Mapping[str, str] = MappingProxyType({})) -> SizeReport:
     """Link the verify runner against ``install_dir`` (with a map file), strip a copy (keeping a .debug
     file) and measure it; with ``model``, also run the stripped copy on it and compare with torch."""
     import dataclasses
 
     from .errors import VerifyFailed
-    from .levers import strip_keep_debug
+    from .levers import find_objcopy, strip_keep_debug
     from .models import runner as runner_mod
     from .models import verify
     from .models.platform import toolchain_for
@@ -253,8 +255,9 @@ def measure_install(install_dir: Path, work_dir: Path, *, link_mode: str = "whol
     install = runner_mod.find_install(install_dir)
     toolchain = toolchain_for(install.root)
     runner = runner_mod.compile_runner(install, work_dir, link_mode=link_mode, extra_link_args=tuple(link_flags),
-                                       map_file=True, toolchain=toolchain)
-    stripped = strip_keep_debug(runner.path, objcopy=_objcopy_for(toolchain.cxx) if toolchain.cross else None)
+                                       map_file=True, toolchain=toolchain, environ=environ)
+    objcopy = _objcopy_for(toolchain.cxx) if toolchain.cross else None
+    stripped = strip_keep_debug(runner.path, objcopy=objcopy or find_objcopy(environ))
     sections = elf_sections(stripped.binary)
     kept = [s.name for s in sections if s.file_bytes]
     text = runner.map_path.read_text(encoding="utf-8", errors="replace") if runner.map_path else ""

@@ -29,10 +29,9 @@ from pathlib import Path
 
 from builder import locks, patching
 from builder.errors import SourceError, did_you_mean
-from builder.proc import Command
 from builder.gitcmd import GitFailed, git_command, git_dir, git_message, rev, rev_command, run, run_git
-from builder.steps import (FetchTagStep, PatchStep, SourceStep, SubmodulesStep, VerifyCommitStep,
-                           WorkTreeStep)
+from builder.proc import Command
+from builder.steps import FetchTagStep, PatchStep, SourceStep, SubmodulesStep, VerifyCommitStep, WorkTreeStep
 
 log = logging.getLogger("builder")
 

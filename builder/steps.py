@@ -403,6 +403,7 @@ class VerifyStep(BaseStep):
     link_mode: str
     link_flags: tuple[str, ...]
     work_dir: Path                      # runner cache (shared across commands)
+    tool_env: Mapping[str, str] = field(default_factory=dict)   # the machine's CXX, LIBRARY_PATH (the runner's)
 
     def shell(self) -> str:
         return ""

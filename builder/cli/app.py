@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import logging
 import signal
-from typing import Annotated, Optional
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional, TypeVar
 
 import typer
+from typing_extensions import ParamSpec
 
 from ..errors import BuilderError, BuildFailed, ValidationErrors
+from ..settings import Environment, Settings
 
 app = typer.Typer(name="builder", add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Source builds of mobile PyTorch: pinned releases, Android/iOS/host, packages, manifests.")
@@ -17,17 +22,22 @@ app.add_typer(recipes_app, name="recipes")
 ndk_app = typer.Typer(help="Android NDKs: list, install.", no_args_is_help=True)
 app.add_typer(ndk_app, name="ndk")
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 log = logging.getLogger("builder")
 STATE = {"debug": False}
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-def _console(stderr: bool = False):
+def _console(stderr: bool = False) -> Console:
     from rich.console import Console
 
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
-def fail(exc: BaseException) -> None:
+def fail(exc: BaseException) -> NoReturn:
     """Turn a typed error into one or a few lines and the error's exit code."""
     err = _console(stderr=True)
     if isinstance(exc, ValidationErrors):
@@ -50,12 +60,12 @@ def fail(exc: BaseException) -> None:
     raise typer.Exit(getattr(exc, "exit_code", 1))
 
 
-def guarded(fn):
+def guarded(fn: Callable[P, R]) -> Callable[P, R]:
     """Run a command body; typed errors become messages + exit codes (tracebacks only with --debug)."""
     import functools
 
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
         except BuilderError as exc:
@@ -74,7 +84,7 @@ class Terminated(BaseException):
     is stopped too (proc.stream) instead of being left running without builder."""
 
 
-def _on_sigterm(signum, frame) -> None:
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise Terminated()
 
 
@@ -96,6 +106,25 @@ def main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks an
     handler = RichHandler(console=_console(stderr=True), show_path=False, show_time=False)
     logging.basicConfig(level=level, handlers=[handler], format="%(message)s")
     log.setLevel(level)
+
+
+# ------------------------------------------------------------------ the machine and the settings
+
+
+def machine() -> Environment:
+    """The machine this command runs on. The one place builder reads its own environment (os.environ): everything
+    below the CLI gets it from here."""
+    import os
+    import platform
+
+    return Environment(dict(os.environ), Path.home(), platform.system(), Path.cwd())
+
+
+def settings(**given: Any) -> Settings:
+    """A command's settings: what it was given, then the environment, then builder.toml (builder.settings)."""
+    from ..settings import load
+
+    return load(Settings(**given), machine())
 
 
 # ------------------------------------------------------------------ shared option types

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from .app import Abi, Define, Tag, _console, app, guarded, recipes_app
+from .app import Abi, Define, Tag, _console, app, guarded, machine, recipes_app, settings
+
+if TYPE_CHECKING:
+    from ..config import BuildRequest
+    from ..plan import Plan
 
 
 def _parse_defines(items: list[str] | None) -> tuple[tuple[str, str], ...]:
@@ -24,7 +29,7 @@ def _parse_defines(items: list[str] | None) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-def _build_command(target: str):
+def _build_command(target: str) -> Callable[..., None]:
     def command(
         tag: Tag = None,
         abi: Abi = None,
@@ -70,7 +75,7 @@ def _build_command(target: str):
         if model and ops:
             raise UsageError("--model and --ops both give the operator list", hint="pass one of them")
         if model:
-            ops = _ops_for_models(model)
+            ops = _ops_for_models(model, target)
         features = [f for f, on in (("vulkan", vulkan), ("metal", metal), ("coreml", coreml)) if on]
         without = ("vulkan",) if vulkan is False else ()
         request = BuildRequest(
@@ -95,25 +100,25 @@ for _target in ("android", "ios", "host"):
     app.command(_target)(_build_command(_target))
 
 
-def _ops_for_models(models: list[Path]) -> Path:
-    from ..config import Environment, cache_dir
-    from ..models.ops import ops_file_for
-
+def _ops_for_models(models: list[Path], target: str) -> Path:
     from ..errors import UsageError
+    from ..models.ops import ops_file_for
 
     for m in models:
         if not m.is_file():
             raise UsageError(f"model not found: {m}", hint="pass a TorchScript (.pt) or lite-interpreter (.ptl) file")
-    path = ops_file_for(models, cache_dir(Environment.current()))
+    cache = settings(target=target).cache_dir
+    assert cache is not None
+    path = ops_file_for(models, cache)
     _console(stderr=True).print(f"op list from {len(models)} model(s): {path}")
     return path
 
 
-def run_build(request, *, dry_run: bool, as_json: bool):
+def run_build(request: BuildRequest, *, dry_run: bool, as_json: bool) -> Plan:
     from ..config import resolve
     from ..plan import plan
 
-    config = resolve(request)
+    config = resolve(request, machine())
     the_plan = plan(config)
     if dry_run:
         if as_json:
@@ -127,20 +132,27 @@ def run_build(request, *, dry_run: bool, as_json: bool):
     return the_plan
 
 
-def _execute_with_progress(the_plan) -> None:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
-        TimeRemainingColumn
+def _execute_with_progress(the_plan: Plan) -> None:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskID,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
-    from ..execute import execute, hit_rate
+    from ..execute import Event, execute, hit_rate
 
     console = _console(stderr=True)
-    bars: dict[str, int] = {}
+    bars: dict[str, TaskID] = {}
     # Redrawn only on a terminal: refreshing a bar nobody sees cost 0.7% of a core for a whole build (measured on
     # v1.13.1: 47 s of builder's CPU in 6,300 s; rich's refresh thread, 10 Hz); 4 Hz is enough for a build.
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TimeRemainingColumn(), console=console, transient=False, auto_refresh=console.is_terminal,
                   refresh_per_second=4) as progress:
-        def on_event(ev) -> None:
+        def on_event(ev: Event) -> None:
             key = ev.slice or "source"
             if key not in bars:
                 bars[key] = progress.add_task(key, total=None)
@@ -168,8 +180,9 @@ def recipes_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
     """The supported releases."""
     from ..recipes import load_all
 
-    rows = [{"tag": r.tag, "commit": r.commit, "verified": r.commit_verified, "targets": list(r.targets),
-             "features": sorted(r.features), "ndk_tested": str(r.ndk_tested)} for r in load_all()]
+    rows: list[dict[str, Any]] = [
+        {"tag": r.tag, "commit": r.commit, "verified": r.commit_verified, "targets": list(r.targets),
+         "features": sorted(r.features), "ndk_tested": str(r.ndk_tested)} for r in load_all(settings().recipes_dir)]
     if as_json:
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
@@ -188,7 +201,7 @@ def recipes_show(tag: str, as_json: Annotated[bool, typer.Option("--json")] = Fa
     """Everything builder knows about one release."""
     from ..recipes import load_recipe, summary
 
-    data = summary(load_recipe(tag))
+    data = summary(load_recipe(tag, settings().recipes_dir))
     if as_json:
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
         return

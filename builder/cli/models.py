@@ -4,24 +4,28 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from .app import Tag, _console, app, guarded, ndk_app  # noqa: F401
+from .app import Tag, _console, app, guarded, machine, settings
+
+if TYPE_CHECKING:
+    from ..models.ops import OpList, OpListFormat
+    from ..recipes import Recipe
+    from ..size import Comparison, Row, SizeReport
 
 # ------------------------------------------------------------------ models
 
 def _checkout_for(tag: str | None, source: Path | None) -> Path | None:
     """A release tree to check operators against: --source, else the cached work tree of --tag."""
-    from ..config import Environment, cache_dir
     from ..source import SourceSpec
 
     if source is not None:
         return source
     if tag is None:
         return None
-    tree = SourceSpec(cache_dir=cache_dir(Environment.current()) / "git").worktree_dir(tag)
+    tree = SourceSpec(cache_dir=_cache() / "git").worktree_dir(tag)
     return tree if tree.is_dir() else None
 
 
@@ -38,22 +42,21 @@ def ops(models: Annotated[list[Path], typer.Argument(help="TorchScript (.pt) or 
         shapes: Annotated[str, typer.Option(help="With --trace: random inputs of these shapes.")] = "1x3x224x224") -> None:
     """Root operators of models, merged, validated against the release, in its SELECTED_OP_LIST format."""
     from ..errors import UsageError
-    from ..models.ops import collect_ops, format_op_list, load_known_ops, tracing_supported, validate_ops, \
-        write_op_list
+    from ..models.ops import collect_ops, format_op_list, load_known_ops, tracing_supported, validate_ops, write_op_list
     from ..recipes import load_recipe
 
     if trace is not None and fmt == "plain":
         fmt = "tracing"
     if fmt not in ("plain", "tracing"):
         raise UsageError(f"unknown --format '{fmt}'", hint="use plain or tracing")
-    recipe = load_recipe(tag) if tag else None
+    recipe = load_recipe(tag, settings().recipes_dir) if tag else None
     checkout = _checkout_for(tag, source)
     if fmt == "tracing" and not ((recipe and recipe.has("tracing_based")) or (checkout and tracing_supported(checkout))):
         raise UsageError(f"{tag or 'this release'} has no tracing-based selective build", hint="use --format plain")
     if trace is not None and recipe is None:
         raise UsageError("--trace needs --tag (the release the build is of)", hint="e.g. --tag v1.13.1")
     oplist = collect_ops(models)
-    if trace is not None:
+    if trace is not None and recipe is not None:
         oplist = _add_traced(oplist, models, recipe, trace, inputs, shapes)
     err = _console(stderr=True)
     if checkout is not None:
@@ -66,14 +69,16 @@ def ops(models: Annotated[list[Path], typer.Argument(help="TorchScript (.pt) or 
         err.print(f"  {use.name + kind:<48} {', '.join(Path(m).name for m in use.models)}", markup=False)
     called = f" ({len(oplist.traced)} called by the others)" if oplist.traced else ""
     err.print(f"{len(oplist.ops)} operators{called} from {len(models)} model(s)")
+    chosen: OpListFormat = "tracing" if fmt == "tracing" else "plain"
     if output is None:
-        sys.stdout.write(format_op_list(oplist, fmt))
+        sys.stdout.write(format_op_list(oplist, chosen))
     else:
-        write_op_list(oplist, output, fmt)
+        write_op_list(oplist, output, chosen)
         err.print(f"wrote {output}")
 
 
-def _add_traced(oplist, models: list[Path], recipe, build: Path, inputs: Path | None, shapes: str):
+def _add_traced(oplist: OpList, models: list[Path], recipe: Recipe, build: Path, inputs: Path | None,
+                shapes: str) -> OpList:
     """Root operators plus what a run of each model on a full build of the release calls (and the operators the
     release's tracer always adds): the tracing-based list a TRACING_BASED build needs."""
     from ..models.ops import OpList, merge_op_lists
@@ -81,7 +86,7 @@ def _add_traced(oplist, models: list[Path], recipe, build: Path, inputs: Path | 
     from ..models.verify import model_inputs, trace_ops
 
     work = _verify_work()
-    runner = compile_runner(find_install(_install_dir(build)), work)
+    runner = compile_runner(find_install(_install_dir(build)), work, environ=machine().environ)
     values = model_inputs(inputs, shapes)
     lists = [oplist]
     for model in models:
@@ -104,7 +109,7 @@ def export(model: Annotated[Path, typer.Argument(help="TorchScript model (.pt)."
     from ..models.export import ExportTarget, export_model
     from ..recipes import load_recipe
 
-    recipe = load_recipe(tag or DEFAULT_TAG)
+    recipe = load_recipe(tag or DEFAULT_TAG, settings().recipes_dir)
     backends = frozenset({"cpu"} | {b for b in ("vulkan", "metal") if recipe.has(b)})
     target = ExportTarget.for_release(recipe, backends)
     res = export_model(model, output, target, optimize=optimize, backend=backend)
@@ -127,16 +132,14 @@ def verify(model: Annotated[Path, typer.Option("--model", help="Lite-interpreter
     """Compile a runner against a build (with the build's own compiler), run the model on it and compare with
     torch eager. Android builds run under qemu-user (stand-in NDK) or on a device over adb (Google's NDK)."""
     from ..models.platform import toolchain_for
-    import os
-
-    from ..models.runner import INSTALL_ENV, compile_runner, find_install
+    from ..models.runner import compile_runner, find_install
     from ..models.verify import Tolerance, model_inputs, verify_model
 
-    default = Path(os.environ[INSTALL_ENV]) if os.environ.get(INSTALL_ENV) else None
-    install = find_install(_install_dir(build) if build is not None else default)
+    chosen = settings()
+    install = find_install(_install_dir(build) if build is not None else chosen.real_install)
     work = _verify_work()
     runner = compile_runner(install, work, link_mode=link, extra_link_args=_gc_flags(gc_sections),
-                            toolchain=toolchain_for(install.root))
+                            toolchain=toolchain_for(install.root), environ=machine().environ)
     values = model_inputs(inputs, shapes, seed)
     res = verify_model(model, runner, values, work, Tolerance(rtol=rtol, atol=atol))
     forward = f"{res.forward_ms:.1f} ms" if res.forward_ms is not None else "n/a"
@@ -145,11 +148,15 @@ def verify(model: Annotated[Path, typer.Option("--model", help="Lite-interpreter
                      f"max rel {res.max_rel_error:.2e}); forward {forward}")
 
 
+def _cache() -> Path:
+    cache = settings().cache_dir
+    assert cache is not None, "layered settings always name the cache"
+    return cache
+
+
 def _verify_work() -> Path:
     """Where runners are compiled and models run: one cache folder, so a runner is reused across commands."""
-    from ..config import Environment, cache_dir
-
-    return cache_dir(Environment.current()) / "verify"
+    return _cache() / "verify"
 
 
 def _gc_flags(on: bool) -> tuple[str, ...]:
@@ -186,28 +193,34 @@ def size(build: Annotated[Path, typer.Option("--build", help="A build's install 
         values = model_inputs(inputs, shapes)
         tol = Tolerance(rtol=1e-3, atol=1e-4)
     flags = _gc_flags(gc_sections)
-    report = measure_install(_install_dir(build), work, link_mode=link, link_flags=flags,
+    environ = machine().environ
+    report = measure_install(_install_dir(build), work, link_mode=link, link_flags=flags, environ=environ,
                              label_=f"{link}", model=model, inputs=values, tolerance=tol)
     base = None
     if baseline is not None or baseline_link is not None:
         base_mode = baseline_link or "whole-archive"
         base = measure_install(_install_dir(baseline or build), work, link_mode=base_mode, link_flags=flags,
+                               environ=environ,
                                label_=f"baseline {base_mode}", model=model, inputs=values, tolerance=tol)
     cmp = compare(report, base, top)
     if as_json:
-        def plain(obj):
+        def plain(obj: object) -> object:
             return str(obj) if isinstance(obj, Path) else obj
-        data = {"report": dataclasses.asdict(report), "baseline": dataclasses.asdict(base) if base else None,
-                "ratio": cmp.total.ratio}
-        for key in ("report", "baseline"):
-            if data[key]:
-                data[key]["contributors"] = data[key]["contributors"][:top]
-        sys.stdout.write(json.dumps(data, indent=2, default=plain) + "\n")
+
+        def shown(r: SizeReport | None) -> dict[str, Any] | None:
+            if r is None:
+                return None
+            data = dataclasses.asdict(r)
+            data["contributors"] = data["contributors"][:top]
+            return data
+
+        out = {"report": shown(report), "baseline": shown(base), "ratio": cmp.total.ratio}
+        sys.stdout.write(json.dumps(out, indent=2, default=plain) + "\n")
         return
     _print_size(cmp)
 
 
-def _print_size(cmp) -> None:
+def _print_size(cmp: Comparison) -> None:
     from rich.table import Table
 
     from ..size import human
@@ -224,14 +237,15 @@ def _print_size(cmp) -> None:
             console.print(("  [green]" if r.verify_ok else "  [red]") + escape(r.verified) + "[/]")
     with_base = cmp.baseline is not None
 
-    def ratio(row) -> str:
+    def ratio(row: Row) -> str:
         return f"{row.ratio:.2f}" if row.ratio is not None else "-"
 
     for title, rows in (("sections (stripped)", (cmp.total, *cmp.sections)),
                         ("largest contributors (from the linker map)", cmp.contributors)):
         table = Table(title)
         table.columns[0].overflow = "fold"
-        for col in [cmp.report.label] + ([cmp.baseline.label, "ratio"] if with_base else []):
+        labels = [cmp.report.label] + ([cmp.baseline.label, "ratio"] if cmp.baseline is not None else [])
+        for col in labels:
             table.add_column(col, justify="right", no_wrap=True)
         for row in rows:
             cells = [row.name, human(row.size)] + ([human(row.baseline), ratio(row)] if with_base else [])

@@ -4,25 +4,32 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from .app import _console, app, guarded
+from .app import _console, app, guarded, settings
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from ..package.aar import AarSpec, LibReport
 
 package_app = typer.Typer(help="Package build outputs (reproducible, with manifests).", no_args_is_help=True)
 app.add_typer(package_app, name="package")
 
+ClassesJar = Annotated[Path, typer.Option(help="classes.jar (org.pytorch.*) to ship.")]
+JniLib = Annotated[str, typer.Option(help="JNI library name.")]
+RuntimeLibs = Annotated[Optional[list[str]], typer.Option(help="Runtime library each ABI ships (repeatable).")]
+SharedStl = Annotated[bool, typer.Option(help="Ship libc++_shared.so.")]
 Epoch = Annotated[Optional[int], typer.Option(help="Timestamp for archive entries (default SOURCE_DATE_EPOCH, else 1980).")]
 
 
 def _epoch(value: int | None) -> int:
-    import os
+    """--epoch, else the SOURCE_DATE_EPOCH setting, else 1980 (archive.source_date_epoch: the one resolver)."""
+    from ..package.archive import source_date_epoch
 
-    if value is not None:
-        return value
-    env = os.environ.get("SOURCE_DATE_EPOCH", "")
-    return int(env) if env.isdigit() else 315532800
+    return source_date_epoch(value if value is not None else settings().source_date_epoch)
 
 
 def _pairs(items: list[str] | None, what: str) -> dict[str, Path]:
@@ -40,14 +47,14 @@ def _pairs(items: list[str] | None, what: str) -> dict[str, Path]:
 
 
 def _aar_spec(abis: tuple[str, ...], jni_lib: str, runtime_lib: list[str] | None, shared_stl: bool,
-              require_16k: bool):
+              require_16k: bool) -> AarSpec:
     from ..package.aar import AarSpec
 
     return AarSpec(abis=abis, jni_lib=jni_lib, runtime_libs=tuple(runtime_lib or ()), shared_stl=shared_stl,
                    require_16k=require_16k)
 
 
-def _report_libs(libs) -> None:
+def _report_libs(libs: Sequence[LibReport]) -> None:
     console = _console()
     for lib in libs:
         flag = "" if lib.aligned_16k else "  [yellow]not 16 KB aligned[/]"
@@ -58,11 +65,11 @@ def _report_libs(libs) -> None:
 @guarded
 def package_aar(build_dir: Annotated[list[str], typer.Option("--build-dir", help="ABI=BUILD_DIR (holds install/lib).")],
                 output: Annotated[Path, typer.Option("-o", "--output", help="The .aar to write.")],
-                classes_jar: Annotated[Path, typer.Option(help="classes.jar (org.pytorch.*) to ship.")],
-                jni_lib: Annotated[str, typer.Option(help="JNI library name.")] = "libpytorch_jni_lite.so",
-                runtime_lib: Annotated[Optional[list[str]], typer.Option(help="Runtime library each ABI must ship.")] = None,
+                classes_jar: ClassesJar,
+                jni_lib: JniLib = "libpytorch_jni_lite.so",
+                runtime_lib: RuntimeLibs = None,
                 extra_lib: Annotated[Optional[list[str]], typer.Option(help="ABI=PATH of an extra library.")] = None,
-                shared_stl: Annotated[bool, typer.Option(help="Ship libc++_shared.so.")] = False,
+                shared_stl: SharedStl = False,
                 require_16k: Annotated[bool, typer.Option(help="Fail on libraries not aligned for 16 KB pages.")] = False,
                 epoch: Epoch = None) -> None:
     """Assemble an AAR from per-ABI build folders (no Gradle), checked: ABIs, ELF machines, duplicates."""
@@ -82,9 +89,9 @@ def package_aar(build_dir: Annotated[list[str], typer.Option("--build-dir", help
 def package_part(abi: Annotated[str, typer.Option(help="The ABI this machine built.")],
                  build_dir: Annotated[Path, typer.Option(help="Its build folder (holds install/).")],
                  output: Annotated[Path, typer.Option("-o", "--output", help="Part folder to write.")],
-                 jni_lib: Annotated[str, typer.Option(help="JNI library name.")] = "libpytorch_jni_lite.so",
-                 runtime_lib: Annotated[Optional[list[str]], typer.Option(help="Runtime library to ship.")] = None,
-                 shared_stl: Annotated[bool, typer.Option(help="Ship libc++_shared.so.")] = False) -> None:
+                 jni_lib: JniLib = "libpytorch_jni_lite.so",
+                 runtime_lib: RuntimeLibs = None,
+                 shared_stl: SharedStl = False) -> None:
     """Stage one ABI's libraries and headers as a self-describing part (for builds spread over machines)."""
     from ..package.aar import AbiInput, stage_abi_part
 
@@ -97,10 +104,10 @@ def package_part(abi: Annotated[str, typer.Option(help="The ABI this machine bui
 @guarded
 def assemble(parts: Annotated[list[Path], typer.Option("--parts", help="Part folders from `builder package part`.")],
              output: Annotated[Path, typer.Option("-o", "--out", help="The .aar to write.")],
-             classes_jar: Annotated[Path, typer.Option(help="classes.jar (org.pytorch.*) to ship.")],
-             jni_lib: Annotated[str, typer.Option(help="JNI library name.")] = "libpytorch_jni_lite.so",
-             runtime_lib: Annotated[Optional[list[str]], typer.Option(help="Runtime library each ABI ships.")] = None,
-             shared_stl: Annotated[bool, typer.Option(help="Ship libc++_shared.so.")] = False,
+             classes_jar: ClassesJar,
+             jni_lib: JniLib = "libpytorch_jni_lite.so",
+             runtime_lib: RuntimeLibs = None,
+             shared_stl: SharedStl = False,
              epoch: Epoch = None) -> None:
     """One AAR from per-ABI parts built on separate machines (same bytes as building them together)."""
     from ..package.aar import assemble_aar, read_part

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .app import Tag, _console, app, guarded, ndk_app  # noqa: F401
+from .app import _console, app, guarded, machine, ndk_app, settings
 
 # ------------------------------------------------------------------ doctor, clean
 
@@ -17,12 +17,12 @@ from .app import Tag, _console, app, guarded, ndk_app  # noqa: F401
 def doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """What this machine has: git, CMake/Ninja, compilers, caches, NDKs (and the releases each builds), SDK, JDK, Xcode."""
     import dataclasses
-    import os
-    import platform as platform_mod
 
     from ..doctor import check
 
-    rows = check(dict(os.environ), Path.home(), platform_mod.system())
+    here = machine()
+    chosen = settings()
+    rows = check(here.environ, here.home, here.host_os, cache_dir=chosen.cache_dir, recipes_dir=chosen.recipes_dir)
     if as_json:
         sys.stdout.write(json.dumps([dataclasses.asdict(r) for r in rows], indent=2) + "\n")
         return
@@ -36,7 +36,7 @@ def doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
 @app.command()
 @guarded
-def clean(out: Annotated[Path, typer.Option(help="Output folder whose builds to clean.")] = Path("builder-out"),
+def clean(out: Annotated[Optional[Path], typer.Option(help="Output folder whose builds to clean (default: builder.toml's out, else ./builder-out).")] = None,
           tag: Annotated[Optional[str], typer.Option(help="Only builds of this release.")] = None,
           target: Annotated[Optional[str], typer.Option(help="Only android, ios or host builds.")] = None,
           all_: Annotated[bool, typer.Option("--all", help="Every build folder under --out.")] = False,
@@ -47,7 +47,8 @@ def clean(out: Annotated[Path, typer.Option(help="Output folder whose builds to 
 
     if not (all_ or tag or target):
         raise UsageError("say what to clean", hint="use --tag TAG, --target T or --all")
-    chosen = select(find_builds(out), tag=tag, target=target)
+    folder = settings(out=out).out or Path("builder-out")
+    chosen = select(find_builds(folder), tag=tag, target=target)
     console = _console()
     for b in chosen:
         console.print(f"{human(b.size):>9}  {b.path}  ({b.tag} {b.target} {b.slice})")
@@ -64,16 +65,13 @@ def clean(out: Annotated[Path, typer.Option(help="Output folder whose builds to 
 @guarded
 def ndk_list(all_hosts: Annotated[bool, typer.Option(help="Archives for every host OS.")] = False) -> None:
     """NDKs builder can install (pinned checksums) and the ones installed."""
-    import os
-    import platform as platform_mod
-
     from rich.table import Table
 
     from ..toolchains.ndk import find_ndks
     from ..toolchains.ndk_install import host_os, list_rows, load_catalog
 
-    rows = list_rows(load_catalog(), find_ndks(dict(os.environ), Path.home()),
-                     None if all_hosts else host_os(platform_mod.system()))
+    here = machine()
+    rows = list_rows(load_catalog(), find_ndks(here.environ, here.home), None if all_hosts else host_os(here.host_os))
     table = Table(*[f.replace("_", " ") for f in rows[0].__dataclass_fields__] if rows else ["none"])
     for row in rows:
         table.add_row(*[str(getattr(row, f)) for f in row.__dataclass_fields__])
@@ -88,27 +86,25 @@ def ndk_install(version: str,
                 allow_unverified: Annotated[bool, typer.Option(help="Accept checksums not read from Google.")] = False,
                 keep_archive: Annotated[bool, typer.Option(help="Keep the downloaded zip.")] = False) -> None:
     """Download, verify (pinned checksum) and unpack an NDK; resumable."""
-    import os
-    import platform as platform_mod
-
     from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
 
-    from ..config import Environment, cache_dir
     from ..toolchains.ndk import default_sdk_root
     from ..toolchains.ndk_install import host_os, install_ndk
 
-    env = Environment.current()
-    sdk_root = sdk or default_sdk_root(dict(os.environ), Path.home(), platform_mod.system())
+    here = machine()
+    cache = settings().cache_dir
+    assert cache is not None
+    sdk_root = sdk or default_sdk_root(here.environ, here.home, here.host_os)
     with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(),
                   console=_console(stderr=True)) as progress:
         task = progress.add_task(f"NDK {version}", total=None)
 
         def on_progress(done: int, total: int | None) -> None:
             progress.update(task, completed=done, total=total)
-        kwargs = {"base_url": mirror} if mirror else {}
-        result = install_ndk(version, sdk_root=sdk_root, download_dir=cache_dir(env) / "downloads",
-                             host=host_os(platform_mod.system()), progress=on_progress,
-                             allow_unverified=allow_unverified, keep_archive=keep_archive, **kwargs)
+        result = install_ndk(version, sdk_root=sdk_root, download_dir=cache / "downloads",
+                             host=host_os(here.host_os), progress=on_progress,
+                             allow_unverified=allow_unverified, keep_archive=keep_archive,
+                             **({"base_url": mirror} if mirror else {}))  # type: ignore[arg-type]
     for w in result.warnings:
         _console(stderr=True).print(f"[yellow]warning:[/] {w}")
     state = "already installed" if result.already_installed else "installed"

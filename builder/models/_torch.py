@@ -23,7 +23,7 @@ def torch() -> Any:
     """The installed torch module with torch.jit.mobile loaded (UsageError when missing)."""
     try:
         import torch as _torch
-        import torch.jit.mobile  # noqa: F401  (not loaded by `import torch`)
+        import torch.jit.mobile
     except ImportError as exc:
         raise UsageError(f"this command needs PyTorch in the Python running builder: {exc}",
                          hint="pip install torch") from None
@@ -72,7 +72,7 @@ def load_torchscript(path: Path) -> Any:
     try:
         with quiet():
             return t.jit.load(str(path), map_location="cpu")
-    except Exception as exc:  # torch raises RuntimeError/ValueError with C++ text
+    except Exception as exc:  # noqa: BLE001 - torch raises many types (RuntimeError, ValueError, C++ errors)
         raise UsageError(f"cannot load TorchScript model {path}: {first_line(exc)}") from None
 
 
@@ -81,5 +81,5 @@ def load_lite(path: Path) -> Any:
     try:
         with quiet():
             return t.jit.mobile._load_for_lite_interpreter(str(path), map_location="cpu")
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - torch raises many types (RuntimeError, ValueError, C++ errors)
         raise UsageError(f"cannot load lite-interpreter model {path}: {first_line(exc)}") from None

@@ -86,7 +86,7 @@ def bytecode_version(model: Path) -> int:
     try:
         with _torch.quiet():
             return int(t.jit.mobile._get_model_bytecode_version(str(model)))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - torch raises many types (RuntimeError, ValueError, C++ errors)
         raise UsageError(f"cannot read the bytecode version of {model}: {_torch.first_line(exc)}") from None
 
 
@@ -160,7 +160,7 @@ def _script(model: Path | Any, example_inputs: Sequence[Any] | None) -> Any:
             if example_inputs is not None:
                 return t.jit.trace(model, tuple(example_inputs))
             return t.jit.script(model)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - torch raises many types (RuntimeError, ValueError, C++ errors)
         how = "traced" if example_inputs is not None else "scripted (give example inputs to trace it)"
         raise UsageError(f"the model cannot be {how}: {_torch.first_line(exc)}") from None
 
@@ -171,7 +171,7 @@ def _optimize(scripted: Any, backend: str, torch_version: str) -> Any:
     try:
         with _torch.quiet():
             return optimize_for_mobile(scripted, backend=BACKENDS[backend])
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - torch raises many types (RuntimeError, ValueError, C++ errors)
         text = str(exc)
         if "XNNPACK" in text:
             raise UsageError(f"optimize_for_mobile needs XNNPACK, which torch {torch_version} in this "
@@ -190,7 +190,7 @@ def _backport(src: Path, dst: Path, produced: int, wanted: int, torch_version: s
     try:
         with _torch.quiet():
             ok = bool(t.jit.mobile._backport_for_mobile(str(src), str(dst), wanted))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - torch raises many types (RuntimeError, ValueError, C++ errors)
         ok, reason = False, ": " + _torch.first_line(exc)
     if not ok or not dst.is_file():
         raise UsageError(f"cannot backport bytecode v{produced} to v{wanted} with torch {torch_version}{reason}",

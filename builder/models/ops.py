@@ -35,6 +35,7 @@ from typing import Literal
 
 from builder import atomic
 from builder.errors import UsageError, ValidationErrors, did_you_mean
+from builder.hashing import sha256_text
 from builder.models import _torch
 
 log = logging.getLogger("builder")
@@ -318,7 +319,7 @@ def _format_tracing(oplist: OpList) -> str:
     else:
         header = ("# Tracing-based SELECTED_OP_LIST (TRACING_BASED=ON), written by builder from root operators.\n"
                   "# A tracing build registers only listed operators: add the operators these call.\n")
-    return header + yaml.safe_dump(data, default_flow_style=False, sort_keys=True)
+    return header + str(yaml.safe_dump(data, default_flow_style=False, sort_keys=True))
 
 
 def write_op_list(oplist: OpList, output: Path, fmt: OpListFormat = "plain") -> Path:
@@ -376,8 +377,7 @@ def load_op_list(path: Path, expect: OpListFormat | None = None) -> tuple[OpList
 def ops_file_for(models: Sequence[Path], cache: Path) -> Path:
     """``--model`` on a build command: the models' root operators as a plain op list in the cache, named by
     its content (a rebuild with the same models reuses the same file, so the build key is stable)."""
-    import hashlib
 
     text = format_op_list(collect_ops(models), "plain")
-    path = cache / "ops" / f"{hashlib.sha256(text.encode()).hexdigest()[:16]}.yaml"
+    path = cache / "ops" / f"{sha256_text(text)[:16]}.yaml"
     return path if path.is_file() else _write_atomically(path, text)

@@ -96,12 +96,13 @@ def toolchain_for(install_root: Path) -> Toolchain:
 def elf_identity(path: Path) -> tuple[str, str | None]:
     """(e_machine, program interpreter or None) of an ELF file."""
     from elftools.elf.elffile import ELFFile
+    from elftools.elf.segments import InterpSegment
 
     with path.open("rb") as fh:
         elf = ELFFile(fh)
         interp = None
         for seg in elf.iter_segments():
-            if seg["p_type"] == "PT_INTERP":
+            if isinstance(seg, InterpSegment):
                 interp = seg.get_interp_name()
         return str(elf["e_machine"]), interp
 

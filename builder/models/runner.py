@@ -23,7 +23,6 @@ Compiled runners are cached in ``work_dir`` under a hash of the source, the comm
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import logging
@@ -33,11 +32,13 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Literal
 
 from builder import atomic, proc
 from builder.ar import ArMember, extract_members, member_bytes, read_archive
 from builder.errors import BuildFailed, ToolchainError, UsageError
+from builder.hashing import sha256_of
 from builder.models.platform import HOST, Launch, Toolchain, launch_for
 
 log = logging.getLogger("builder")
@@ -108,7 +109,7 @@ def _torch_cxx_flags(root: Path) -> tuple[str, ...]:
 
 
 def link_args(install: Install, extra: Sequence[str] = (), *, mode: str = "whole-archive",
-              objects: Sequence[str] = (), environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+              objects: Sequence[str] = (), environ: Mapping[str, str] = MappingProxyType({})) -> tuple[str, ...]:
     """The link line after the runner's source. ``objects`` (registrations mode): force-loaded objects or
     ``@response-file``s, linked before the archives."""
     if mode not in LINK_MODES:
@@ -132,11 +133,11 @@ def link_args(install: Install, extra: Sequence[str] = (), *, mode: str = "whole
             "-Wl,--start-group", *rest, *extra, "-Wl,--end-group", *tail)
 
 
-def _system_library(name: str, environ: Mapping[str, str] | None = None) -> Path | None:
+def _system_library(name: str, environ: Mapping[str, str]) -> Path | None:
     """lib<name>.so / .a in the library search path the compiler driver uses by default (Linux)."""
     import sysconfig
 
-    env = os.environ if environ is None else environ
+    env = environ
     multiarch = sysconfig.get_config_var("MULTIARCH") or ""
     dirs = [Path(d) for d in env.get("LIBRARY_PATH", "").split(os.pathsep) if d]
     dirs += [Path("/usr/local/lib"), *(Path(p) / multiarch for p in ("/usr/lib", "/lib") if multiarch),
@@ -154,11 +155,9 @@ def registration_objects(install: Install, work_dir: Path, rule: str = "register
     returns a response file listing them (for ``@file`` on the link line) and {object path: archive(member)}.
     Cached under a key of the archives' paths, sizes and times."""
     archives = [install.lib_dir / n for n in _WHOLE_ARCHIVE if (install.lib_dir / n).is_file()]
-    digest = hashlib.sha256(rule.encode())
-    for a in archives:
-        st = a.stat()
-        digest.update(f"{a.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode())
-    folder = work_dir / f"registrations-{digest.hexdigest()[:16]}"
+    stats = [(a, a.stat()) for a in archives]
+    digest = sha256_of([rule, *(f"{a.resolve()}:{st.st_size}:{st.st_mtime_ns}" for a, st in stats)])
+    folder = work_dir / f"registrations-{digest[:16]}"
     rsp, index = folder / "objects.rsp", folder / "objects.json"
     if rsp.is_file() and index.is_file():
         aliases = json.loads(index.read_text(encoding="utf-8"))
@@ -178,11 +177,13 @@ def registration_objects(install: Install, work_dir: Path, rule: str = "register
 
 def compile_runner(install: Install, work_dir: Path, *, cxx: str | None = None,
                    extra_link_args: Sequence[str] = (), link_mode: str = "whole-archive",
-                   map_file: bool = False, dry_run: bool = False, toolchain: Toolchain = HOST) -> Runner:
+                   map_file: bool = False, dry_run: bool = False, toolchain: Toolchain = HOST,
+                   environ: Mapping[str, str] = MappingProxyType({})) -> Runner:
     """Compile (or reuse) the runner for ``install``. ``link_mode``: ``whole-archive`` (default) or
     ``registrations`` (see the module docstring); ``map_file``: also write a linker map (``Runner.map_path``);
-    ``toolchain``: the build's own compiler (an Android build: see builder.models.platform)."""
-    compiler = cxx or toolchain.cxx or os.environ.get("CXX") or proc.which("c++") or proc.which("g++") \
+    ``toolchain``: the build's own compiler (an Android build: see builder.models.platform); ``environ``: the
+    machine's CXX (the host compiler) and LIBRARY_PATH (where system copies of libraries are)."""
+    compiler = cxx or toolchain.cxx or environ.get("CXX") or proc.which("c++") or proc.which("g++") \
         or proc.which("clang++")
     if compiler is None:
         raise ToolchainError("no C++ compiler found to build the verify runner", hint="install g++ or set CXX")
@@ -192,7 +193,7 @@ def compile_runner(install: Install, work_dir: Path, *, cxx: str | None = None,
     if link_mode in _RULES and install.linkage == "static":
         rsp, aliases = registration_objects(install, work_dir, _RULES[link_mode])
         objects = (f"@{rsp}",)
-    link = link_args(install, extra_link_args, mode=link_mode, objects=objects)
+    link = link_args(install, extra_link_args, mode=link_mode, objects=objects, environ=environ)
     key = _runner_key(compiler, flags, [*link, *(["map"] if map_file else [])], install)
     exe = work_dir / f"runner-{key}"
     map_path = exe.with_name(exe.name + ".map") if map_file else None
@@ -230,12 +231,10 @@ def runner_launch(exe: Path) -> Launch:
 
 
 def _runner_key(compiler: str, flags: Sequence[str], link: Sequence[str], install: Install) -> str:
-    digest = hashlib.sha256(RUNNER_SOURCE.read_bytes())
-    digest.update("\0".join([compiler, *flags, *link]).encode())
-    for lib in sorted(install.lib_dir.glob("libtorch*")) + sorted(install.lib_dir.glob("libc10*")):
-        stat = lib.stat()
-        digest.update(f"{lib.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
-    return digest.hexdigest()[:16]
+    libs = sorted(install.lib_dir.glob("libtorch*")) + sorted(install.lib_dir.glob("libc10*"))
+    stats = [(lib, lib.stat()) for lib in libs]
+    return sha256_of([RUNNER_SOURCE.read_bytes(), "\0".join([compiler, *flags, *link]),
+                      *(f"{lib.name}:{st.st_size}:{st.st_mtime_ns}" for lib, st in stats)])[:16]
 
 
 # --- which archive members register operators ---------------------------------------------------
@@ -276,6 +275,7 @@ def initializer_references(obj: bytes) -> frozenset[str] | None:
     from elftools.common.exceptions import ELFError
     from elftools.elf.elffile import ELFFile
     from elftools.elf.relocation import RelocationSection
+    from elftools.elf.sections import SymbolTableSection
 
     if obj[:4] != b"\x7fELF":
         return None
@@ -289,7 +289,7 @@ def initializer_references(obj: bytes) -> frozenset[str] | None:
             return None
         symtab = elf.get_section_by_name(".symtab")
         relocs = {sec["sh_info"]: sec for sec in sections if isinstance(sec, RelocationSection)}
-        if symtab is None:
+        if not isinstance(symtab, SymbolTableSection):
             return frozenset({"<no symbol table>"})
         seen, work, found = set(start), list(start), set()
         while work:

@@ -92,7 +92,7 @@ def load_inputs(path: Path) -> tuple[Any, ...]:
     t = _torch.torch()
     try:
         data = t.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - torch raises many types (RuntimeError, ValueError, C++ errors)
         raise UsageError(f"cannot read inputs from {path}: {_torch.first_line(exc)}") from None
     items = (data,) if isinstance(data, t.Tensor) else data
     if not isinstance(items, (list, tuple)) or not all(isinstance(x, t.Tensor) for x in items):
@@ -176,7 +176,8 @@ def run_runner(runner: Runner, model: Path, inputs: Sequence[Any], work_dir: Pat
     out_path.unlink(missing_ok=True)
     if runner.launch.needs_device:
         return _run_on_device(runner, model, in_path, out_path, timeout, trace)
-    argv = [*runner.launch.prefix, runner.path, model, in_path, out_path, *([trace] if trace is not None else [])]
+    argv: list[str | Path] = [*runner.launch.prefix, runner.path, model, in_path, out_path,
+                              *([trace] if trace is not None else [])]
     try:
         result = proc.run(argv, check=False, timeout=timeout)
     except proc.TimedOut:
@@ -241,7 +242,7 @@ def reference_outputs(model: Path, inputs: Sequence[Any]) -> tuple[Any, ...]:
         with _torch.quiet():
             module = t.jit.mobile._load_for_lite_interpreter(str(model), map_location="cpu")
             result = module(*[x.clone() for x in inputs])
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - torch raises many types (RuntimeError, ValueError, C++ errors)
         raise VerifyFailed(f"torch {t.__version__} (the reference) cannot run {model.name} on these inputs: "
                            f"{_torch.first_line(exc)}") from None
     return flatten_tensors(result)

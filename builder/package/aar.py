@@ -12,18 +12,19 @@ again (ABIs, ELF machines, duplicates, DT_NEEDED, 16 KB alignment) before it is 
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from builder import atomic
 from builder.errors import PackageError, ToolchainError, UsageError
+from builder.hashing import sha256_bytes, sha256_file, sha256_of
 from builder.package import archive
 from builder.package.elf import ABI_MACHINE, ElfInfo, machine_problem, read_elf
 from builder.package.java import JavaInputs, compile_classes_jar
@@ -144,13 +145,13 @@ def stage_abi_part(inp: AbiInput, spec: AarSpec, dest: Path) -> Path:
     """Copy one ABI's libraries and headers into a self-describing part folder at ``dest``."""
     libs = check_inputs([inp], replace(spec, abis=(inp.abi,)))[inp.abi]
     include = inp.build_dir / "install" / "include"
-    with archive.atomic_dir(dest) as tmp:
+    with atomic.atomic_dir(dest) as tmp:
         jni = tmp / "jni" / inp.abi
         jni.mkdir(parents=True)
         digests = {}
         for name, src in sorted(libs.items()):
             shutil.copyfile(src, jni / name)
-            digests[name] = archive.sha256_file(jni / name)
+            digests[name] = sha256_file(jni / name)
         shutil.copytree(include, tmp / "headers")
         doc = {"format": PART_FORMAT, "abi": inp.abi, "libs": digests,
                "headers_sha256": tree_sha256(tmp / "headers")}
@@ -176,7 +177,7 @@ def assemble_aar(parts: Sequence[Path], dest: Path, spec: AarSpec, *, classes_ja
 
     archive.write_zip(dest, _aar_entries(loaded, spec, classes_jar, extra_entries),
                       source_date_epoch=source_date_epoch, verify=verify)
-    return AarResult(dest, archive.sha256_file(dest), tuple(p.abi for p in loaded),
+    return AarResult(dest, sha256_file(dest), tuple(p.abi for p in loaded),
                      tuple(reports), warnings)
 
 
@@ -220,7 +221,7 @@ def check_abi_libs(abi: str, libs: dict[str, bytes], spec: AarSpec
             problems.append(problem)
         if spec.require_16k and not info.aligned_16k:
             problems.append(f"{abi}: {name} PT_LOAD alignment {info.load_align} < 16384")
-        reports.append(LibReport(abi, name, hashlib.sha256(libs[name]).hexdigest(), len(libs[name]),
+        reports.append(LibReport(abi, name, sha256_bytes(libs[name]), len(libs[name]),
                                  info.machine, info.soname, info.needed, info.load_align))
     problems += _duplicate_sonames(abi, infos) + _unmet_needed(abi, infos, spec.extra_system_libs)
     return reports, problems
@@ -279,7 +280,7 @@ def _resolve_libs(inp: AbiInput, spec: AarSpec) -> tuple[dict[str, Path], list[s
     return libs, problems
 
 
-def _abi_set_problems(requested: Sequence[str], given: dict[str, object]) -> list[str]:
+def _abi_set_problems(requested: Sequence[str], given: Mapping[str, object]) -> list[str]:
     problems = [f"{abi}: unknown Android ABI" for abi in requested if abi not in ABI_MACHINE]
     problems += [f"{abi}: requested but no build folder given" for abi in requested
                  if abi in ABI_MACHINE and abi not in given]
@@ -341,7 +342,7 @@ def read_part(path: Path) -> _Part:
     jni = path / "jni" / abi
     problems = [f"{abi}: jni/{abi}/{name} in part {path} is missing or changed"
                 for name, digest in sorted(digests.items())
-                if not (jni / name).is_file() or archive.sha256_file(jni / name) != digest]
+                if not (jni / name).is_file() or sha256_file(jni / name) != digest]
     on_disk = {p.name for p in jni.glob("*")} if jni.is_dir() else set()
     problems += [f"{abi}: jni/{abi}/{n} in part {path} is not listed in {PART_FILE}"
                  for n in sorted(on_disk - set(digests))]
@@ -355,11 +356,9 @@ def read_part(path: Path) -> _Part:
 
 def tree_sha256(root: Path) -> str:
     """One digest over relative paths and contents of every file under ``root``."""
-    h = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        h.update(path.relative_to(root).as_posix().encode() + b"\0")
-        h.update(archive.sha256_file(path).encode() + b"\n")
-    return h.hexdigest()
+    files = sorted(p for p in root.rglob("*") if p.is_file())
+    return sha256_of(part for path in files
+                     for part in (path.relative_to(root).as_posix() + "\0", sha256_file(path) + "\n"))
 
 
 # --- AAR contents -----------------------------------------------------------------------------
@@ -414,7 +413,7 @@ def _unmet_needed(abi: str, infos: dict[str, ElfInfo], extra_system: tuple[str, 
 
 
 def _same_file(a: Path, b: Path) -> bool:
-    return a.resolve() == b.resolve() or archive.sha256_file(a) == archive.sha256_file(b)
+    return a.resolve() == b.resolve() or sha256_file(a) == sha256_file(b)
 
 
 def _raise(problems: list[str], headline: str) -> None:

@@ -20,8 +20,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from builder import proc
+from builder import atomic, proc
 from builder.errors import PackageError, ToolchainError, UsageError
+from builder.hashing import sha256_file
 from builder.package import archive, macho
 
 log = logging.getLogger("builder")
@@ -320,7 +321,7 @@ def build_xcframework(slices: Sequence[AppleSlice], dest: Path, spec: FrameworkS
     with tempfile.TemporaryDirectory(prefix="builder-ios-") as tmp_name:
         tmp = Path(tmp_name)
         libraries = []
-        with archive.atomic_dir(dest) as out:
+        with atomic.atomic_dir(dest) as out:
             for platform in sorted({s.platform for s in slices}):
                 group = sorted((s for s in slices if s.platform == platform), key=lambda s: s.arch)
                 libraries.append(_platform_framework(group, found, out, spec, tools, tmp))
@@ -349,7 +350,7 @@ def _platform_framework(group: list[AppleSlice], found: dict[str, tuple[Path, ..
     for path in fw.rglob("*"):
         path.chmod(0o755 if path.is_dir() else 0o644)
     return LibraryInfo(ident, "ios", PLATFORMS[platform][1], tuple(sorted(archs)),
-                       archive.sha256_file(fw / spec.name))
+                       sha256_file(fw / spec.name))
 
 
 def package_ios(slices: Sequence[AppleSlice], out_dir: Path, spec: FrameworkSpec, *,
@@ -366,13 +367,13 @@ def package_ios(slices: Sequence[AppleSlice], out_dir: Path, spec: FrameworkSpec
             out_dir / f"{name}.zip",
             archive.tree_entries(staged, name, executable=lambda _p: False),
             source_date_epoch=source_date_epoch)
-        with archive.atomic_dir(out_dir / name) as final:
+        with atomic.atomic_dir(out_dir / name) as final:
             shutil.copytree(staged, final, dirs_exist_ok=True)
-    sha = archive.sha256_file(zip_path)
-    spec_path = archive.write_text(out_dir / f"{spec.name}.podspec",
+    sha = sha256_file(zip_path)
+    spec_path = atomic.write_text(out_dir / f"{spec.name}.podspec",
                                    podspec(spec, zip_name=zip_path.name, sha256=sha, url=url))
     swift = package_swift(spec, url=url, checksum=sha) if url else package_swift(spec, path=name)
-    swift_path = archive.write_text(out_dir / "Package.swift", swift)
+    swift_path = atomic.write_text(out_dir / "Package.swift", swift)
     return IosPackage(out_dir / name, zip_path, sha, spec_path, swift_path, libraries)
 
 

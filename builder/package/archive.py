@@ -22,8 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from builder.atomic import (DIR_MODE, FILE_MODE, atomic_dir, atomic_file, replace_dir,  # noqa: F401 - re-exported
-                            write_bytes, write_text)
+from builder.atomic import DIR_MODE, FILE_MODE, atomic_dir, atomic_file, replace_dir, write_bytes, write_text  # noqa: F401 - re-exported
 from builder.hashing import sha256_bytes, sha256_file  # noqa: F401 - re-exported
 
 log = logging.getLogger("builder")

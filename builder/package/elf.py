@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from elftools.common.exceptions import ELFError
-from elftools.elf.dynamic import DynamicSegment
+from elftools.elf.dynamic import DynamicSection, DynamicSegment
 from elftools.elf.elffile import ELFFile
 
 from builder.errors import PackageError
@@ -61,16 +61,16 @@ def machine_problem(abi: str, name: str, info: ElfInfo) -> str | None:
 
 
 def _dynamic(elf: ELFFile) -> tuple[str | None, tuple[str, ...]]:
-    dynamic = elf.get_section_by_name(".dynamic")
-    if dynamic is None:
-        dynamic = next((s for s in elf.iter_segments() if isinstance(s, DynamicSegment)), None)
+    section = elf.get_section_by_name(".dynamic")
+    dynamic = section if isinstance(section, DynamicSection) else \
+        next((s for s in elf.iter_segments() if isinstance(s, DynamicSegment)), None)
     if dynamic is None:
         return None, ()
     soname: str | None = None
     needed: list[str] = []
     for tag in dynamic.iter_tags():
         if tag.entry.d_tag == "DT_NEEDED":
-            needed.append(str(tag.needed))
+            needed.append(str(tag.needed))  # type: ignore[attr-defined]  # pyelftools sets it for DT_NEEDED
         elif tag.entry.d_tag == "DT_SONAME":
-            soname = str(tag.soname)
+            soname = str(tag.soname)  # type: ignore[attr-defined]  # and this for DT_SONAME
     return soname, tuple(needed)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from builder.errors import PackageError
+from builder.hashing import sha256_file
 from builder.package import archive
 
 log = logging.getLogger("builder")
@@ -55,7 +56,7 @@ def package_host_sdk(install_dir: Path, dest: Path, *, source_date_epoch: int,
     for rel in stale:
         log.warning("host SDK: %s names the build machine's path %s; it may not relocate",
                     rel, install_dir)
-    return HostSdkResult(dest, archive.sha256_file(dest), top, stale)
+    return HostSdkResult(dest, sha256_file(dest), top, stale)
 
 
 def non_relocatable_files(install_dir: Path) -> tuple[str, ...]:

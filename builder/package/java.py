@@ -16,20 +16,14 @@ from pathlib import Path
 from builder import proc
 from builder.errors import PackageError, ToolchainError
 from builder.package import archive
+from builder.package.maven import Dependency
 
 log = logging.getLogger("builder")
 
 JAR_MANIFEST = b"Manifest-Version: 1.0\r\nCreated-By: builder\r\n\r\n"
 
 
-@dataclass(frozen=True)
-class MavenDep:
-    group: str
-    artifact: str
-    version: str
-
-    def __str__(self) -> str:
-        return f"{self.group}:{self.artifact}:{self.version}"
+MavenDep = Dependency   # the compile-time jars javac needs are Maven artifacts too
 
 
 @dataclass(frozen=True)
@@ -37,7 +31,8 @@ class JavaInputs:
     sources: tuple[Path, ...]  # .java files (see java_sources())
     classpath: tuple[Path, ...] = ()  # compile-time jars; not packaged
     release: int = 8  # javac --release
-    javac: str | None = None  # default: javac on PATH (or $JAVA_HOME/bin/javac)
+    javac: str | None = None  # default: <java_home>/bin/javac, else javac on PATH
+    java_home: Path | None = None  # the machine's JAVA_HOME (the caller passes it)
 
 
 def java_sources(src_root: Path, *, exclude: Sequence[str] = ()) -> tuple[Path, ...]:
@@ -60,7 +55,7 @@ def compile_classes_jar(java: JavaInputs, dest: Path, *, source_date_epoch: int)
     missing = [str(p) for p in (*java.sources, *java.classpath) if not p.is_file()]
     if missing:
         raise PackageError("Java compile inputs not found: " + ", ".join(missing))
-    javac = _javac(java.javac)
+    javac = _javac(java.javac, java.java_home)
     with tempfile.TemporaryDirectory(prefix="builder-javac-") as tmp:
         out = Path(tmp) / "classes"
         out.mkdir()
@@ -89,13 +84,14 @@ def write_jar(dest: Path, classes_dir: Path, *, source_date_epoch: int) -> Path:
 
 @dataclass(frozen=True)
 class ClasspathSearch:
-    """Where compile-time jars may live. Defaults come from the environment / home folder."""
+    """Where compile-time jars may live: the SDK (``env``'s ANDROID_SDK_ROOT / ANDROID_HOME unless ``sdk_root``),
+    ~/.m2 and the Gradle cache (``env``'s GRADLE_USER_HOME). ``env`` is the machine's environment, passed in."""
 
     sdk_root: Path | None = None
     android_api: int | None = None  # None: highest installed platform
     m2_repo: Path | None = None
     gradle_home: Path | None = None
-    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    env: Mapping[str, str] = field(default_factory=dict)
     home: Path = field(default_factory=Path.home)
 
 
@@ -155,12 +151,11 @@ def _api_level(name: str) -> int:
     return int(match.group(1)) if match else -1
 
 
-def _javac(explicit: str | None) -> str:
+def _javac(explicit: str | None, java_home: Path | None) -> str:
     if explicit:
         return explicit
-    java_home = os.environ.get("JAVA_HOME")
-    if java_home and (Path(java_home) / "bin" / "javac").is_file():
-        return str(Path(java_home) / "bin" / "javac")
+    if java_home is not None and (java_home / "bin" / "javac").is_file():
+        return str(java_home / "bin" / "javac")
     found = proc.which("javac")
     if not found:
         raise ToolchainError("javac not found (needed to compile classes.jar)",

@@ -5,7 +5,6 @@ The JSON is deterministic (sorted keys, fixed layout), so manifests can be diffe
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import tarfile
@@ -15,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from builder import atomic
 from builder.errors import PackageError
-from builder.package import archive
+from builder.hashing import sha256_bytes, sha256_file, sha256_json, sha256_stream
 
 MANIFEST_FORMAT = 1
-_CHUNK = 1 << 20
 _SDK_DIRS = ("include", "lib", "share", "bin")
 
 
@@ -30,7 +29,7 @@ class Patch:
 
     @classmethod
     def from_file(cls, path: Path) -> Patch:
-        return cls(path.name, archive.sha256_file(path))
+        return cls(path.name, sha256_file(path))
 
 
 @dataclass(frozen=True)
@@ -84,7 +83,7 @@ def config_digest(inputs: ManifestInputs) -> str:
     """sha256 of everything that defines the build (not the timestamp): use for custom versions."""
     doc = _inputs_doc(inputs)
     doc.pop("source_date_epoch", None)
-    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+    return sha256_json(doc)
 
 
 def build_manifest(inputs: ManifestInputs, artifact: Path, *, kind: str | None = None,
@@ -98,7 +97,7 @@ def build_manifest(inputs: ManifestInputs, artifact: Path, *, kind: str | None =
     doc.update({
         "format": MANIFEST_FORMAT,
         "artifact": {"name": artifact.name, "kind": kind,
-                     "sha256": None if artifact.is_dir() else archive.sha256_file(artifact),
+                     "sha256": None if artifact.is_dir() else sha256_file(artifact),
                      "size": sum(f["size"] for f in files) if artifact.is_dir() else artifact.stat().st_size},
         "files": files,
         "details": _plain(details or {}),
@@ -116,7 +115,7 @@ def manifest_path(artifact: Path) -> Path:
 
 
 def write_manifest(manifest: Mapping[str, Any], dest: Path) -> Path:
-    return archive.write_text(dest, manifest_json(manifest))
+    return atomic.write_text(dest, manifest_json(manifest))
 
 
 def load_manifest(path: Path) -> dict[str, Any]:
@@ -184,8 +183,11 @@ def compare(old: Mapping[str, Any], new: Mapping[str, Any], *,
         acc[0] += row.old
         acc[1] += row.new
     groups = [SizeDelta(g, "", o, n) for g, (o, n) in sorted(totals.items())]
-    keep = (lambda r: r.delta > 0) if only_grown else (lambda r: r.delta != 0)
-    order = (lambda r: (-r.delta, r.group, r.path))
+    def keep(r: SizeDelta) -> bool:
+        return r.delta > 0 if only_grown else r.delta != 0
+
+    def order(r: SizeDelta) -> tuple[int, str, str]:
+        return (-r.delta, r.group, r.path)
     return tuple(sorted(filter(keep, groups), key=order) + sorted(filter(keep, files), key=order))
 
 
@@ -196,7 +198,7 @@ def _inputs_doc(inputs: ManifestInputs) -> dict[str, Any]:
     if inputs.ops is not None:
         text = ops_text(inputs.ops)
         ops = {"count": len(set(inputs.ops)), "list": sorted(set(inputs.ops)),
-               "sha256": inputs.op_list_sha256 or archive.sha256_bytes(text.encode())}
+               "sha256": inputs.op_list_sha256 or sha256_bytes(text.encode())}
     toolchain = dict(inputs.toolchain)
     toolchain.update({"cmake": inputs.cmake_version, "ninja": inputs.ninja_version})
     return {
@@ -217,24 +219,24 @@ def _files(artifact: Path, kind: str) -> Iterator[dict[str, Any]]:
             if path.is_symlink():
                 yield _row(rel, None, 0, link=str(path.readlink()), key=key)
             else:
-                yield _row(rel, archive.sha256_file(path), path.stat().st_size, key=key)
+                yield _row(rel, sha256_file(path), path.stat().st_size, key=key)
     elif kind in ("aar", "zip"):
         with zipfile.ZipFile(artifact) as zf:
             for info in zf.infolist():
                 if not info.is_dir():
                     with zf.open(info) as handle:
-                        yield _row(info.filename, _stream_sha(handle), info.file_size)
+                        yield _row(info.filename, sha256_stream(handle), info.file_size)
     elif kind == "tar.gz":
         with tarfile.open(artifact, "r:gz") as tar:
             for member in tar:
                 if member.issym() or member.islnk():
                     yield _row(member.name, None, 0, link=member.linkname)
                 elif member.isfile():
-                    handle = tar.extractfile(member)
-                    assert handle is not None
-                    yield _row(member.name, _stream_sha(handle), member.size)
+                    extracted = tar.extractfile(member)
+                    assert extracted is not None
+                    yield _row(member.name, sha256_stream(extracted), member.size)
     else:
-        yield _row(artifact.name, archive.sha256_file(artifact), artifact.stat().st_size)
+        yield _row(artifact.name, sha256_file(artifact), artifact.stat().st_size)
 
 
 def _row(path: str, sha: str | None, size: int, *, link: str | None = None,
@@ -244,13 +246,6 @@ def _row(path: str, sha: str | None, size: int, *, link: str | None = None,
     if link is not None:
         row["link"] = link
     return row
-
-
-def _stream_sha(handle: Any) -> str:
-    h = hashlib.sha256()
-    for chunk in iter(lambda: handle.read(_CHUNK), b""):
-        h.update(chunk)
-    return h.hexdigest()
 
 
 def _plain(value: Any) -> Any:

@@ -6,7 +6,6 @@ as Maven Central serves them).
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import shutil
@@ -17,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from builder import atomic
 from builder.errors import PackageError, UsageError
-from builder.package import archive
+from builder.hashing import bytes_digests, sha256_file
 
 log = logging.getLogger("builder")
 
@@ -30,10 +30,15 @@ _ID_RE = re.compile(r"[A-Za-z0-9_.-]+")
 
 @dataclass(frozen=True)
 class Dependency:
+    """A Maven artifact: what a POM depends on, and what javac compiles against (package.java finds its jar)."""
+
     group: str
     artifact: str
     version: str
     scope: str = "runtime"  # what Gradle's maven-publish writes for `implementation` deps
+
+    def __str__(self) -> str:
+        return f"{self.group}:{self.artifact}:{self.version}"
 
 
 @dataclass(frozen=True)
@@ -138,7 +143,7 @@ def publish_aar(aar: Path, repo: Path, coords: Coordinates, deps: Sequence[Depen
     pom = pom_xml(coords, deps, info).encode()
     if final.exists():
         _check_same_publication(final, coords, aar, pom)
-    with archive.atomic_dir(final) as tmp:
+    with atomic.atomic_dir(final) as tmp:
         shutil.copyfile(aar, tmp / f"{coords.base_name}.aar")
         (tmp / f"{coords.base_name}.pom").write_bytes(pom)
         if sources_jar is not None:
@@ -156,9 +161,9 @@ def checksum_files(path: Path) -> tuple[Path, ...]:
 
 
 def _write_checksums(path: Path) -> None:
-    data = path.read_bytes()
+    found = bytes_digests(path.read_bytes(), CHECKSUMS)
     for algo, target in zip(CHECKSUMS, checksum_files(path)):
-        target.write_text(hashlib.new(algo, data).hexdigest())
+        target.write_text(found[algo])
 
 
 def _update_metadata(repo: Path, coords: Coordinates, source_date_epoch: int) -> Path:
@@ -167,10 +172,10 @@ def _update_metadata(repo: Path, coords: Coordinates, source_date_epoch: int) ->
     if coords.version in versions:
         versions.remove(coords.version)
     versions.append(coords.version)  # deploy order, newest last (what Maven itself does)
-    archive.write_text(meta, metadata_xml(coords, versions, last_updated=source_date_epoch))
-    data = meta.read_bytes()
+    atomic.write_text(meta, metadata_xml(coords, versions, last_updated=source_date_epoch))
+    found = bytes_digests(meta.read_bytes(), CHECKSUMS)
     for algo, target in zip(CHECKSUMS, checksum_files(meta)):
-        archive.write_text(target, hashlib.new(algo, data).hexdigest())
+        atomic.write_text(target, found[algo])
     return meta
 
 
@@ -187,7 +192,7 @@ def _read_versions(meta: Path) -> list[str]:
 def _check_same_publication(final: Path, coords: Coordinates, aar: Path, pom: bytes) -> None:
     old_aar = final / f"{coords.base_name}.aar"
     old_pom = final / f"{coords.base_name}.pom"
-    same = (old_aar.is_file() and archive.sha256_file(old_aar) == archive.sha256_file(aar)
+    same = (old_aar.is_file() and sha256_file(old_aar) == sha256_file(aar)
             and old_pom.is_file() and old_pom.read_bytes() == pom)
     if not same:
         raise PackageError(f"{coords.group}:{coords.artifact}:{coords.version} is already in "

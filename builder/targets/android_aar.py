@@ -72,8 +72,7 @@ def java_toolchain(request: BuildRequest, recipe: Recipe, env: Environment,
         problems.append(UsageError(f"android.jar of API {java.compile_sdk} ({recipe.tag}'s compileSdk) not found in "
                                    f"{where}", hint=f"install it (sdkmanager \"platforms;android-{java.compile_sdk}\")"
                                    " or point --android-sdk at an SDK that has it" + off))
-    m2 = request.maven_repo or (Path(env.environ["BUILDER_MAVEN_REPO"]) if env.environ.get("BUILDER_MAVEN_REPO")
-                                else env.home / ".m2" / "repository")
+    m2 = request.maven_repo or env.home / ".m2" / "repository"     # BUILDER_MAVEN_REPO: settings.OPTIONS
     jars: list[Path] = []
     for coord in java.classpath_jars():
         try:

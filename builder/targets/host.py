@@ -32,7 +32,8 @@ class Host:
 
     def toolchain(self, request: BuildRequest, recipe: Recipe, features: frozenset[str], env: Environment,
                   problems: list[UsageError], warnings: list[str]) -> TargetToolchain:
-        return TargetToolchain(compiler=tools.compiler_identity(env.environ))
+        versions = tools.versions_file(request.cache_dir)
+        return TargetToolchain(compiler=tools.compiler_identity(env.environ, versions=versions))
 
     def placeholders(self, config: BuildConfig, slice_: Slice) -> Mapping[str, str]:
         return {}
@@ -56,7 +57,7 @@ class Host:
             steps.append(VerifyStep(title=f"verify {names} on {sp.install_dir} against torch ({spec.describe()})",
                                     slice=sp.slice.name, install_dir=sp.install_dir, models=config.models,
                                     shapes=config.shapes, link_mode=spec.mode, link_flags=spec.flags,
-                                    work_dir=config.cache_dir / "verify"))
+                                    work_dir=config.cache_dir / "verify", tool_env=config.tool_env))
         return tuple(steps)
 
     def preflight(self, config: BuildConfig) -> None:

@@ -28,7 +28,7 @@ class Ios:
         target = recipe.target(self.name)
         no_android_options(request, problems, use="use --platform/--arch for iOS")
         platforms = request.platforms or target.default_platforms
-        out = []
+        out: list[Slice] = []
         for platform in dict.fromkeys(platforms):
             if platform not in target.platforms:
                 problems.append(UsageError(
@@ -52,7 +52,8 @@ class Ios:
                   problems: list[UsageError], warnings: list[str]) -> TargetToolchain:
         if env.host_os != "Darwin":
             warnings.append("iOS builds need macOS and Xcode: this host can only print the plan (--dry-run)")
-        return TargetToolchain(compiler=tools.compiler_identity(env.environ))
+        versions = tools.versions_file(request.cache_dir)
+        return TargetToolchain(compiler=tools.compiler_identity(env.environ, versions=versions))
 
     def placeholders(self, config: BuildConfig, slice_: Slice) -> Mapping[str, str]:
         assert slice_.platform is not None and slice_.arch is not None

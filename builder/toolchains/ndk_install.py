@@ -8,7 +8,7 @@ with one ``os.replace``, so ``<sdk>/ndk/<revision>`` either appears complete or 
 """
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import http.client
 import logging
 import os
@@ -24,10 +24,11 @@ import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from builder import locks
+from builder import hashing, locks
 from builder.errors import RecipeError, ToolchainError, did_you_mean
 from builder.toolchains.ndk import NdkInfo, NdkRequest, inspect_ndk, parse_ndk_request, release_name
 
@@ -100,7 +101,7 @@ def load_catalog(path: Path | None = None) -> ArchiveCatalog:
     return ArchiveCatalog(base, archives)
 
 
-def _archive(entry: dict, path: Path, index: int) -> NdkArchive:
+def _archive(entry: dict[str, Any], path: Path, index: int) -> NdkArchive:
     where = f"{path}: archive #{index + 1}"
     try:
         revision = Version(str(entry["revision"]))
@@ -213,7 +214,7 @@ def _fetch_once(url: str, part: Path, have: int, expected_size: int | None,
         headers["Range"] = f"bytes={have}-"
     request = urllib.request.Request(url, headers=headers)
     try:
-        response = urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 (https or test http)
+        response = urllib.request.urlopen(request, timeout=timeout)
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and have:
             if expected_size is None:
@@ -247,13 +248,10 @@ def _plan_write(response: http.client.HTTPResponse, have: int,
     return "wb", int(length) if length and length.isdigit() else expected_size
 
 
-def file_digests(path: Path, chunk_size: int = 1 << 20) -> tuple[str, str]:
-    sha1, sha256 = hashlib.sha1(usedforsecurity=False), hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk_size):
-            sha1.update(block)
-            sha256.update(block)
-    return sha1.hexdigest(), sha256.hexdigest()
+def file_digests(path: Path) -> tuple[str, str]:
+    """(sha1, sha256) of ``path``, read once: what NDK archives are pinned by."""
+    found = hashing.file_digests(path, ("sha1", "sha256"))
+    return found["sha1"], found["sha256"]
 
 
 def verify_archive(path: Path, archive: NdkArchive) -> None:
@@ -363,10 +361,8 @@ def _check_inside(path: Path, root: Path) -> None:
 
 
 def _rmdir_if_empty(path: Path) -> None:
-    try:
+    with contextlib.suppress(OSError):
         path.rmdir()
-    except OSError:
-        pass
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,8 +4,8 @@ CMake/Ninja discovery is scikit-build-core's program search (PATH and the PyPI c
 """
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,11 +28,18 @@ class Tool:
         return f"{self.name} {self.version or '?'} ({self.path})"
 
 
-def find_cmake(spec: SpecifierSet) -> Tool:
-    """The best CMake in ``spec`` among the PyPI wheel's and PATH's (scikit-build-core's search order)."""
+def versions_file(cache_dir: Path | None) -> Path | None:
+    """Where tools' answers to --version are kept between runs (None: ask every time)."""
+    return cache_dir / "tool-versions.json" if cache_dir is not None else None
+
+
+def find_cmake(spec: SpecifierSet, *, versions: Path | None = None) -> Tool:
+    """The best CMake in ``spec`` among the PyPI wheel's and PATH's (scikit-build-core's search order and choice;
+    the versions asked through proc and cached in ``versions``)."""
     from scikit_build_core.program_search import Program, best_program
 
-    programs = [Program(p, _cached_version(p, ("-E", "capabilities"), _cmake_version)) for p in _candidates("cmake")]
+    programs = [Program(p, _cached_version(p, ("-E", "capabilities"), _cmake_version, versions))
+                for p in _candidates("cmake")]
     best = best_program(programs, version=spec)
     if best is None:
         seen = ", ".join(f"{p.version} at {p.path}" for p in programs) or "none"
@@ -41,10 +48,13 @@ def find_cmake(spec: SpecifierSet) -> Tool:
     return Tool("cmake", best.path, best.version)
 
 
-def find_ninja(spec: SpecifierSet = SpecifierSet(">=1.10")) -> Tool:
+NINJA = SpecifierSet(">=1.10")
+
+
+def find_ninja(spec: SpecifierSet = NINJA, *, versions: Path | None = None) -> Tool:
     from scikit_build_core.program_search import Program, best_program
 
-    programs = [Program(p, _cached_version(p, ("--version",), _plain_version)) for p in _candidates("ninja")]
+    programs = [Program(p, _cached_version(p, ("--version",), _plain_version, versions)) for p in _candidates("ninja")]
     best = best_program(programs, version=spec)
     if best is None:
         raise ToolchainError(f"no Ninja {spec} found", hint=f'install one with: pip install "ninja{_pip_spec(spec)}"')
@@ -93,25 +103,27 @@ def _plain_version(stdout: str) -> Version | None:
         return None
 
 
-def _cached_version(path: Path, args: tuple[str, ...], parse) -> Version | None:
+def _cached_version(path: Path, args: tuple[str, ...], parse: Callable[[str], Version | None],
+                    versions: Path | None) -> Version | None:
     """Ask a tool its version once per binary; see _cached_answer."""
-    text = _cached_answer(path, args, lambda out: str(v) if (v := parse(out)) else None)
+    text = _cached_answer(path, args, lambda out: str(v) if (v := parse(out)) else None, versions)
     return Version(text) if text else None
 
 
-def compiler_identity(environ: Mapping[str, str]) -> str | None:
+def compiler_identity(environ: Mapping[str, str], *, versions: Path | None = None) -> str | None:
     """The host C++ compiler ($CXX, else c++) and its `--version` line: part of a host build's key."""
     found = proc.which(environ.get("CXX") or "c++", path=environ.get("PATH"))
     if found is None:
         return None
     line = _cached_answer(Path(found), ("--version",),
-                          lambda out: out.strip().splitlines()[0] if out.strip() else None)
+                          lambda out: out.strip().splitlines()[0] if out.strip() else None, versions)
     return f"{line} ({found})" if line else found
 
 
-def _cached_answer(path: Path, args: tuple[str, ...], parse) -> str | None:
-    """A tool's parsed answer to ``args``, asked once per binary (keyed by path, args, size and mtime),
-    so start-up stays fast."""
+def _cached_answer(path: Path, args: tuple[str, ...], parse: Callable[[str], str | None],
+                   cache_file: Path | None) -> str | None:
+    """A tool's parsed answer to ``args``, asked once per binary (keyed by path, args, size and mtime) when there
+    is a ``cache_file``, so start-up stays fast."""
     import json
 
     try:
@@ -119,11 +131,12 @@ def _cached_answer(path: Path, args: tuple[str, ...], parse) -> str | None:
     except OSError:
         return None
     key = f"{path}|{' '.join(args)}|{st.st_size}|{st.st_mtime_ns}"
-    cache_file = _version_cache_file()
-    try:
-        cache = json.loads(cache_file.read_text())
-    except (OSError, ValueError):
-        cache = {}
+    cache: dict[str, str | None] = {}
+    if cache_file is not None:
+        try:
+            cache = json.loads(cache_file.read_text())
+        except (OSError, ValueError):
+            cache = {}
     if key in cache:
         return cache[key]
     try:
@@ -131,41 +144,33 @@ def _cached_answer(path: Path, args: tuple[str, ...], parse) -> str | None:
     except OSError:
         out = ""
     cache[key] = parse(out)
-    try:
-        atomic.write_text(cache_file, json.dumps(cache, indent=1))
-    except OSError:
-        pass
+    if cache_file is not None:
+        with contextlib.suppress(OSError):
+            atomic.write_text(cache_file, json.dumps(cache, indent=1))
     return cache[key]
-
-
-def _version_cache_file() -> Path:
-    root = os.environ.get("BUILDER_CACHE_DIR")
-    if root:
-        return Path(root) / "tool-versions.json"
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("builder")) / "tool-versions.json"
 
 
 def _pip_spec(spec: SpecifierSet) -> str:
     return ",".join(str(s) for s in sorted(spec, key=str)) or ""
 
 
-def all_tools() -> tuple[Tool, ...]:
+def all_tools(versions: Path | None = None) -> tuple[Tool, ...]:
     """Every CMake and Ninja candidate with its version (for `builder doctor`)."""
-    found = [Tool("cmake", p, _cached_version(p, ("-E", "capabilities"), _cmake_version)) for p in _candidates("cmake")]
-    found += [Tool("ninja", p, _cached_version(p, ("--version",), _plain_version)) for p in _candidates("ninja")]
+    found = [Tool("cmake", p, _cached_version(p, ("-E", "capabilities"), _cmake_version, versions))
+             for p in _candidates("cmake")]
+    found += [Tool("ninja", p, _cached_version(p, ("--version",), _plain_version, versions))
+              for p in _candidates("ninja")]
     return tuple(found)
 
 
-def find_launcher(choice: str, environ: dict[str, str] | None = None) -> Path | None:
+def find_launcher(choice: str, environ: Mapping[str, str]) -> Path | None:
     """The compiler launcher for --cache: auto picks sccache, then ccache; none disables."""
     if choice not in CACHE_CHOICES:
         raise UsageError(f"unknown --cache '{choice}'" + did_you_mean(choice, CACHE_CHOICES),
                          hint="use auto, sccache, ccache or none")
     if choice == "none":
         return None
-    path_env = (environ or os.environ).get("PATH")
+    path_env = environ.get("PATH")
     names = ("sccache", "ccache") if choice == "auto" else (choice,)
     for name in names:
         found = proc.which(name, path=path_env)

@@ -14,7 +14,6 @@ The JSON is committed: unit tests read it and never run this.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import stat

@@ -18,9 +18,9 @@ from typing import Any
 
 EXPECTED = Path(__file__).parent / "plan_snapshots"   # v1.13.1
 REQUESTS: dict[str, dict[str, Any]] = {
-    "android": dict(target="android", abis=("arm64-v8a",)),
-    "ios": dict(target="ios", platforms=("SIMULATOR",), arches=("x86_64",)),
-    "host": dict(target="host"),
+    "android": {"target": "android", "abis": ("arm64-v8a",)},
+    "ios": {"target": "ios", "platforms": ("SIMULATOR",), "arches": ("x86_64",)},
+    "host": {"target": "host"},
 }
 KEY_RE = re.compile(r"\b[0-9a-f]{64}\b")
 DIR_KEY_RE = re.compile(r"-[0-9a-f]{12}\b")
@@ -66,13 +66,12 @@ def render(target: str, env: Any, root: Path) -> tuple[str, str]:
 
 
 def main() -> int:
+    from builder.toolchains import tools
     from tests.unit.conftest import FAKE_CMAKE, FAKE_NINJA
 
-    from builder.toolchains import tools
-
-    tools.find_cmake = lambda spec: FAKE_CMAKE  # type: ignore[assignment]
-    tools.find_ninja = lambda spec=None: FAKE_NINJA  # type: ignore[assignment]
-    tools.compiler_identity = lambda environ: "c++ (fake) 12.0 (/usr/bin/c++)"  # type: ignore[assignment]
+    tools.find_cmake = lambda spec, **kw: FAKE_CMAKE  # type: ignore[assignment]
+    tools.find_ninja = lambda spec=None, **kw: FAKE_NINJA  # type: ignore[assignment]
+    tools.compiler_identity = lambda environ, **kw: "c++ (fake) 12.0 (/usr/bin/c++)"  # type: ignore[assignment]
     tools.find_launcher = lambda choice, environ=None: None  # type: ignore[assignment]
     with tempfile.TemporaryDirectory(prefix="golden-plans-") as tmp:
         root = Path(tmp)

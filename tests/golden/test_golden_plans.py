@@ -10,7 +10,6 @@ No processes are started: plans are pure.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -22,9 +21,9 @@ from tests.unit.conftest import ProcessForbidden, _forbidden, fake_tools, ndk_di
 
 EXPECTED = Path(__file__).parent / "expected"
 REQUESTS = {
-    "android": dict(target="android", abis=("arm64-v8a",)),
-    "ios": dict(target="ios", platforms=("SIMULATOR",), arches=("x86_64",)),
-    "host": dict(target="host"),
+    "android": {"target": "android", "abis": ("arm64-v8a",)},
+    "ios": {"target": "ios", "platforms": ("SIMULATOR",), "arches": ("x86_64",)},
+    "host": {"target": "host"},
 }
 
 

@@ -11,7 +11,6 @@ import pytest
 
 from builder import proc
 from builder.models import runner as runner_mod
-from builder.models import verify
 from builder.models.platform import DeviceNeeded, toolchain_for
 
 pytestmark = pytest.mark.integration

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-import torch.jit.mobile  # noqa: F401
+import torch.jit.mobile
 
 from builder import proc
 from builder.errors import VerifyFailed

@@ -15,8 +15,15 @@ from builder.errors import PackageError
 from builder.package import aar, manifest, maven
 from builder.package.aar import AarSpec, AbiInput
 from builder.package.java import JavaInputs, java_sources
-from tests.fixtures.package_fixtures import (PYTORCH_JAVA, SDE, elf_compiler, listing, real_android_build,
-                                             stub_compile_jars, write_sources)
+from tests.fixtures.package_fixtures import (
+    PYTORCH_JAVA,
+    SDE,
+    elf_compiler,
+    listing,
+    real_android_build,
+    stub_compile_jars,
+    write_sources,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -74,7 +81,7 @@ def test_aar_is_complete_and_correct(workspace: dict, tmp_path: Path) -> None:
             classes = set(jar.namelist())
     assert {"AndroidManifest.xml", "R.txt", "proguard.txt", "classes.jar", "headers/torch/script.h"} <= names
     assert {"org/pytorch/Module.class", "org/pytorch/LiteModuleLoader.class"} <= classes
-    assert not any(c.startswith("com/facebook") or c.startswith("android/") for c in classes)
+    assert not any(c.startswith(("com/facebook", "android/")) for c in classes)
     jni = {r.name: r for r in result.libs if r.abi == "arm64-v8a"}
     assert jni["libpytorch_jni_lite.so"].needed == ("libfbjni.so", "libc++_shared.so")
     assert {(r.abi, r.aligned_16k) for r in result.libs} == {

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from builder import proc
-from builder.errors import PackageError
+from builder.errors import PackageError, ToolchainError
 from builder.package import apple, manifest
 from builder.package.apple import AppleSlice, FrameworkSpec
 from tests.fixtures.package_fixtures import SDE, ios_object_build, listing
@@ -38,7 +38,7 @@ def tools() -> apple.AppleTools:
         pytest.skip("clang, llvm-ar and llvm-objdump are needed to make and inspect Mach-O objects")
     try:
         return apple.find_apple_tools()
-    except Exception as exc:  # ToolchainError
+    except ToolchainError as exc:
         pytest.skip(f"no libtool/lipo for Mach-O: {exc}")
 
 

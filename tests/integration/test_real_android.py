@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from builder import proc, source
-from builder.config import BuildRequest, Environment, resolve
+from builder.cli.app import machine
+from builder.config import BuildRequest, resolve
 from builder.plan import plan
 from tests.fixtures.standin_ndk import make_standin_ndk, vulkan_available
 
@@ -37,7 +38,7 @@ def _plan(tmp_path: Path, abi: str = "arm64-v8a"):
     if missing:
         pytest.skip(missing)
     ndk = make_standin_ndk(tmp_path / "ndk", "19.2.5345600", vulkan=True)
-    env = Environment.current()
+    env = machine()
     env = replace(env, environ={**env.environ, "BUILDER_CACHE_DIR": str(tmp_path / "cache")}, cwd=tmp_path)
     req = BuildRequest(target="android", tag="v1.13.1", abis=(abi,), ndk=str(ndk), mirror=f"file://{MIRROR}/",
                        allow_unpinned=True, out=tmp_path / "out", cache="none")

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from builder import source
+from builder.cli.app import machine
 from builder.config import BuildRequest, Environment, resolve
 from builder.plan import plan
 
@@ -27,7 +28,7 @@ EXPECTED = {"third_party/FP16", "third_party/FXdiv", "third_party/flatbuffers", 
 
 
 def _request(tmp_path: Path) -> tuple[BuildRequest, Environment]:
-    env = Environment.current()
+    env = machine()
     env = replace(env, environ={**env.environ, "BUILDER_CACHE_DIR": str(tmp_path / "cache")}, cwd=tmp_path)
     req = BuildRequest(target="host", tag="v1.13.1", mirror=f"file://{MIRROR}/", allow_unpinned=True,
                        system_libs=SYSTEM_LIBS, skip_submodules=("third_party/pocketfft",), out=tmp_path / "out",

@@ -14,7 +14,6 @@ import pytest
 from filelock import FileLock
 
 from builder import source
-
 from builder.errors import SourceError
 from builder.locks import LockTimeout
 from builder.source import SourceSpec, execute_checkout, plan_checkout, submodule_status

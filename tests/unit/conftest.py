@@ -57,9 +57,9 @@ FAKE_NINJA = tools.Tool("ninja", Path("/opt/fake/ninja"), Version("1.11.1"))
 @pytest.fixture
 def fake_tools(monkeypatch):
     """CMake/Ninja discovery without running them (program search runs `--version`)."""
-    monkeypatch.setattr(tools, "find_cmake", lambda spec: FAKE_CMAKE)
-    monkeypatch.setattr(tools, "find_ninja", lambda spec=None: FAKE_NINJA)
-    monkeypatch.setattr(tools, "compiler_identity", lambda environ: "c++ (fake) 12.0 (/usr/bin/c++)")
+    monkeypatch.setattr(tools, "find_cmake", lambda spec, **kw: FAKE_CMAKE)
+    monkeypatch.setattr(tools, "find_ninja", lambda spec=None, **kw: FAKE_NINJA)
+    monkeypatch.setattr(tools, "compiler_identity", lambda environ, **kw: "c++ (fake) 12.0 (/usr/bin/c++)")
     monkeypatch.setattr(tools, "find_launcher", lambda choice, environ=None: None if choice in (None, "auto", "none")
                         else Path(f"/usr/bin/{choice}"))
     return FAKE_CMAKE, FAKE_NINJA

@@ -140,3 +140,11 @@ def test_only_proc_starts_processes():
     found = [hit for hit in _lines(r"^\s*(import subprocess|from subprocess )|os\.(system|popen|exec|spawn|fork)")
              if not hit.startswith("builder/proc.py")]
     assert found == []
+
+
+def test_nothing_below_the_cli_reads_the_environment():
+    """The CLI builds the machine (cli/app.py machine()) and passes it down; proc passes it on to children."""
+    found = [hit for hit in _lines(r"os\.environ|os\.getenv|getenv\(")
+             if not hit.startswith(("builder/cli/", "builder/proc.py"))
+             and "``os.environ``" not in hit]
+    assert found == []

@@ -1,6 +1,8 @@
 """CLI edge: one-line messages, exit code 2, no traceback, for bad input (in-process, no processes)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from typer.testing import CliRunner
 
@@ -77,7 +79,7 @@ def test_model_shortcut_puts_the_models_operators_in_the_plan(cli_env):
     res = runner.invoke(app, ["host", "--model", "net.pt", "--json"])
     assert res.exit_code == 0, res.output
     ops_path = json.loads(res.stdout)["slices"][0]["defines"]["SELECTED_OP_LIST"]
-    assert set(yaml.safe_load(open(ops_path))) == set(torch.jit.export_opnames(torch.jit.script(Net())))
+    assert set(yaml.safe_load(Path(ops_path).read_text())) == set(torch.jit.export_opnames(torch.jit.script(Net())))
     again = runner.invoke(app, ["host", "--model", "net.pt", "--json"])
     assert json.loads(again.stdout)["slices"][0]["defines"]["SELECTED_OP_LIST"] == ops_path   # same key
 

@@ -174,8 +174,8 @@ def test_cache_choice():
     from builder.toolchains.tools import find_launcher
 
     with pytest.raises(UsageError, match="did you mean sccache"):
-        find_launcher("sccach")
-    assert find_launcher("none") is None
+        find_launcher("sccach", {})
+    assert find_launcher("none", {}) is None
     assert find_launcher("auto", {"PATH": "/nonexistent"}) is None
 
 

@@ -11,8 +11,17 @@ import pytest
 
 from builder import execute
 from builder.config import BuildRequest, resolve
-from builder.execute import Event, RunResult, _Run, configured_with, failure, finish_install, hit_rate, stamp_valid, \
-    units
+from builder.execute import (
+    Event,
+    RunResult,
+    _Run,
+    configured_with,
+    failure,
+    finish_install,
+    hit_rate,
+    stamp_valid,
+    units,
+)
 from builder.plan import STAMP, plan
 from builder.steps import CMakeConfigureStep, CMakeProject, ManifestStep, Step
 

@@ -243,7 +243,7 @@ def test_ios_objc_arc_survives_a_flags_lever(env, monkeypatch):
     real = load_recipe("v1.13.1")
     gc = dataclasses.replace(real.size_levers["gc_sections"], targets=("android", "ios", "host"))
     fake = dataclasses.replace(real, size_levers={**real.size_levers, "gc_sections": gc})
-    monkeypatch.setattr(config_mod.recipes_mod, "load_recipe", lambda tag: fake)
+    monkeypatch.setattr(config_mod.recipes_mod, "load_recipe", lambda tag, directory=None: fake)
     sp = make(env, target="ios", levers=("gc_sections",), platforms=("OS",)).slices[0]
     assert sp.defines["CMAKE_CXX_FLAGS"] == "-fobjc-arc -ffunction-sections -fdata-sections"
 

@@ -24,10 +24,10 @@ def test_free_lock_is_taken_silently_and_released(tmp_path: Path, caplog: pytest
 
 def test_busy_lock_says_what_it_waits_for_then_times_out(tmp_path: Path, caplog: pytest.LogCaptureFixture):
     path = tmp_path / "x.lock"
-    with FileLock(str(path)), caplog.at_level(logging.INFO, logger="builder"):
-        with pytest.raises(LockTimeout, match=r"timed out after 0\.1 s waiting for the other one") as err:
-            with locked(path, waiting="the other one", timeout=0.1, level=logging.WARNING):
-                pytest.fail("entered a busy lock")
+    with FileLock(str(path)), caplog.at_level(logging.INFO, logger="builder"), \
+            pytest.raises(LockTimeout, match=r"timed out after 0\.1 s waiting for the other one") as err, \
+            locked(path, waiting="the other one", timeout=0.1, level=logging.WARNING):
+        pytest.fail("entered a busy lock")
     assert isinstance(err.value, UsageError) and err.value.hint
     assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
         (logging.WARNING, f"waiting for the other one (lock {path})")]

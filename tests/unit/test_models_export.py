@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-import torch.jit.mobile  # noqa: F401
+import torch.jit.mobile
 
 from builder.errors import UsageError
 from builder.models import export

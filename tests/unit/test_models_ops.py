@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-import torch.jit.mobile  # noqa: F401
+import torch.jit.mobile
 import yaml
 
 from builder.errors import UsageError, ValidationErrors
@@ -112,7 +112,7 @@ def test_plain_format_is_a_yaml_list_with_models_in_comments(tmp_path):
     out = ops.write_op_list(oplist, tmp_path / "out" / "ops.yaml")
     text = out.read_text()
     assert yaml.safe_load(text) == list(oplist.names)
-    assert f"- aten::conv2d" in text and f"# {tmp_path / 'conv.pt'}" in text
+    assert "- aten::conv2d" in text and f"# {tmp_path / 'conv.pt'}" in text
     assert [p.name for p in out.parent.iterdir()] == ["ops.yaml"]  # no temp file left
     assert ops.read_op_list(out).names == oplist.names
 

@@ -8,9 +8,22 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from builder.errors import ToolchainError, UsageError
-from builder.toolchains.ndk import (NdkInfo, default_sdk_root, env_choice, explain_choice, find_glslc, find_ndks,
-                                    glslc, inspect_ndk, parse_ndk_request, parse_revision, read_properties,
-                                    release_name, scan_ndks, select_ndk)
+from builder.toolchains.ndk import (
+    NdkInfo,
+    default_sdk_root,
+    env_choice,
+    explain_choice,
+    find_glslc,
+    find_ndks,
+    glslc,
+    inspect_ndk,
+    parse_ndk_request,
+    parse_revision,
+    read_properties,
+    release_name,
+    scan_ndks,
+    select_ndk,
+)
 from tests.fixtures.standin_ndk import make_broken_ndk, make_properties_only_ndk, make_standin_ndk
 
 SUPPORTED = SpecifierSet(">=21,<28")

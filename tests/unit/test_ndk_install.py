@@ -13,8 +13,16 @@ from packaging.version import Version
 from builder.errors import RecipeError, ToolchainError
 from builder.recipes import available_tags, load_recipe
 from builder.toolchains.ndk import NdkInfo, inspect_ndk, parse_ndk_request
-from builder.toolchains.ndk_install import (ArchiveCatalog, NdkArchive, extract_ndk_zip, find_archive, host_os,
-                                            list_rows, load_catalog, verify_archive)
+from builder.toolchains.ndk_install import (
+    ArchiveCatalog,
+    NdkArchive,
+    extract_ndk_zip,
+    find_archive,
+    host_os,
+    list_rows,
+    load_catalog,
+    verify_archive,
+)
 from tests.fixtures.standin_ndk import make_standin_zip
 
 

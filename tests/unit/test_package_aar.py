@@ -11,8 +11,14 @@ import pytest
 from builder.errors import PackageError, UsageError
 from builder.package import aar
 from builder.package.aar import AarSpec, AbiInput
-from tests.fixtures.package_fixtures import (SDE, fake_android_build, fake_classes_jar,
-                                             forbid_processes, listing, tiny_elf)
+from tests.fixtures.package_fixtures import (
+    SDE,
+    fake_android_build,
+    fake_classes_jar,
+    forbid_processes,
+    listing,
+    tiny_elf,
+)
 
 ABIS = ("arm64-v8a", "armeabi-v7a", "x86", "x86_64")
 

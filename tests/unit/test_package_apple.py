@@ -11,8 +11,7 @@ from builder import proc
 from builder.errors import PackageError, ToolchainError, UsageError
 from builder.package import apple, macho
 from builder.package.apple import AppleSlice, FrameworkSpec, LibraryInfo
-from tests.fixtures.package_fixtures import (SDE, bsd_ar, fake_ios_build, forbid_processes, listing,
-                                             tiny_macho)
+from tests.fixtures.package_fixtures import SDE, bsd_ar, fake_ios_build, forbid_processes, listing, tiny_macho
 
 SPEC = FrameworkSpec(version="1.13.1-builder.0123abcd")
 

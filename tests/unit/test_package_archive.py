@@ -143,8 +143,7 @@ def test_atomic_dir_replaces_and_cleans_up(tmp_path: Path) -> None:
         (tmp / "new").write_text("new")
     assert listing(tmp_path) == ["out", "out/new"]
     assert oct(dest.stat().st_mode & 0o777) == oct(0o755)
-    with pytest.raises(RuntimeError):
-        with archive.atomic_dir(dest) as tmp:
-            (tmp / "half").write_text("x")
-            raise RuntimeError
+    with pytest.raises(RuntimeError), archive.atomic_dir(dest) as tmp:
+        (tmp / "half").write_text("x")
+        raise RuntimeError
     assert listing(tmp_path) == ["out", "out/new"]

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from builder.config import BuildRequest, resolve
 from builder.plan import plan, render_define
 
@@ -125,7 +123,7 @@ def test_policy_minimum_only_with_cmake4(env, monkeypatch):
 
     p = make(env, abis=("x86",))
     assert "CMAKE_POLICY_VERSION_MINIMUM" not in p.slices[0].defines
-    monkeypatch.setattr(tools, "find_cmake", lambda spec: tools.Tool("cmake", tools.Path("/c"), Version("4.1.0")))
+    monkeypatch.setattr(tools, "find_cmake", lambda spec, **kw: tools.Tool("cmake", tools.Path("/c"), Version("4.1.0")))
     p = make(env, abis=("x86",))
     assert p.slices[0].defines["CMAKE_POLICY_VERSION_MINIMUM"] == "3.5"
 
@@ -146,7 +144,7 @@ def test_key_changes_with_the_host_compiler(env, monkeypatch):
     from builder.toolchains import tools
 
     a = make(env, target="host").slices[0]
-    monkeypatch.setattr(tools, "compiler_identity", lambda environ: "c++ (other) 13.1 (/usr/bin/c++)")
+    monkeypatch.setattr(tools, "compiler_identity", lambda environ, **kw: "c++ (other) 13.1 (/usr/bin/c++)")
     b = make(env, target="host").slices[0]
     assert a.key != b.key
 

@@ -8,10 +8,25 @@ from pathlib import Path
 import pytest
 
 from builder.ar import ArchiveError, extract_members, read_archive
-from builder.models.runner import INERT_REFERENCES, has_static_initializers, initializer_references, registers, \
-    registration_members
-from builder.size import LINKER, PROGRAM, Contributor, SectionSize, SizeReport, compare, contributors, elf_sections, \
-    label, parse_map
+from builder.models.runner import (
+    INERT_REFERENCES,
+    has_static_initializers,
+    initializer_references,
+    registers,
+    registration_members,
+)
+from builder.size import (
+    LINKER,
+    PROGRAM,
+    Contributor,
+    SectionSize,
+    SizeReport,
+    compare,
+    contributors,
+    elf_sections,
+    label,
+    parse_map,
+)
 
 SHT_PROGBITS, SHT_STRTAB, SHT_NOBITS, SHT_INIT_ARRAY = 1, 3, 8, 14
 SHF_WRITE, SHF_ALLOC, SHF_EXEC = 1, 2, 4
