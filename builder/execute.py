@@ -235,18 +235,18 @@ class _Run:
                 return ()
             case AarStep():
                 if not _up_to_date(step.dest, step.key):
-                    res = out.write_aar(step.abi_roots, step.spec, step.classes_jar, step.resources, step.dest,
-                                        source_date_epoch=self.epoch())
-                    for warning in res.warnings:
+                    written = out.write_aar(step.abi_roots, step.spec, step.classes_jar, step.resources, step.dest,
+                                            source_date_epoch=self.epoch())
+                    for warning in written.warnings:
                         log.warning("%s", warning)
                 return ()      # the ManifestStep lists it, with its manifest
             case MavenStep():
                 from .package.maven import Coordinates, Dependency, publish_aar
 
-                res = publish_aar(step.aar, step.repo, Coordinates(step.artifact, step.version, step.group),
-                                  [Dependency(*d) for d in step.dependencies], source_date_epoch=self.epoch(),
-                                  sources_jar=step.sources_jar)
-                return (res.version_dir,)
+                published = publish_aar(step.aar, step.repo, Coordinates(step.artifact, step.version, step.group),
+                                         [Dependency(*d) for d in step.dependencies], source_date_epoch=self.epoch(),
+                                         sources_jar=step.sources_jar)
+                return (published.version_dir,)
             case _:
                 assert_never(step)
 

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from .recipe_jni import JniSpec
+from .recipes import DefineValue as RecipeDefine
 
-DefineValue = str | bool | int
+DefineValue = RecipeDefine | Path
 
 
 @dataclass(frozen=True)

@@ -324,7 +324,8 @@ class StripStep(BaseStep):
 
     def shell(self) -> str:
         names = " ".join(p.name for p in self.libs)
-        return f"# $CMAKE_STRIP (from {self.strip_from}/CMakeCache.txt) --strip-unneeded {names} -> {self.out}/install/lib"
+        return (f"# $CMAKE_STRIP (from {self.strip_from}/CMakeCache.txt) --strip-unneeded {names}"
+                f" -> {self.out}/install/lib")
 
 
 @dataclass(frozen=True, kw_only=True)
