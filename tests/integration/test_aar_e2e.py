@@ -100,3 +100,34 @@ def test_the_same_command_twice_gives_the_same_bytes(world, tmp_path):
     other = tmp_path / "elsewhere"
     build(world, other)
     assert next(other.glob("*.aar")).name == first.name
+
+
+@pytest.mark.skipif(shutil.which("gradle") is None, reason="Debian's gradle is not installed (apt-get install gradle)")
+def test_gradle_offline_resolves_the_aar_and_reads_its_pom(world, tmp_path):
+    out = tmp_path / "out"
+    build(world, out)
+    (aar,) = out.glob("*.aar")
+    version = aar.stem.split("-", 1)[1]
+    project = tmp_path / "app"
+    project.mkdir()
+    m2 = world["args"][world["args"].index("--maven-repo") + 1]
+    (project / "build.gradle").write_text(f"""
+configurations {{ lib; withDeps }}
+repositories {{ maven {{ url "file://{out}/maven" }}; maven {{ url "file://{m2}" }} }}
+dependencies {{
+  lib("org.pytorch:pytorch_android_lite:{version}") {{ transitive = false }}
+  withDeps("org.pytorch:pytorch_android_lite:{version}")
+}}
+task resolve {{ doLast {{
+  configurations.lib.resolvedConfiguration.resolvedArtifacts.each {{ println "resolved " + it.file.name }}
+  configurations.withDeps.resolvedConfiguration.lenientConfiguration.unresolvedModuleDependencies.each {{
+    println "unresolved " + it.selector }}
+}} }}
+""")
+    res = subprocess.run(["gradle", "--offline", "-q", "resolve"], cwd=project, capture_output=True, text=True,
+                         timeout=600, env={**os.environ, "GRADLE_USER_HOME": str(tmp_path / "gradle-home")})
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert f"resolved {aar.name}" in res.stdout
+    # the POM's runtime dependencies are read: fbjni-java-only is in no local repository here (nativeloader is)
+    assert "unresolved com.facebook.fbjni:fbjni-java-only:0.2.2" in res.stdout
+    assert "nativeloader" not in res.stdout.split("unresolved", 1)[-1]
