@@ -198,10 +198,18 @@ def _verify(root: Path, install: Path, name: str) -> dict[str, Any]:
             "tail": text.strip().splitlines()[-3:]}
 
 
+def built_installs(root: Path, mirror: Path, results: dict[str, Any], abis: tuple[str, ...]) -> dict[str, Path]:
+    """The install folders the build phase made (recorded), else where builder's plan puts them now."""
+    recorded = results.get("phases", {}).get("build", {}).get("abis", {})
+    if all(abi in recorded for abi in abis):
+        return {abi: Path(recorded[abi]["build_dir"]) / "install" for abi in abis}
+    slices = slices_of(root, mirror, abis, "out")
+    return {abi: Path(slices[abi]["install_dir"]) for abi in abis}
+
+
 def phase_verify(root: Path, mirror: Path, results: dict[str, Any]) -> dict[str, Any]:
-    slices = slices_of(root, mirror, ABIS, "out")
-    out = {abi: _verify(root, Path(slices[abi]["install_dir"]), abi) for abi in VERIFY_ABIS
-           if Path(slices[abi]["install_dir"]).is_dir()}
+    installs = built_installs(root, mirror, results, VERIFY_ABIS)
+    out = {abi: _verify(root, install, abi) for abi, install in installs.items() if install.is_dir()}
     ok = bool(out) and all(v["status"] == "ok" for v in out.values())
     return {"status": "ok" if ok else "failed", "abis": out}
 
@@ -220,8 +228,9 @@ def _size(root: Path, install: Path, name: str, *extra: Any) -> dict[str, Any]:
 
 
 def phase_sizes(root: Path, mirror: Path, results: dict[str, Any]) -> dict[str, Any]:
-    slices = slices_of(root, mirror, ("arm64-v8a",), "out")
-    return {"status": "ok", "full": _size(root, Path(slices["arm64-v8a"]["install_dir"]), "arm64-full")}
+    install = built_installs(root, mirror, results, ("arm64-v8a",))["arm64-v8a"]
+    full = _size(root, install, "arm64-full")
+    return {"status": full["status"], "full": full}
 
 
 def phase_ops(root: Path, mirror: Path, results: dict[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ Pure apart from reading files; the caller runs processes through ``builder.proc`
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,9 +40,10 @@ class Toolchain:
     """How to compile a program against one build: the build's own C++ compiler and target flags."""
 
     cxx: str | None                     # None: the host's default compiler
-    flags: tuple[str, ...] = ()          # --target=..., --sysroot=...
+    flags: tuple[str, ...] = ()          # --target=..., --sysroot=..., and the build's CMAKE_CXX_FLAGS
     abi: str | None = None               # the Android ABI of the build, if any
     build_dir: Path | None = None
+    sources: tuple[Path, ...] = ()       # compiled into the program too (the NDK's vulkan_wrapper.cpp)
 
     @property
     def cross(self) -> bool:
@@ -89,8 +91,20 @@ def toolchain_for(install_root: Path) -> Toolchain:
         flags.append(f"--target={cache['CMAKE_CXX_COMPILER_TARGET']}")
     if cache.get("CMAKE_SYSROOT"):
         flags.append(f"--sysroot={cache['CMAKE_SYSROOT']}")
+    # The build's own compile flags (the NDK toolchain's -DANDROID ..., the stand-in's -DC10_MOBILE): the runner's
+    # view of the headers must be the library's, or the two disagree on what a type looks like.
+    flags += shlex.split(cache.get("CMAKE_CXX_FLAGS", ""))
+    sources: list[Path] = []
+    ndk = cache.get("ANDROID_NDK")
+    if cache.get("USE_VULKAN") == "ON" and ndk:
+        # cmake/VulkanDependencies.cmake compiles the NDK's vulkan_wrapper.cpp into its own target (not installed);
+        # libtorch_cpu's Vulkan code calls through its function pointers, so a program linking libtorch needs it.
+        vk = Path(ndk) / "sources" / "third_party" / "vulkan" / "src"
+        if (vk / "common" / "vulkan_wrapper.cpp").is_file():
+            sources.append(vk / "common" / "vulkan_wrapper.cpp")
+            flags += [f"-I{vk / 'include'}", f"-I{vk / 'common'}"]
     return Toolchain(cxx=cache.get("CMAKE_CXX_COMPILER") or None, flags=tuple(flags), abi=abi,
-                     build_dir=install_root.parent)
+                     build_dir=install_root.parent, sources=tuple(sources))
 
 
 def elf_identity(path: Path) -> tuple[str, str | None]:

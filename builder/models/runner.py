@@ -194,17 +194,19 @@ def compile_runner(install: Install, work_dir: Path, *, cxx: str | None = None,
         rsp, aliases = registration_objects(install, work_dir, _RULES[link_mode])
         objects = (f"@{rsp}",)
     link = link_args(install, extra_link_args, mode=link_mode, objects=objects, environ=environ)
-    key = _runner_key(compiler, flags, [*link, *(["map"] if map_file else [])], install)
+    key = _runner_key(compiler, [*flags, *map(str, toolchain.sources)], [*link, *(["map"] if map_file else [])],
+                      install)
     exe = work_dir / f"runner-{key}"
     map_path = exe.with_name(exe.name + ".map") if map_file else None
     map_args = (f"-Wl,-Map={map_path}",) if map_path else ()
-    argv = (compiler, *flags, str(RUNNER_SOURCE), "-o", str(exe), *link, *map_args)
+    sources = (str(RUNNER_SOURCE), *map(str, toolchain.sources))
+    argv = (compiler, *flags, *sources, "-o", str(exe), *link, *map_args)
     if exe.is_file() and (map_path is None or map_path.is_file()):
         log.info("reusing verify runner %s", exe)
         return Runner(exe, install, argv, True, link_mode, map_path, aliases, runner_launch(exe))
     work_dir.mkdir(parents=True, exist_ok=True)
     tmp = atomic.sibling_temp(exe)
-    build_argv = (compiler, *flags, str(RUNNER_SOURCE), "-o", str(tmp), *link, *map_args)
+    build_argv = (compiler, *flags, *sources, "-o", str(tmp), *link, *map_args)
     log.info("compiling verify runner against %s (%s)", install.root, install.linkage)
     result = proc.run(build_argv, dry_run=dry_run, check=False)
     if result.returncode != 0:
