@@ -243,10 +243,10 @@ class _Run:
             case MavenStep():
                 from .package.maven import Coordinates, Dependency, publish_aar
 
-                res = publish_aar(step.aar, step.repo, Coordinates(step.artifact, step.version, step.group),
-                                  [Dependency(*d) for d in step.dependencies], source_date_epoch=self.epoch(),
-                                  sources_jar=step.sources_jar)
-                return (res.version_dir,)
+                published = publish_aar(step.aar, step.repo, Coordinates(step.artifact, step.version, step.group),
+                                        [Dependency(*d) for d in step.dependencies], source_date_epoch=self.epoch(),
+                                        sources_jar=step.sources_jar)
+                return (published.version_dir,)
             case _:
                 assert_never(step)
 

@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 
 from .recipe_jni import JniSpec
 
-DefineValue = str | bool | int
+DefineValue = str | bool | int | Path   # a slice's defines (Path: CMAKE_INSTALL_PREFIX), the recipe's
 
 
 @dataclass(frozen=True)

@@ -202,7 +202,7 @@ class CMakeStepBase(BaseStep):
 class CMakeConfigureStep(CMakeStepBase):
     kind: ClassVar[str] = "configure"
     generator: str
-    defines: Mapping[str, DefineValue | Path]
+    defines: Mapping[str, DefineValue | int | Path]
 
     def command(self) -> Command:
         p = self.project
@@ -234,13 +234,13 @@ class CMakeInstallStep(CMakeStepBase):
 CMakeStep = CMakeConfigureStep | CMakeBuildStep | CMakeInstallStep
 
 
-def render_value(value: DefineValue | Path) -> str:
+def render_value(value: DefineValue | int | Path) -> str:
     if isinstance(value, bool):
         return "ON" if value else "OFF"
     return str(value)
 
 
-def render_define(key: str, value: DefineValue | Path) -> str:
+def render_define(key: str, value: DefineValue | int | Path) -> str:
     """The one place a typed define becomes ``-DKEY=VALUE``."""
     return f"-D{key}={render_value(value)}"
 
@@ -273,9 +273,6 @@ class ManifestStep(BaseStep):
     kind: ClassVar[str] = "package"
     artifacts: tuple[ManifestArtifact, ...]
 
-    def shell(self) -> str:
-        return ""
-
 
 @dataclass(frozen=True, kw_only=True)
 class HostSdkStep(BaseStep):
@@ -285,9 +282,6 @@ class HostSdkStep(BaseStep):
     install_dir: Path
     dest: Path
     facts: BuildFacts
-
-    def shell(self) -> str:
-        return ""
 
 
 # ------------------------------------------------------------------ the AAR (android)
@@ -324,7 +318,8 @@ class StripStep(BaseStep):
 
     def shell(self) -> str:
         names = " ".join(p.name for p in self.libs)
-        return f"# $CMAKE_STRIP (from {self.strip_from}/CMakeCache.txt) --strip-unneeded {names} -> {self.out}/install/lib"
+        return (f"# $CMAKE_STRIP (from {self.strip_from}/CMakeCache.txt) --strip-unneeded {names} "
+                f"-> {self.out}/install/lib")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -404,9 +399,6 @@ class VerifyStep(BaseStep):
     link_flags: tuple[str, ...]
     work_dir: Path                      # runner cache (shared across commands)
     tool_env: Mapping[str, str] = field(default_factory=dict)   # the machine's CXX, LIBRARY_PATH (the runner's)
-
-    def shell(self) -> str:
-        return ""
 
 
 Step = NdkInstallStep | SourceStep | CMakeStep | JniViewStep | PackageStep | JavaCompileStep | VerifyStep

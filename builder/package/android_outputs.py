@@ -12,10 +12,9 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from builder import proc
+from builder import atomic, proc
 from builder.errors import PackageError, ToolchainError
 from builder.package import aar as aar_mod
-from builder.package import archive
 from builder.package.java import java_sources, write_jar
 
 log = logging.getLogger("builder")
@@ -39,7 +38,7 @@ def strip_libraries(libs: Sequence[Path], extra: Sequence[Path], include: Path, 
     if missing:
         raise PackageError("libraries for the AAR not found: " + ", ".join(missing))
     tool = cmake_strip(strip_from)
-    with archive.atomic_dir(out) as tmp:
+    with atomic.atomic_dir(out) as tmp:
         lib = tmp / "install" / "lib"
         lib.mkdir(parents=True)
         for src in libs:

@@ -4,26 +4,35 @@ classes.jar, the AAR, a Maven folder with POM and sources jar. Planned here (pur
 
 The Java side needs, found while resolving (before anything runs): javac (a JDK), android.jar of the release's
 compile SDK (``--android-sdk``, ANDROID_HOME, ANDROID_SDK_ROOT, ~/Android/Sdk) and the Maven jars the release's
-gradle files pin (``--maven-repo``, BUILDER_MAVEN_REPO, ~/.m2/repository, the Gradle cache; never downloaded). ``--no-aar`` builds the
-libraries only.
+gradle files pin (``--maven-repo`` or BUILDER_MAVEN_REPO, ~/.m2/repository, the Gradle cache; never downloaded).
+``--no-aar`` builds the libraries only.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .. import jni
+from .. import jni, proc
 from ..errors import BuilderError, UsageError
+from ..hashing import sha256_text
 from ..package import aar as aar_mod
 from ..package.java import ClasspathSearch, MavenDep, find_android_jar, find_maven_jar
 from ..package.maven import custom_version
-from ..steps import (AarStep, BuildFacts, CMakeProject, JavaCompileStep, JniViewStep, ManifestArtifact, MavenStep,
-                     Step, StripStep, render_value)
+from ..steps import (
+    AarStep,
+    BuildFacts,
+    CMakeProject,
+    JavaCompileStep,
+    JniViewStep,
+    ManifestArtifact,
+    MavenStep,
+    Step,
+    StripStep,
+    render_value,
+)
 
 if TYPE_CHECKING:
     from ..config import BuildConfig, BuildRequest, Environment
@@ -56,9 +65,8 @@ def java_toolchain(request: BuildRequest, recipe: Recipe, env: Environment,
         problems.append(UsageError("javac not found (a JDK compiles the AAR's classes.jar)",
                                    hint="install a JDK (e.g. apt-get install default-jdk-headless) or set JAVA_HOME"
                                         + off))
-    sdk_roots = [p for p in (request.android_sdk,
-                             *(Path(env.environ[k]) for k in ("ANDROID_HOME", "ANDROID_SDK_ROOT") if env.environ.get(k)),
-                             env.home / "Android" / "Sdk") if p is not None]
+    from_env = (Path(env.environ[k]) for k in ("ANDROID_HOME", "ANDROID_SDK_ROOT") if env.environ.get(k))
+    sdk_roots = [p for p in (request.android_sdk, *from_env, env.home / "Android" / "Sdk") if p is not None]
     android_jar = None
     for root in sdk_roots:
         try:
@@ -91,7 +99,7 @@ def _javac(env: Environment) -> Path | None:
     home = env.environ.get("JAVA_HOME")
     if home and (Path(home) / "bin" / "javac").is_file():
         return Path(home) / "bin" / "javac"
-    found = shutil.which("javac", path=env.environ.get("PATH", os.defpath))
+    found = proc.which("javac", path=env.environ.get("PATH", os.defpath))
     return Path(found) if found else None
 
 
@@ -182,4 +190,4 @@ def _coordinate_digest(config: BuildConfig, slices: tuple[SlicePlan, ...]) -> st
 
 
 def _digest(*parts: object) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+    return sha256_text(json.dumps(parts, sort_keys=True, default=str))
