@@ -15,6 +15,7 @@ here runs anything. A new kind of step is a dataclass here, a member of ``Step``
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -338,11 +339,20 @@ class JavaCompileStep(BaseStep):
     classes_jar: Path
     sources_jar: Path
 
+    @property
+    def classes_dir(self) -> Path:
+        return self.classes_jar.with_name(self.classes_jar.name + ".d")
+
+    @property
+    def argfile(self) -> Path:
+        """The source files, one quoted path a line (written when the step runs)."""
+        return self.classes_jar.with_name(self.classes_jar.name + ".sources.txt")
+
     def commands(self) -> tuple[Command, ...]:
         argv = (str(self.javac), "--release", str(self.release), "-encoding", "UTF-8", "-proc:none",
-                "-implicit:none", "-g:source,lines", "-nowarn", "-d", f"{self.classes_jar}.d",
-                "-sourcepath", ":".join(map(str, self.sourcepath)), "-classpath", ":".join(map(str, self.classpath)),
-                f"@{self.classes_jar}.sources.txt")
+                "-implicit:none", "-g:source,lines", "-nowarn", "-d", str(self.classes_dir),
+                "-sourcepath", os.pathsep.join(map(str, self.sourcepath)),
+                "-classpath", os.pathsep.join(map(str, self.classpath)), f"@{self.argfile}")
         return (Command(argv),)
 
 
