@@ -36,8 +36,8 @@ REPO = HERE.parent
 DOC = REPO / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- android:begin -->", "<!-- android:end -->"
 TAG = "v1.13.1"
-ABIS = ("arm64-v8a", "armeabi-v7a", "x86_64")
-VERIFY_ABIS = ABIS
+ALL_ABIS = ("arm64-v8a", "armeabi-v7a", "x86_64")
+ABIS = VERIFY_ABIS = ALL_ABIS
 PHASES = ("standin", "model", "build", "verify", "sizes", "ops")
 NDK_REVISION = "19.2.5345600"   # the recipe's tested and default NDK (r19c), as the stand-in's revision
 
@@ -47,12 +47,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--root", type=Path, default=Path("/work/real"))
     ap.add_argument("--mirror", type=Path, help="the upstream-shaped v1.13.1 mirror (default ROOT/mirror)")
     ap.add_argument("--phases", default=",".join(PHASES))
+    ap.add_argument("--abis", default=",".join(ALL_ABIS), help="ABIs of the build phase (default: all three)")
     ap.add_argument("--report", action="store_true", help="only render docs/benchmarks.md")
     args = ap.parse_args(argv)
     root = args.root.resolve()
     results_path = root / "android-results.json"
     results = json.loads(results_path.read_text()) if results_path.is_file() else {"phases": {}}
     if not args.report:
+        global ABIS, VERIFY_ABIS
+        ABIS = VERIFY_ABIS = tuple(a for a in args.abis.split(",") if a)
         mirror = (args.mirror or root / "mirror").resolve()
         for phase in [p for p in args.phases.split(",") if p]:
             if phase not in PHASES:
@@ -87,9 +90,10 @@ def builder(*args: Any) -> list[Any]:
 
 
 def android_argv(root: Path, mirror: Path, abis: tuple[str, ...], out: str, *extra: Any) -> list[Any]:
+    java = root / "standin-android"      # STAND-IN android.jar and nativeloader (tests/fixtures/standin_android.py)
     return builder("android", "--tag", TAG, "--mirror", f"file://{mirror}/", "--allow-unpinned",
                    "--ndk", root / "ndk-standin", *[a for abi in abis for a in ("--abi", abi)], "--cache", "ccache",
-                   "--out", root / out, *extra)
+                   "--android-sdk", java / "sdk", "--maven-repo", java / "m2", "--out", root / out, *extra)
 
 
 def build_env(root: Path) -> dict[str, str]:
@@ -140,7 +144,7 @@ def phase_standin(root: Path, mirror: Path, results: dict[str, Any]) -> dict[str
     missing = vulkan_available()
     if missing:
         return {"status": "failed", "error": missing}
-    make_standin_ndk(root / "ndk-standin", NDK_REVISION, vulkan=True)
+    make_standin_ndk(root / "ndk-standin", NDK_REVISION, vulkan=True, libcxx=True)
     make_standin_android(root / "standin-android")
     tools = {}
     for exe in ("aarch64-linux-gnu-g++", "arm-linux-gnueabihf-g++", "c++", "qemu-aarch64-static", "glslc", "javac"):
@@ -164,7 +168,23 @@ def phase_build(root: Path, mirror: Path, results: dict[str, Any]) -> dict[str, 
     hits = re.search(r"compiler cache[^\n]*?(\d+)% \((\d+)/(\d+)\)", text)
     return {"status": "ok" if code == 0 else "failed", "exit": code, "command": " ".join(map(str, argv)),
             "seconds": round(secs), "abis": per_abi, "cache": hits.group(0) if hits else None,
-            "tail": text.strip().splitlines()[-6:]}
+            "aar": aar_facts(root / "out"), "tail": text.strip().splitlines()[-6:]}
+
+
+def aar_facts(out: Path) -> dict[str, Any]:
+    """The AAR's members (sizes) as builder wrote it, and its Maven folder's files."""
+    import zipfile
+
+    found = sorted(out.glob("*.aar"))
+    if not found:
+        return {}
+    with zipfile.ZipFile(found[-1]) as zf:
+        members = {i.filename: i.file_size for i in zf.infolist() if not i.filename.endswith("/")}
+    maven = sorted(str(p.relative_to(out)) for p in (out / "maven").rglob("*") if p.is_file())
+    headers = sum(1 for m in members if m.startswith("headers/"))
+    return {"file": found[-1].name, "bytes": found[-1].stat().st_size,
+            "members": {k: v for k, v in members.items() if not k.startswith("headers/")},
+            "headers": headers, "maven": maven}
 
 
 def _verify(root: Path, install: Path, name: str) -> dict[str, Any]:
@@ -246,8 +266,16 @@ def render(results: dict[str, Any]) -> None:
             lines.append(f"| {abi} | {rec.get('edges', '-')} | {_t(rec.get('wall_seconds'))} | "
                          f"{_t(rec.get('edge_seconds'))} | {_mib(rec.get('libs', {}).get('libtorch_cpu.a'))} | "
                          f"{verdict} | {v.get('ran_on') or '-'} |")
-        lines += ["", f"Compiler cache over the whole command: {build.get('cache') or 'n/a'} (the three ABIs use three "
-                  "different compilers, so ccache cannot share objects between them)."]
+        lines += ["", f"Compiler cache over the whole command: {build.get('cache') or 'n/a'} (each ABI has its own "
+                  "compiler, so ccache cannot share objects between ABIs)."]
+        aar = build.get("aar") or {}
+        if aar:
+            lines += ["", f"The AAR, `{aar['file']}` ({_mib(aar['bytes'])}; {aar['headers']} header files under "
+                      "headers/; classes.jar, android.jar and nativeloader are compiled against STAND-INS):", "",
+                      "| member | bytes |", "| --- | --- |"]
+            lines += [f"| {name} | {size:,} |" for name, size in sorted(aar["members"].items())]
+            lines += ["", "Maven folder: " + ", ".join(f"`{m}`" for m in aar["maven"] if m.endswith((".aar", ".pom",
+                                                                                                    "-sources.jar")))]
     sizes, ops = ph.get("sizes", {}), ph.get("ops", {})
     if sizes or ops:
         full = sizes.get("full", {})

@@ -236,9 +236,9 @@ class _Run:
                 return ()
             case AarStep():
                 if not _up_to_date(step.dest, step.key):
-                    res = out.write_aar(step.abi_roots, step.spec, step.classes_jar, step.resources, step.dest,
-                                        source_date_epoch=self.epoch())
-                    for warning in res.warnings:
+                    written = out.write_aar(step.abi_roots, step.spec, step.classes_jar, step.resources, step.dest,
+                                            source_date_epoch=self.epoch())
+                    for warning in written.warnings:
                         log.warning("%s", warning)
                 return ()      # the ManifestStep lists it, with its manifest
             case MavenStep():
