@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from packaging.version import Version
 
@@ -25,6 +25,9 @@ from .targets import get_target
 from .targets.base import Slice, Target
 from .toolchains import ndk as ndk_mod
 from .toolchains import tools
+
+if TYPE_CHECKING:
+    from .targets.android_aar import JavaToolchain
 
 UPSTREAM = "https://github.com/pytorch/pytorch.git"
 TOOL_ENV = ("CXX", "LIBRARY_PATH", "OBJCOPY")   # what steps that compile outside CMake take from the machine
@@ -52,7 +55,7 @@ class BuildConfig:
     ops_file: Path | None
     user_defines: tuple[tuple[str, str], ...]
     ndk: ndk_mod.NdkInfo | None
-    java: Any | None                  # android: builder.targets.android_aar.JavaToolchain (None: no AAR)
+    java: JavaToolchain | None        # android: javac, android.jar, the Maven jars (None: no AAR)
     api_level: int | None
     stl: str | None
     deployment_target: str | None

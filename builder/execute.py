@@ -230,8 +230,9 @@ class _Run:
                 out.strip_libraries(step.libs, step.extra_libs, step.include, step.strip_from, step.out)
                 return ()
             case JavaCompileStep():
-                out.compile_java(step.javac, step.source_root, step.exclude, step.sourcepath, step.classpath,
-                                 step.release, step.classes_jar, step.sources_jar, source_date_epoch=self.epoch())
+                (javac,) = step.commands()     # run exactly as the plan prints it
+                out.compile_java(javac, step.source_root, step.exclude, step.classes_dir, step.argfile,
+                                 step.classes_jar, step.sources_jar, source_date_epoch=self.epoch())
                 return ()
             case AarStep():
                 if not _up_to_date(step.dest, step.key):
@@ -244,8 +245,8 @@ class _Run:
                 from .package.maven import Coordinates, Dependency, publish_aar
 
                 published = publish_aar(step.aar, step.repo, Coordinates(step.artifact, step.version, step.group),
-                                         [Dependency(*d) for d in step.dependencies], source_date_epoch=self.epoch(),
-                                         sources_jar=step.sources_jar)
+                                        [Dependency(*d) for d in step.dependencies], source_date_epoch=self.epoch(),
+                                        sources_jar=step.sources_jar)
                 return (published.version_dir,)
             case _:
                 assert_never(step)

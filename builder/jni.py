@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from .recipe_jni import JniSpec
-from .recipes import DefineValue as RecipeDefine
 
-DefineValue = RecipeDefine | Path
+DefineValue = str | bool | int | Path   # a slice's defines (Path: CMAKE_INSTALL_PREFIX), the recipe's
 
 
 @dataclass(frozen=True)

@@ -256,7 +256,7 @@ def libtorch_project(config: BuildConfig, sp: SlicePlan, shared_tree_key: str) -
                         env=sp.env, tree_key=shared_tree_key, meta=meta)
 
 
-def cmake_steps(project: CMakeProject, generator: str, defines: Mapping[str, DefineValue | Path],
+def cmake_steps(project: CMakeProject, generator: str, defines: Mapping[str, DefineValue | int | Path],
                 jobs: int) -> list[Step]:
     """Configure, build and install one CMake project (the install staged, then renamed into place)."""
     name = project.name

@@ -15,6 +15,7 @@ here runs anything. A new kind of step is a dataclass here, a member of ``Step``
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -202,7 +203,7 @@ class CMakeStepBase(BaseStep):
 class CMakeConfigureStep(CMakeStepBase):
     kind: ClassVar[str] = "configure"
     generator: str
-    defines: Mapping[str, DefineValue | Path]
+    defines: Mapping[str, DefineValue | int | Path]
 
     def command(self) -> Command:
         p = self.project
@@ -234,13 +235,13 @@ class CMakeInstallStep(CMakeStepBase):
 CMakeStep = CMakeConfigureStep | CMakeBuildStep | CMakeInstallStep
 
 
-def render_value(value: DefineValue | Path) -> str:
+def render_value(value: DefineValue | int | Path) -> str:
     if isinstance(value, bool):
         return "ON" if value else "OFF"
     return str(value)
 
 
-def render_define(key: str, value: DefineValue | Path) -> str:
+def render_define(key: str, value: DefineValue | int | Path) -> str:
     """The one place a typed define becomes ``-DKEY=VALUE``."""
     return f"-D{key}={render_value(value)}"
 
@@ -273,9 +274,6 @@ class ManifestStep(BaseStep):
     kind: ClassVar[str] = "package"
     artifacts: tuple[ManifestArtifact, ...]
 
-    def shell(self) -> str:
-        return ""
-
 
 @dataclass(frozen=True, kw_only=True)
 class HostSdkStep(BaseStep):
@@ -285,9 +283,6 @@ class HostSdkStep(BaseStep):
     install_dir: Path
     dest: Path
     facts: BuildFacts
-
-    def shell(self) -> str:
-        return ""
 
 
 # ------------------------------------------------------------------ the AAR (android)
@@ -324,8 +319,8 @@ class StripStep(BaseStep):
 
     def shell(self) -> str:
         names = " ".join(p.name for p in self.libs)
-        return (f"# $CMAKE_STRIP (from {self.strip_from}/CMakeCache.txt) --strip-unneeded {names}"
-                f" -> {self.out}/install/lib")
+        return (f"# $CMAKE_STRIP (from {self.strip_from}/CMakeCache.txt) --strip-unneeded {names} "
+                f"-> {self.out}/install/lib")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -344,11 +339,20 @@ class JavaCompileStep(BaseStep):
     classes_jar: Path
     sources_jar: Path
 
+    @property
+    def classes_dir(self) -> Path:
+        return self.classes_jar.with_name(self.classes_jar.name + ".d")
+
+    @property
+    def argfile(self) -> Path:
+        """The source files, one quoted path a line (written when the step runs)."""
+        return self.classes_jar.with_name(self.classes_jar.name + ".sources.txt")
+
     def commands(self) -> tuple[Command, ...]:
         argv = (str(self.javac), "--release", str(self.release), "-encoding", "UTF-8", "-proc:none",
-                "-implicit:none", "-g:source,lines", "-nowarn", "-d", f"{self.classes_jar}.d",
-                "-sourcepath", ":".join(map(str, self.sourcepath)), "-classpath", ":".join(map(str, self.classpath)),
-                f"@{self.classes_jar}.sources.txt")
+                "-implicit:none", "-g:source,lines", "-nowarn", "-d", str(self.classes_dir),
+                "-sourcepath", os.pathsep.join(map(str, self.sourcepath)),
+                "-classpath", os.pathsep.join(map(str, self.classpath)), f"@{self.argfile}")
         return (Command(argv),)
 
 
@@ -405,9 +409,6 @@ class VerifyStep(BaseStep):
     link_flags: tuple[str, ...]
     work_dir: Path                      # runner cache (shared across commands)
     tool_env: Mapping[str, str] = field(default_factory=dict)   # the machine's CXX, LIBRARY_PATH (the runner's)
-
-    def shell(self) -> str:
-        return ""
 
 
 Step = NdkInstallStep | SourceStep | CMakeStep | JniViewStep | PackageStep | JavaCompileStep | VerifyStep

@@ -5,7 +5,6 @@ folder. Every output is written beside its final name and renamed (builder.atomi
 from __future__ import annotations
 
 import logging
-import os
 import re
 import shutil
 import tempfile
@@ -49,26 +48,21 @@ def strip_libraries(libs: Sequence[Path], extra: Sequence[Path], include: Path, 
     return out
 
 
-def compile_java(javac: Path, source_root: Path, exclude: Sequence[str], sourcepath: Sequence[Path],
-                 classpath: Sequence[Path], release: int, classes_jar: Path, sources_jar: Path, *,
-                 source_date_epoch: int) -> tuple[Path, Path]:
-    """javac the release's Java API (``-implicit:none``: classes from ``sourcepath`` are read, not packaged) into a
-    reproducible classes.jar, and its sources into the sources jar."""
+def compile_java(javac: proc.Command, source_root: Path, exclude: Sequence[str], classes_dir: Path, argfile: Path,
+                 classes_jar: Path, sources_jar: Path, *, source_date_epoch: int) -> tuple[Path, Path]:
+    """Run ``javac`` (the plan's command: ``-d classes_dir``, ``@argfile``; ``-implicit:none``: classes from its
+    source path are read, not packaged) on the release's Java API, listed into ``argfile`` now; then a reproducible
+    classes.jar, and the sources in the sources jar."""
     sources = java_sources(source_root, exclude=exclude)
     classes_jar.parent.mkdir(parents=True, exist_ok=True)
-    out = classes_jar.with_name(classes_jar.name + ".d")            # the paths the plan prints
-    argfile = classes_jar.with_name(classes_jar.name + ".sources.txt")
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir()
+    shutil.rmtree(classes_dir, ignore_errors=True)
+    classes_dir.mkdir()
     argfile.write_text("".join(f'"{p}"\n' for p in sources), encoding="utf-8")
-    argv = [str(javac), "--release", str(release), "-encoding", "UTF-8", "-proc:none", "-implicit:none",
-            "-g:source,lines", "-nowarn", "-d", str(out), "-sourcepath", os.pathsep.join(map(str, sourcepath)),
-            "-classpath", os.pathsep.join(map(str, classpath)), f"@{argfile}"]
-    result = proc.run(argv, check=False)
+    result = proc.run_command(javac, check=False)
     if result.returncode != 0:
         tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-15:])
         raise PackageError(f"javac failed ({result.returncode}) compiling classes.jar:\n{tail}")
-    write_jar(classes_jar, out, source_date_epoch=source_date_epoch)
+    write_jar(classes_jar, classes_dir, source_date_epoch=source_date_epoch)
     with tempfile.TemporaryDirectory(prefix="builder-sources-", dir=classes_jar.parent) as tmp:
         src_dir = Path(tmp)
         for path in sources:

@@ -4,21 +4,20 @@ classes.jar, the AAR, a Maven folder with POM and sources jar. Planned here (pur
 
 The Java side needs, found while resolving (before anything runs): javac (a JDK), android.jar of the release's
 compile SDK (``--android-sdk``, ANDROID_HOME, ANDROID_SDK_ROOT, ~/Android/Sdk) and the Maven jars the release's
-gradle files pin (``--maven-repo``, BUILDER_MAVEN_REPO, ~/.m2/repository, the Gradle cache; never downloaded).
+gradle files pin (``--maven-repo`` or BUILDER_MAVEN_REPO, ~/.m2/repository, the Gradle cache; never downloaded).
 ``--no-aar`` builds the libraries only.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .. import jni
+from .. import jni, proc
 from ..errors import BuilderError, UsageError
+from ..hashing import sha256_text
 from ..package import aar as aar_mod
 from ..package.java import ClasspathSearch, MavenDep, find_android_jar, find_maven_jar
 from ..package.maven import custom_version
@@ -66,7 +65,7 @@ def java_toolchain(request: BuildRequest, recipe: Recipe, env: Environment,
         problems.append(UsageError("javac not found (a JDK compiles the AAR's classes.jar)",
                                    hint="install a JDK (e.g. apt-get install default-jdk-headless) or set JAVA_HOME"
                                         + off))
-    from_env = [Path(env.environ[k]) for k in ("ANDROID_HOME", "ANDROID_SDK_ROOT") if env.environ.get(k)]
+    from_env = (Path(env.environ[k]) for k in ("ANDROID_HOME", "ANDROID_SDK_ROOT") if env.environ.get(k))
     sdk_roots = [p for p in (request.android_sdk, *from_env, env.home / "Android" / "Sdk") if p is not None]
     android_jar = None
     for root in sdk_roots:
@@ -100,7 +99,7 @@ def _javac(env: Environment) -> Path | None:
     home = env.environ.get("JAVA_HOME")
     if home and (Path(home) / "bin" / "javac").is_file():
         return Path(home) / "bin" / "javac"
-    found = shutil.which("javac", path=env.environ.get("PATH", os.defpath))
+    found = proc.which("javac", path=env.environ.get("PATH", os.defpath))
     return Path(found) if found else None
 
 
@@ -191,4 +190,4 @@ def _coordinate_digest(config: BuildConfig, slices: tuple[SlicePlan, ...]) -> st
 
 
 def _digest(*parts: object) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+    return sha256_text(json.dumps(parts, sort_keys=True, default=str))

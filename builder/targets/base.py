@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..errors import UsageError
 
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from ..recipes import Defines, Recipe
     from ..steps import Step
     from ..toolchains.ndk import NdkInfo
+    from .android_aar import JavaToolchain
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class TargetToolchain:
     ndk_install: str | None = None      # the NDK version to install first (--install-ndk when it is missing)
     ndk_reason: str | None = None       # why this NDK (which precedence rule chose it), printed in the plan
     compiler: str | None = None         # the host C++ compiler's identity (part of a host build's key)
-    java: Any = None                    # android: javac + android.jar + Maven jars for the AAR (android_aar)
+    java: JavaToolchain | None = None   # android: javac + android.jar + Maven jars for the AAR (android_aar)
 
 
 class Target(Protocol):

@@ -41,7 +41,7 @@ def _plan(tmp_path: Path, abi: str = "arm64-v8a"):
     env = machine()
     env = replace(env, environ={**env.environ, "BUILDER_CACHE_DIR": str(tmp_path / "cache")}, cwd=tmp_path)
     req = BuildRequest(target="android", tag="v1.13.1", abis=(abi,), ndk=str(ndk), mirror=f"file://{MIRROR}/",
-                       allow_unpinned=True, out=tmp_path / "out", cache="none")
+                       allow_unpinned=True, out=tmp_path / "out", cache="none", aar=False)   # libtorch's configuration
     return plan(resolve(req, env))
 
 
