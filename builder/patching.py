@@ -43,8 +43,8 @@ def status_command(tree: Path, note: str | None = None) -> Command:
 # --------------------------------------------------------------------------- local changes
 def ensure_clean(tree: Path) -> None:
     recorded = _read_marker(tree).files
-    changed = sorted(p for p in _changed_paths(tree)
-                     if recorded.get(p, _ABSENT) != _digest(tree / p))
+    changed = sorted({p for p in _changed_paths(tree)
+                      if recorded.get(p, _ABSENT) != _digest(tree / p)})
     if changed:
         shown = ", ".join(changed[:10]) + (f" and {len(changed) - 10} more" if len(changed) > 10 else "")
         raise SourceError(f"refusing to touch a work tree with local changes: {shown}; "
@@ -96,6 +96,12 @@ def sync_patches(tree: Path, steps: Sequence[PatchStep]) -> tuple[tuple[str, str
     if wanted or marker.patches:
         _write_marker(tree, _Marker(wanted, {p: _digest(tree / p) for p in _changed_paths(tree)}))
     return wanted
+
+
+def needs_sync(tree: Path, steps: Sequence[PatchStep]) -> bool:
+    """``sync_patches`` would change the tree: the patches recorded are not exactly the steps'."""
+    wanted = tuple((step.patch.name, sha256_bytes(_read_patch(step.patch))) for step in steps)
+    return _read_marker(tree).patches != wanted
 
 
 def _apply(step: PatchStep, already_recorded: bool) -> None:
