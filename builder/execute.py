@@ -59,7 +59,8 @@ from .steps import (
 
 log = logging.getLogger("builder")
 PROGRESS_RE = re.compile(r"^\[(\d+)/(\d+)\]")
-ERROR_RE = re.compile(r"(error:|error [A-Z]+\d+:|CMake Error|undefined reference|fatal error|No such file)")
+ERROR_RE = re.compile(r"(error:|error [A-Z]+\d+:|CMake Error|undefined reference|fatal error|No such file|^Error: )")
+CACHE_ENTRY_RE = re.compile(r'^("[^"]*"|[^=]+)=')
 CONFIGURED = ".builder-configured.json"
 
 
@@ -338,11 +339,12 @@ def _run_project(project: CMakeProject, steps: Sequence[CMakeStep], on_event: Li
         if stamp_valid(project):  # built by the builder we waited for
             log.info("%s: up to date, nothing to do", name)
             return SliceResult(name, project.install_dir, True, time.monotonic() - t0, log_path)
-        cleaned: tuple[str, ...] = ()
-        if project.tree_key:
-            cleaned = intree.prepare_tree(project.source_dir, git_dir, project.tree_key, project.build_dir,
-                                          owned=owned_tree)
+        _repair_cmake_cache(project.build_dir)
+        cleaned = bool(project.tree_key) and intree.prepare_tree(
+            project.source_dir, git_dir, project.tree_key or "", project.build_dir, owned=owned_tree)
         for step in steps:
+            if isinstance(step, CMakeBuildStep) and project.tree_key:
+                intree.record(git_dir, project.tree_key, project.build_dir)   # configured (now or before)
             # Files configure wrote into the tree (ATen/Config.h) may have been deleted: then configure again.
             if isinstance(step, CMakeConfigureStep) and not cleaned and configured_with(project, step.argv()):
                 log.info("%s: already configured with the same arguments", name)
@@ -357,6 +359,22 @@ def _run_project(project: CMakeProject, steps: Sequence[CMakeStep], on_event: Li
     seconds = time.monotonic() - t0
     on_event(Event("done", project.slice, f"{name}: installed to {project.install_dir} in {seconds:.0f} s"))
     return SliceResult(name, project.install_dir, False, seconds, log_path)
+
+
+def _repair_cmake_cache(build_dir: Path) -> None:
+    """A CMakeCache.txt cut short (a kill or a full disk while CMake wrote it) makes CMake fail on it for ever
+    ("could not find CMAKE_GENERATOR in Cache"): delete it, so configure runs again (Ninja keeps the objects)."""
+    cache = build_dir / "CMakeCache.txt"
+    try:
+        text = cache.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return
+    entries = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith(("#", "//"))]
+    if text.endswith("\n") and all(CACHE_ENTRY_RE.match(ln) for ln in entries) \
+            and any(ln.startswith("CMAKE_GENERATOR:") for ln in entries):
+        return
+    log.warning("%s is incomplete (an interrupted configure?): configuring again", cache)
+    cache.unlink()
 
 
 def configured_with(project: CMakeProject, argv: Sequence[str]) -> bool:
