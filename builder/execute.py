@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, assert_never, get_args
 
 from . import __version__, intree, proc, source
+from . import plan as planning
 from .clean import META
 from .errors import BuildFailed
 from .package import manifest as manifest_mod
@@ -90,6 +91,7 @@ class RunResult:
     seconds: float = 0.0
     artifacts: tuple[Path, ...] = ()
     verified: tuple[str, ...] = ()                               # one line per model checked
+    plan: Plan | None = None      # the plan run: keyed by the NDK installed and the commit actually checked out
 
 
 Listener = Callable[[Event], None]
@@ -105,13 +107,40 @@ def execute(plan: Plan, on_event: Listener = _quiet) -> RunResult:
     result = RunResult()
     run = _Run(plan, on_event, result)
     before = cache_stats(plan.config.launcher)
-    for group in units(plan.steps):
+    pending, done = list(units(plan.steps)), set[str]()
+    while pending:
+        group = pending.pop(0)
         run.unit(group)
+        done.add(_phase(group[0]))
+        again = replanned(run.plan, group[0], result)
+        if again is not None:    # the rest runs as the next run will plan it: with its keys
+            run.plan = again
+            pending = [g for g in units(again.steps) if _phase(g[0]) not in done]
+    result.plan = run.plan
     after = cache_stats(plan.config.launcher)
     if before is not None and after is not None:
         result.cache_stats = {k: after.get(k, 0) - before.get(k, 0) for k in after}
     result.seconds = time.monotonic() - start
     return result
+
+
+def _phase(step: Step) -> str:
+    match step:
+        case NdkInstallStep():
+            return "ndk"
+        case FetchTagStep() | VerifyCommitStep() | WorkTreeStep() | SubmodulesStep() | PatchStep():
+            return "source"
+        case _:
+            return "build"
+
+
+def replanned(plan: Plan, step: Step, result: RunResult) -> Plan | None:
+    """The plan made again after ``step``'s unit ran, when that changed what the keys hold; else None."""
+    if isinstance(step, NdkInstallStep):
+        return planning.for_installed_ndk(plan)
+    if _phase(step) == "source" and result.checkout is not None:
+        return planning.for_checked_out(plan, result.checkout.commit)
+    return None
 
 
 def units(steps: Sequence[Step]) -> Iterator[tuple[Step, ...]]:

@@ -73,3 +73,26 @@ def test_cut_cmake_cache_is_configured_again(mini):
     cache.write_text("".join(cache.read_text().splitlines(keepends=True)[:20]))
     run(base, env)
     assert (Path(slice_["install_dir"]) / "lib/libtorch_cpu.a").is_file()
+
+
+def test_unpinned_build_is_keyed_by_the_commit_it_built(mini, tmp_path):
+    """A tag moved upstream, built with --allow-unpinned, then moved back: the pinned build is not "up to date"."""
+    import git
+
+    env, base = mini
+    work = git.Repo(tmp_path / "up" / "work" / "pytorch")
+    bare = str(tmp_path / "up" / "github" / "pytorch" / "pytorch.git")
+    pinned = work.head.commit.hexsha
+    (Path(work.working_tree_dir or "") / "src/torch.cpp").write_text("int minitorch_torch_anchor() { return 2; }\n")
+    work.git.add("src/torch.cpp")
+    work.git.commit("-q", "-m", "moved", env={**os.environ, **isolate_git(tmp_path / "home")})
+    work.git.tag("-f", "v0.1.0")
+    work.git.push("-q", "-f", bare, "refs/tags/v0.1.0")
+    unpinned = run([*base, "--allow-unpinned"], env)
+    assert "building commit" in unpinned.stderr
+    work.git.tag("-f", "v0.1.0", pinned)
+    work.git.push("-q", "-f", bare, "refs/tags/v0.1.0")
+    again = run(base, env)
+    assert "up to date" not in again.stderr, again.stderr
+    assert "host: built" in again.stderr
+

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from builder import execute
 
@@ -21,3 +22,54 @@ def test_cut_cmake_cache_is_deleted_and_a_complete_one_kept(tmp_path: Path) -> N
     cache.write_text(whole[:60])                       # cut inside an entry
     execute._repair_cmake_cache(tmp_path)
     assert not cache.exists()
+
+
+def test_empty_builder_cache_dir_is_unset(tmp_path: Path) -> None:
+    from builder.settings import Environment, Settings, load
+
+    env = Environment({"BUILDER_CACHE_DIR": ""}, tmp_path, "Linux", tmp_path)
+    cache = load(Settings(), env).cache_dir
+    assert cache is not None and cache.is_absolute() and cache != Path()
+
+
+def test_full_jit_on_the_command_line_beats_lite_in_builder_toml(env: Any) -> None:
+    from builder.config import BuildRequest, resolve
+
+    (env.cwd / "builder.toml").write_text("lite = true\n")
+    assert resolve(BuildRequest(target="host", tag="v1.13.1"), env).lite
+    assert not resolve(BuildRequest(target="host", tag="v1.13.1", lite=False), env).lite
+
+
+def test_android_ndk_beats_newer_ndks_in_android_home(env: Any, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from builder.config import BuildRequest, resolve
+    from tests.fixtures.standin_ndk import make_standin_ndk
+
+    sdk = tmp_path / "sdk"
+    make_standin_ndk(sdk / "ndk" / "21.4.7075529", revision="21.4.7075529")
+    both = replace(env, environ={**env.environ, "ANDROID_HOME": str(sdk)})
+    config = resolve(BuildRequest(target="android", tag="v1.13.1", abis=("x86",), aar=False), both)
+    assert config.ndk is not None and config.ndk.path == Path(env.environ["ANDROID_NDK"])
+
+
+def test_install_ndk_does_not_change_the_build_key_after_installing(env: Any, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from builder.config import BuildRequest, resolve
+    from builder.plan import for_installed_ndk, plan
+    from tests.fixtures.standin_ndk import make_standin_ndk
+
+    sdk = tmp_path / "sdk"
+    environ = {k: v for k, v in env.environ.items() if k != "ANDROID_NDK"}
+    fresh = replace(env, environ={**environ, "ANDROID_HOME": str(sdk)})
+    request = BuildRequest(target="android", tag="v1.13.1", abis=("x86",), ndk="21.4.7075529", install_ndk=True,
+                           aar=False)
+    first = plan(resolve(request, fresh))
+    assert first.config.ndk_install == "21.4.7075529"
+    make_standin_ndk(sdk / "ndk" / "21.4.7075529", revision="21.4.7075529")   # what the ndk step installs
+    built = for_installed_ndk(first)
+    nxt = plan(resolve(request, fresh))                                        # the next run finds it installed
+    assert nxt.config.ndk_install is None
+    assert [s.key for s in built.slices] == [s.key for s in nxt.slices]
+    assert [s.key for s in first.slices] != [s.key for s in nxt.slices]       # what the fix is for
