@@ -28,6 +28,7 @@ from . import __version__, intree, proc, source
 from . import plan as planning
 from .clean import META
 from .errors import BuildFailed
+from .hashing import sha256_file
 from .package import manifest as manifest_mod
 from .package.archive import source_date_epoch
 from .plan import STAMP, Plan
@@ -321,9 +322,17 @@ def run_verify(step: VerifyStep, recipe: Recipe) -> tuple[str, ...]:
 
 
 def _up_to_date(artifact: Path, key: str) -> bool:
+    """The artifact and its manifest agree (the artifact's sha256 is the manifest's: a kill between writing one and
+    the other leaves them disagreeing) and the manifest records ``key``."""
     try:
         data = manifest_mod.load_manifest(manifest_mod.manifest_path(artifact))
-        return artifact.exists() and data.get("details", {}).get("key") == key
+        if not artifact.exists() or data["details"]["key"] != key:
+            return False
+        sha = data["artifact"]["sha256"]
+        if sha is not None and sha != sha256_file(artifact):
+            log.warning("%s does not match its manifest: packaging it again", artifact)
+            return False
+        return True
     except Exception:  # noqa: BLE001 - a missing or foreign manifest means: write it again
         return False
 

@@ -25,6 +25,7 @@ from .steps import (
     CMakeConfigureStep,
     CMakeInstallStep,
     CMakeProject,
+    HostSdkStep,
     NdkInstallStep,
     Step,
     render_define,
@@ -77,10 +78,18 @@ class Plan:
             "cmake": c.cmake.describe(), "ninja": c.ninja.describe(),
             "launcher": str(c.launcher) if c.launcher else None, "warnings": list(c.warnings),
             "slices": [{"name": s.slice.name, "key": s.key, "build_dir": str(s.build_dir),
-                        "install_dir": str(s.install_dir),
+                        "install_dir": str(s.install_dir), "artifact": str(self.artifact(s)),
                         "defines": {k: render_value(v) for k, v in s.defines.items()}} for s in self.slices],
             "steps": [s.to_json() for s in self.steps],
         }
+
+    def artifact(self, sp: SlicePlan) -> Path:
+        """What packaging writes for a slice: host, the SDK tarball (named by the slice's key); android / ios, the
+        install folder (packaged later by `builder package`)."""
+        for step in self.steps:
+            if isinstance(step, HostSdkStep) and step.install_dir == sp.install_dir:
+                return step.dest
+        return sp.install_dir
 
     def to_text(self) -> str:
         lines = [f"# builder plan: {self.config.target.name} {self.config.recipe.tag} "

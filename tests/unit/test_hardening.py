@@ -73,3 +73,30 @@ def test_install_ndk_does_not_change_the_build_key_after_installing(env: Any, tm
     assert nxt.config.ndk_install is None
     assert [s.key for s in built.slices] == [s.key for s in nxt.slices]
     assert [s.key for s in first.slices] != [s.key for s in nxt.slices]       # what the fix is for
+
+
+def test_host_sdk_name_carries_the_configuration(env: Any) -> None:
+    from builder.config import BuildRequest, resolve
+    from builder.plan import plan
+    from builder.steps import HostSdkStep
+
+    one = plan(resolve(BuildRequest(target="host", tag="v1.13.1"), env))
+    two = plan(resolve(BuildRequest(target="host", tag="v1.13.1", defines=(("USE_XNNPACK", "OFF"),)), env))
+    paths = {one.artifact(one.slices[0]), two.artifact(two.slices[0])}
+    assert len(paths) == 2 and all(p.name.endswith(".tar.gz") and "v1.13.1" in p.name for p in paths)
+    assert str(one.artifact(one.slices[0])) in next(s.title for s in one.steps if isinstance(s, HostSdkStep))
+    assert one.to_json()["slices"][0]["artifact"] == str(one.artifact(one.slices[0]))
+
+
+def test_sdk_and_manifest_that_disagree_are_not_up_to_date(tmp_path: Path) -> None:
+    from builder.package import archive
+    from builder.package.manifest import ManifestInputs, build_manifest, manifest_path, write_manifest
+
+    sdk = tmp_path / "libtorch-host-v1-abc.tar.gz"
+    archive.write_tar_gz(sdk, [archive.file_entry("libtorch/lib/a.txt", b"one")], source_date_epoch=0)
+    write_manifest(build_manifest(ManifestInputs(tag="v1", commit="c" * 40), sdk, details={"key": "k"}),
+                   manifest_path(sdk))
+    assert execute._up_to_date(sdk, "k") and not execute._up_to_date(sdk, "other")
+    # killed between writing another SDK there and its manifest
+    archive.write_tar_gz(sdk, [archive.file_entry("libtorch/lib/a.txt", b"two")], source_date_epoch=0)
+    assert not execute._up_to_date(sdk, "k")
