@@ -354,7 +354,7 @@ def stamp_valid(project: CMakeProject) -> bool:
         data = json.loads((project.build_dir / STAMP).read_text())
     except (OSError, ValueError):
         return False
-    return bool(data.get("key") == project.key and project.install_dir.is_dir())
+    return isinstance(data, dict) and data.get("key") == project.key and project.install_dir.is_dir()
 
 
 def _of_type(steps: Sequence[Step], kind: Any) -> list[Any]:
@@ -489,7 +489,7 @@ def cache_stats(launcher: Path | None) -> dict[str, int] | None:
         values = dict(line.split("\t", 1) for line in out.splitlines() if "\t" in line)
         hits = int(values.get("direct_cache_hit", 0)) + int(values.get("preprocessed_cache_hit", 0))
         return {"hits": hits, "misses": int(values.get("cache_miss", 0))}
-    except (OSError, ValueError):
+    except (OSError, ValueError, TypeError, AttributeError):    # an answer of another shape: no statistics
         return None
 
 

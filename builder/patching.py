@@ -144,6 +144,8 @@ def _read_marker(tree: Path) -> _Marker:
     path = git_dir(tree) / MARKER_NAME
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data["files"], dict):
+            raise TypeError("'files' is not an object")
         return _Marker(tuple((p["name"], p["sha256"]) for p in data["patches"]), data["files"])
     except FileNotFoundError:
         return _Marker()

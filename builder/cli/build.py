@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from .app import Abi, Define, Tag, _console, app, guarded, machine, recipes_app, settings
+from .app import STATE, Abi, Define, Tag, _console, app, guarded, machine, recipes_app, settings
 
 if TYPE_CHECKING:
     from ..config import BuildRequest
@@ -68,10 +68,15 @@ def _build_command(target: str) -> Callable[..., None]:
         lever: Annotated[Optional[list[str]], typer.Option("--lever", help="A size lever by name (repeatable): selected_ops, gc_sections, min_size_rel, force_load_registrations, strip, lto, lightweight_dispatch.")] = None,
         dry_run: Annotated[bool, typer.Option(help="Print the plan; run nothing.")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="With --dry-run: the plan as JSON.")] = False,
+        verbose: Annotated[bool, typer.Option("-v", "--verbose", help="More log lines (also before the command).")] = False,
     ) -> None:
+        import logging
+
         from ..config import BuildRequest
         from ..errors import UsageError
 
+        if verbose and not STATE["debug"]:
+            logging.getLogger("builder").setLevel(logging.INFO)
         if model and ops:
             raise UsageError("--model and --ops both give the operator list", hint="pass one of them")
         if model:
