@@ -96,3 +96,13 @@ def test_unpinned_build_is_keyed_by_the_commit_it_built(mini, tmp_path):
     assert "up to date" not in again.stderr, again.stderr
     assert "host: built" in again.stderr
 
+
+
+def test_build_with_stderr_in_a_file_writes_progress_lines(mini, tmp_path):
+    env, base = mini
+    with open(tmp_path / "stderr.log", "w") as stderr:      # not a terminal, as in CI
+        res = subprocess.run([sys.executable, "-m", "builder", *base], env={**env, "BUILDER_PROGRESS_INTERVAL": "0.2"},
+                             stdout=subprocess.PIPE, stderr=stderr, text=True, timeout=600, check=False)
+    text = (tmp_path / "stderr.log").read_text()
+    assert res.returncode == 0, text
+    assert "] host: configure host" in text and "] host: build host" in text

@@ -100,3 +100,32 @@ def test_sdk_and_manifest_that_disagree_are_not_up_to_date(tmp_path: Path) -> No
     # killed between writing another SDK there and its manifest
     archive.write_tar_gz(sdk, [archive.file_entry("libtorch/lib/a.txt", b"two")], source_date_epoch=0)
     assert not execute._up_to_date(sdk, "k")
+
+
+def test_plain_progress_lines_at_a_steady_interval_without_events() -> None:
+    import io
+    import threading
+
+    from builder.cli.progress import PlainProgress, interval_from
+    from builder.execute import Event
+
+    class Log(io.StringIO):
+        def __init__(self) -> None:
+            super().__init__()
+            self.flushed = threading.Event()
+            self.lines = 0
+
+        def flush(self) -> None:
+            self.lines += 1
+            if self.lines >= 4:
+                self.flushed.set()
+
+    log = Log()
+    with PlainProgress(log, interval=0.05) as progress:
+        progress.on_event(Event("step", "host", "build host"))
+        progress.on_event(Event("progress", "host", "build host", 10, 40))
+        assert log.flushed.wait(10)      # no more events: the timer keeps writing
+    lines = log.getvalue().splitlines()
+    assert lines[0].endswith("] host: build host")
+    assert "host: build host [10/40] 25% ETA" in lines[-1]
+    assert interval_from({"BUILDER_PROGRESS_INTERVAL": "0.2"}) == 0.2 and interval_from({}) == 15.0
