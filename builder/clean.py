@@ -37,6 +37,8 @@ def find_builds(out_dir: Path) -> tuple[BuildFolder, ...]:
             data = json.loads(meta.read_text())
         except (OSError, ValueError):
             continue
+        if not isinstance(data, dict):
+            continue
         found.append(BuildFolder(meta.parent, data.get("tag", "?"), data.get("target", "?"),
                                  data.get("slice", "?"), data.get("key", "?"), folder_size(meta.parent)))
     return tuple(found)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from packaging.version import Version
 
+from . import checks
 from . import recipes as recipes_mod
 from . import settings as settings_mod
 from .errors import UsageError, ValidationErrors, did_you_mean
@@ -122,6 +123,9 @@ def resolve(request: BuildRequest, env: Environment) -> BuildConfig:
     system_libs = _system_libs(request, recipe, problems)
     skipped = _skipped(request, recipe, problems, warnings)
     toolchain = target.toolchain(request, recipe, features, env, problems, warnings)
+    checks.jobs_and_out(request.jobs, request.out or env.cwd / "builder-out", problems)
+    checks.api_level(request.api_level, slices, toolchain.ndk, problems)
+    checks.mirror(request.mirror, problems)
     _defines_syntax(request.defines, problems)
     _python_modules(recipe, problems)
     cmake, ninja = _tools(request, recipe, problems)

@@ -25,8 +25,10 @@ from pathlib import Path
 from typing import Any, assert_never, get_args
 
 from . import __version__, intree, proc, source
+from . import plan as planning
 from .clean import META
 from .errors import BuildFailed
+from .hashing import sha256_file
 from .package import manifest as manifest_mod
 from .package.archive import source_date_epoch
 from .plan import STAMP, Plan
@@ -59,7 +61,8 @@ from .steps import (
 
 log = logging.getLogger("builder")
 PROGRESS_RE = re.compile(r"^\[(\d+)/(\d+)\]")
-ERROR_RE = re.compile(r"(error:|error [A-Z]+\d+:|CMake Error|undefined reference|fatal error|No such file)")
+ERROR_RE = re.compile(r"(error:|error [A-Z]+\d+:|CMake Error|undefined reference|fatal error|No such file|^Error: )")
+CACHE_ENTRY_RE = re.compile(r'^("[^"]*"|[^=]+)=')
 CONFIGURED = ".builder-configured.json"
 
 
@@ -89,6 +92,7 @@ class RunResult:
     seconds: float = 0.0
     artifacts: tuple[Path, ...] = ()
     verified: tuple[str, ...] = ()                               # one line per model checked
+    plan: Plan | None = None      # the plan run: keyed by the NDK installed and the commit actually checked out
 
 
 Listener = Callable[[Event], None]
@@ -104,13 +108,40 @@ def execute(plan: Plan, on_event: Listener = _quiet) -> RunResult:
     result = RunResult()
     run = _Run(plan, on_event, result)
     before = cache_stats(plan.config.launcher)
-    for group in units(plan.steps):
+    pending, done = list(units(plan.steps)), set[str]()
+    while pending:
+        group = pending.pop(0)
         run.unit(group)
+        done.add(_phase(group[0]))
+        again = replanned(run.plan, group[0], result)
+        if again is not None:    # the rest runs as the next run will plan it: with its keys
+            run.plan = again
+            pending = [g for g in units(again.steps) if _phase(g[0]) not in done]
+    result.plan = run.plan
     after = cache_stats(plan.config.launcher)
     if before is not None and after is not None:
         result.cache_stats = {k: after.get(k, 0) - before.get(k, 0) for k in after}
     result.seconds = time.monotonic() - start
     return result
+
+
+def _phase(step: Step) -> str:
+    match step:
+        case NdkInstallStep():
+            return "ndk"
+        case FetchTagStep() | VerifyCommitStep() | WorkTreeStep() | SubmodulesStep() | PatchStep():
+            return "source"
+        case _:
+            return "build"
+
+
+def replanned(plan: Plan, step: Step, result: RunResult) -> Plan | None:
+    """The plan made again after ``step``'s unit ran, when that changed what the keys hold; else None."""
+    if isinstance(step, NdkInstallStep):
+        return planning.for_installed_ndk(plan)
+    if _phase(step) == "source" and result.checkout is not None:
+        return planning.for_checked_out(plan, result.checkout.commit)
+    return None
 
 
 def units(steps: Sequence[Step]) -> Iterator[tuple[Step, ...]]:
@@ -292,9 +323,17 @@ def run_verify(step: VerifyStep, recipe: Recipe) -> tuple[str, ...]:
 
 
 def _up_to_date(artifact: Path, key: str) -> bool:
+    """The artifact and its manifest agree (the artifact's sha256 is the manifest's: a kill between writing one and
+    the other leaves them disagreeing) and the manifest records ``key``."""
     try:
         data = manifest_mod.load_manifest(manifest_mod.manifest_path(artifact))
-        return artifact.exists() and data.get("details", {}).get("key") == key
+        if not artifact.exists() or data["details"]["key"] != key:
+            return False
+        sha = data["artifact"]["sha256"]
+        if sha is not None and sha != sha256_file(artifact):
+            log.warning("%s does not match its manifest: packaging it again", artifact)
+            return False
+        return True
     except Exception:  # noqa: BLE001 - a missing or foreign manifest means: write it again
         return False
 
@@ -316,7 +355,7 @@ def stamp_valid(project: CMakeProject) -> bool:
         data = json.loads((project.build_dir / STAMP).read_text())
     except (OSError, ValueError):
         return False
-    return bool(data.get("key") == project.key and project.install_dir.is_dir())
+    return isinstance(data, dict) and data.get("key") == project.key and project.install_dir.is_dir()
 
 
 def _of_type(steps: Sequence[Step], kind: Any) -> list[Any]:
@@ -339,11 +378,12 @@ def _run_project(project: CMakeProject, steps: Sequence[CMakeStep], on_event: Li
         if stamp_valid(project):  # built by the builder we waited for
             log.info("%s: up to date, nothing to do", name)
             return SliceResult(name, project.install_dir, True, time.monotonic() - t0, log_path)
-        cleaned: tuple[str, ...] = ()
-        if project.tree_key:
-            cleaned = intree.prepare_tree(project.source_dir, git_dir, project.tree_key, project.build_dir,
-                                          owned=owned_tree)
+        _repair_cmake_cache(project.build_dir)
+        cleaned = bool(project.tree_key) and intree.prepare_tree(
+            project.source_dir, git_dir, project.tree_key or "", project.build_dir, owned=owned_tree)
         for step in steps:
+            if isinstance(step, CMakeBuildStep) and project.tree_key:
+                intree.record(git_dir, project.tree_key, project.build_dir)   # configured (now or before)
             # Files configure wrote into the tree (ATen/Config.h) may have been deleted: then configure again.
             if isinstance(step, CMakeConfigureStep) and not cleaned and configured_with(project, step.argv()):
                 log.info("%s: already configured with the same arguments", name)
@@ -358,6 +398,22 @@ def _run_project(project: CMakeProject, steps: Sequence[CMakeStep], on_event: Li
     seconds = time.monotonic() - t0
     on_event(Event("done", project.slice, f"{name}: installed to {project.install_dir} in {seconds:.0f} s"))
     return SliceResult(name, project.install_dir, False, seconds, log_path)
+
+
+def _repair_cmake_cache(build_dir: Path) -> None:
+    """A CMakeCache.txt cut short (a kill or a full disk while CMake wrote it) makes CMake fail on it for ever
+    ("could not find CMAKE_GENERATOR in Cache"): delete it, so configure runs again (Ninja keeps the objects)."""
+    cache = build_dir / "CMakeCache.txt"
+    try:
+        text = cache.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return
+    entries = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith(("#", "//"))]
+    if text.endswith("\n") and all(CACHE_ENTRY_RE.match(ln) for ln in entries) \
+            and any(ln.startswith("CMAKE_GENERATOR:") for ln in entries):
+        return
+    log.warning("%s is incomplete (an interrupted configure?): configuring again", cache)
+    cache.unlink()
 
 
 def configured_with(project: CMakeProject, argv: Sequence[str]) -> bool:
@@ -434,7 +490,7 @@ def cache_stats(launcher: Path | None) -> dict[str, int] | None:
         values = dict(line.split("\t", 1) for line in out.splitlines() if "\t" in line)
         hits = int(values.get("direct_cache_hit", 0)) + int(values.get("preprocessed_cache_hit", 0))
         return {"hits": hits, "misses": int(values.get("cache_miss", 0))}
-    except (OSError, ValueError):
+    except (OSError, ValueError, TypeError, AttributeError):    # an answer of another shape: no statistics
         return None
 
 

@@ -4,6 +4,7 @@ plan prints exactly the git command lines that run."""
 from __future__ import annotations
 
 import logging
+import os
 import re
 from pathlib import Path
 
@@ -69,6 +70,25 @@ def clean_ignored(tree: Path) -> tuple[str, ...]:
     """Delete the tree's git-ignored files (never tracked files, never nested repositories); their paths."""
     out = run_git("-C", tree, "clean", "-fdX")
     return tuple(ln.removeprefix("Removing ").strip() for ln in out.splitlines() if ln.startswith("Removing "))
+
+
+def remove_stale_locks(git_dir: Path) -> tuple[Path, ...]:
+    """Delete the lock files a killed git left in ``git_dir`` (shallow.lock, index.lock, refs/**.lock, and those
+    of the submodule repositories under modules/); git refuses to run while they exist, for ever. Call only while
+    holding builder's own lock for that repository, so that no git builder started is running there. builder's
+    own lock files (``builder-*.lock``) are kept. Returns the paths deleted."""
+    removed = []
+    for dirpath, dirs, files in os.walk(git_dir):
+        dirs[:] = [d for d in dirs if d not in ("objects", "lfs", "hooks")]
+        for name in files:
+            if name.endswith(".lock") and not name.startswith("builder-"):
+                path = Path(dirpath, name)
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    if removed:
+        log.warning("removed %d stale git lock(s) left by an interrupted git: %s", len(removed),
+                    ", ".join(str(p) for p in removed[:5]))
+    return tuple(removed)
 
 
 def git_message(exc: GitFailed, lines: int = 1) -> str:

@@ -15,7 +15,9 @@ in the tree's git dir, beside builder's patch marker) and, when a folder resumes
 tree, deletes the tree's git-ignored files (``git clean -fdX``: generated outputs only, never tracked files,
 never nested repositories) so that this folder's build regenerates them; the executor then configures again,
 since configure wrote some of them. It does that only in builder's own work trees: in a ``--source`` checkout the
-ignored files may be the user's, so it warns with the command instead.
+ignored files may be the user's, so it warns with the command instead. The record is written (``record``) only once
+that configure has succeeded: a kill during it leaves the other configuration's record, so the next run cleans and
+configures again instead of building without the files configure writes.
 """
 from __future__ import annotations
 
@@ -46,28 +48,33 @@ def building_in(tree: Path) -> Iterator[Path | None]:
         yield git_dir
 
 
-def prepare_tree(tree: Path, git_dir: Path | None, key: str, build_dir: Path, *, owned: bool) -> tuple[str, ...]:
+def prepare_tree(tree: Path, git_dir: Path | None, key: str, build_dir: Path, *, owned: bool) -> bool:
     """Make ``tree`` (whose git folder is ``git_dir``, from ``building_in``) safe for building ``key`` in
-    ``build_dir``; return the paths deleted (if any)."""
+    ``build_dir``; True when its generated files were deleted, so that the build folder must be configured again.
+    Call ``record`` once that configure has succeeded."""
     if git_dir is None:
-        return ()
-    record = git_dir / RECORD_NAME
-    last = _read(record)
+        return False
+    last = _read(git_dir / RECORD_NAME)
     resumed = (build_dir / ".ninja_log").is_file()
-    removed: tuple[str, ...] = ()
-    if resumed and last.get("key") != key:
-        other = last.get("build_dir", "an unknown build folder")
-        if owned:
-            removed = gitcmd.clean_ignored(tree)
-            if removed:
-                log.warning("work tree %s was last built by another configuration (%s): deleted %d generated "
-                            "file(s) there so this build regenerates its own", tree, other, len(removed))
-        elif last:
-            log.warning("%s was last built by another configuration (%s) and PyTorch writes generated sources "
-                        "into it: this resumed build may reuse them. If in doubt run `git -C %s clean -ndX` "
-                        "to see them and delete them, or build into a new --out", tree, other, tree)
-    _write(record, {"key": key, "build_dir": str(build_dir)})
-    return removed
+    if not resumed or last.get("key") == key:
+        return False
+    other = last.get("build_dir", "an unknown build folder")
+    if owned:
+        removed = gitcmd.clean_ignored(tree)
+        log.warning("work tree %s was last built by another configuration (%s): deleted %d generated "
+                    "file(s) there so this build regenerates its own", tree, other, len(removed))
+        return True
+    if last:
+        log.warning("%s was last built by another configuration (%s) and PyTorch writes generated sources "
+                    "into it: this resumed build may reuse them. If in doubt run `git -C %s clean -ndX` "
+                    "to see them and delete them, or build into a new --out", tree, other, tree)
+    return False
+
+
+def record(git_dir: Path | None, key: str, build_dir: Path) -> None:
+    """Record that the tree's generated files are now those of ``key`` (built in ``build_dir``)."""
+    if git_dir is not None:
+        _write(git_dir / RECORD_NAME, {"key": key, "build_dir": str(build_dir)})
 
 
 def _read(record: Path) -> dict[str, str]:

@@ -43,8 +43,8 @@ def status_command(tree: Path, note: str | None = None) -> Command:
 # --------------------------------------------------------------------------- local changes
 def ensure_clean(tree: Path) -> None:
     recorded = _read_marker(tree).files
-    changed = sorted(p for p in _changed_paths(tree)
-                     if recorded.get(p, _ABSENT) != _digest(tree / p))
+    changed = sorted({p for p in _changed_paths(tree)
+                      if recorded.get(p, _ABSENT) != _digest(tree / p)})
     if changed:
         shown = ", ".join(changed[:10]) + (f" and {len(changed) - 10} more" if len(changed) > 10 else "")
         raise SourceError(f"refusing to touch a work tree with local changes: {shown}; "
@@ -98,6 +98,12 @@ def sync_patches(tree: Path, steps: Sequence[PatchStep]) -> tuple[tuple[str, str
     return wanted
 
 
+def needs_sync(tree: Path, steps: Sequence[PatchStep]) -> bool:
+    """``sync_patches`` would change the tree: the patches recorded are not exactly the steps'."""
+    wanted = tuple((step.patch.name, sha256_bytes(_read_patch(step.patch))) for step in steps)
+    return _read_marker(tree).patches != wanted
+
+
 def _apply(step: PatchStep, already_recorded: bool) -> None:
     # Reverse-check first when builder recorded the patch: some patches would apply twice.
     for reverse in ((True, False) if already_recorded else (False, True)):
@@ -138,6 +144,8 @@ def _read_marker(tree: Path) -> _Marker:
     path = git_dir(tree) / MARKER_NAME
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data["files"], dict):
+            raise TypeError("'files' is not an object")
         return _Marker(tuple((p["name"], p["sha256"]) for p in data["patches"]), data["files"])
     except FileNotFoundError:
         return _Marker()

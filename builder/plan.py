@@ -7,6 +7,8 @@ libtorch configure/build/install of a slice, the facts a manifest records. CMake
 """
 from __future__ import annotations
 
+import dataclasses
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,7 @@ from .steps import (
     CMakeConfigureStep,
     CMakeInstallStep,
     CMakeProject,
+    HostSdkStep,
     NdkInstallStep,
     Step,
     render_define,
@@ -34,8 +37,10 @@ from .toolchains.ndk import release_name
 if TYPE_CHECKING:
     from .config import BuildConfig
 
+log = logging.getLogger("builder")
 STAMP = ".builder-done.json"
-__all__ = ["STAMP", "Plan", "SlicePlan", "plan", "render_define", "render_value", "slice_defines"]
+__all__ = ["STAMP", "Plan", "SlicePlan", "for_checked_out", "for_installed_ndk", "plan", "render_define",
+           "render_value", "slice_defines"]
 
 
 @dataclass(frozen=True)
@@ -73,10 +78,18 @@ class Plan:
             "cmake": c.cmake.describe(), "ninja": c.ninja.describe(),
             "launcher": str(c.launcher) if c.launcher else None, "warnings": list(c.warnings),
             "slices": [{"name": s.slice.name, "key": s.key, "build_dir": str(s.build_dir),
-                        "install_dir": str(s.install_dir),
+                        "install_dir": str(s.install_dir), "artifact": str(self.artifact(s)),
                         "defines": {k: render_value(v) for k, v in s.defines.items()}} for s in self.slices],
             "steps": [s.to_json() for s in self.steps],
         }
+
+    def artifact(self, sp: SlicePlan) -> Path:
+        """What packaging writes for a slice: host, the SDK tarball (named by the slice's key); android / ios, the
+        install folder (packaged later by `builder package`)."""
+        for step in self.steps:
+            if isinstance(step, HostSdkStep) and step.install_dir == sp.install_dir:
+                return step.dest
+        return sp.install_dir
 
     def to_text(self) -> str:
         lines = [f"# builder plan: {self.config.target.name} {self.config.recipe.tag} "
@@ -100,6 +113,27 @@ class Plan:
 def plan(config: BuildConfig) -> Plan:
     slices = tuple(plan_slice(config, s) for s in config.slices)
     return Plan(config, config.target.steps(config, slices), slices)
+
+
+def for_checked_out(the_plan: Plan, commit: str) -> Plan | None:
+    """The plan whose keys hold ``commit``, the commit checked out, when it is not the recipe's (--allow-unpinned: a
+    moved tag, a --source tree elsewhere): a build of it must never be found "up to date" by a later build of the
+    pinned commit (or the reverse). None when it is the recipe's."""
+    recipe = the_plan.config.recipe
+    if not commit or (recipe.commit and commit.startswith(recipe.commit.lower())):
+        return None
+    log.warning("building commit %s, not the recipe's %s: build folders are keyed by it", commit[:12],
+                (recipe.commit or "(none)")[:12])
+    config = dataclasses.replace(the_plan.config, recipe=dataclasses.replace(recipe, commit=commit,
+                                                                           commit_verified=False))
+    return plan(config)
+
+
+def for_installed_ndk(the_plan: Plan) -> Plan:
+    """The plan as the next run will make it, the NDK being installed now: keys hold its toolchain file's digest
+    (not "missing"), so the next run is not a full rebuild."""
+    return plan(dataclasses.replace(the_plan.config, ndk_install=None))
+
 
 
 # ------------------------------------------------------------------ defines

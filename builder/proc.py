@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from .errors import BuildFailed
+
 log = logging.getLogger("builder")
 Arg = str | os.PathLike[str]
 
@@ -165,11 +167,18 @@ def which(name: str, path: str | None = None) -> str | None:
     return shutil.which(name, path=path)
 
 
-class ProcessFailed(Exception):
+class ProcessFailed(BuildFailed):
+    """A command that had to succeed did not: a builder error (exit 4) naming the command and its last lines."""
+
     def __init__(self, result: Result) -> None:
         self.result = result
-        tail = (result.stderr or result.stdout).strip().splitlines()[-5:]
-        super().__init__(f"command failed ({result.returncode}): {quote(result.argv)}\n" + "\n".join(tail))
+        tail = tuple(ln.strip() for ln in (result.stderr or result.stdout).strip().splitlines()[-5:])
+        name = Path(result.argv[0]).name if result.argv else "command"
+        super().__init__(f"{name} failed (exit code {result.returncode})", step=name, command=quote(result.argv),
+                         first_errors=tail)
+
+    def __str__(self) -> str:
+        return "\n".join((f"command failed ({self.result.returncode}): {self.command}", *self.first_errors))
 
 
 def _lines(handle: IO[str]) -> Iterator[str]:

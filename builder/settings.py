@@ -190,7 +190,7 @@ def _config_values(settings: Settings, env: Environment, problems: list[UsageErr
         return {}
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         problems.append(UsageError(f"{path}: not valid TOML ({exc})", hint="fix the file or pass --config"))
         return {}
     name = path.name

@@ -20,14 +20,16 @@ in ``<git dir>/builder-patches.json`` (file digests) with a copy of each patch i
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
+import shutil
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder import locks, patching
+from builder import atomic, gitcmd, locks, patching
 from builder.errors import SourceError, did_you_mean
 from builder.gitcmd import GitFailed, git_command, git_dir, git_message, rev, rev_command, run, run_git
 from builder.proc import Command
@@ -42,6 +44,7 @@ GITHUB_PREFIXES = ("https://github.com/", "git@github.com:", "ssh://git@github.c
 OTHER_HOSTS = ("https://gitlab.com/",)
 SUBMODULE_JOBS = 8
 LOCK_TIMEOUT_S = 3600.0
+INCOMPLETE = "builder-incomplete"       # in a work tree's git dir while builder changes its checkout
 
 ProgressFn = Callable[[SourceStep, int, int], None]
 
@@ -247,12 +250,25 @@ def execute_checkout(steps: Sequence[SourceStep], on_progress: ProgressFn | None
                     _run_worktree(step)
                 elif isinstance(step, SubmodulesStep):
                     _run_submodules(step)
-            applied = patching.sync_patches(tree, [s for s in steps if isinstance(s, PatchStep)])
+            applied = _sync_patches(tree, steps)
             head = rev(tree, "HEAD") or ""
             return CheckoutResult(tree, head, submodule_status(tree), applied)
         except GitFailed as exc:
             raise SourceError(f"git failed in {tree}: {git_message(exc)}",
                               hint="see the log for the full command") from exc
+
+
+def _sync_patches(tree: Path, steps: Sequence[SourceStep]) -> tuple[tuple[str, str], ...]:
+    """Apply the patch steps; in builder's own work tree, the incomplete mark is set while they change it and
+    removed once the whole checkout is done."""
+    patches = [s for s in steps if isinstance(s, PatchStep)]
+    owned = any(isinstance(s, WorkTreeStep) for s in steps)
+    if owned and patching.needs_sync(tree, patches):
+        _mark_incomplete(tree)
+    applied = patching.sync_patches(tree, patches)
+    if owned:
+        (tree / ".git" / INCOMPLETE).unlink(missing_ok=True)
+    return applied
 
 
 def submodule_status(worktree: Path) -> dict[str, str]:
@@ -275,6 +291,7 @@ def _run_fetch(step: FetchTagStep) -> None:
         if not (mirror / "HEAD").exists():
             mirror.mkdir(parents=True, exist_ok=True)
             run(step.init)
+        gitcmd.remove_stale_locks(mirror)
         cached = rev(mirror, f"refs/tags/{step.tag}")
         if cached and step.commit and cached.startswith(step.commit.lower()):
             log.info("tag %s already in %s", step.tag, mirror)
@@ -287,12 +304,27 @@ def _run_fetch(step: FetchTagStep) -> None:
 
 def _fetch_error(exc: GitFailed, url: str, tag: str) -> SourceError:
     message = git_message(exc)
+    local = _local_cause(git_message(exc, 3))
+    if local:
+        return SourceError(f"cannot fetch {url}: {message}", hint=local)
     if "couldn't find remote ref" in message.lower():
         hint = did_you_mean(tag, _remote_tags(url))
         return SourceError(f"tag {tag} not found in {url}{hint}",
                            hint="check the recipe's tag and --repo/--mirror")
     return SourceError(f"cannot fetch {url}: {message}",
                        hint="check --repo/--mirror and network access")
+
+
+def _local_cause(message: str) -> str | None:
+    """A hint for git failures caused on this machine, which no network or --mirror change would fix."""
+    lower = message.lower()
+    if "no space left on device" in lower:
+        return "free disk space, or set BUILDER_CACHE_DIR to a disk with room"
+    if "unable to create" in lower and ".lock" in lower:
+        return "another git is using the source cache; if none is, delete that lock file"
+    if any(word in lower for word in ("corrupt", "bad object", "loose object", "not a git repository")):
+        return "builder's source cache is damaged: delete its git folder (under BUILDER_CACHE_DIR) and run again"
+    return None
 
 
 def _remote_tags(url: str) -> list[str]:
@@ -343,21 +375,53 @@ def _run_worktree(step: WorkTreeStep) -> None:
     target = rev(mirror, f"refs/tags/{tag}")
     if target is None:
         raise SourceError(f"tag {tag} is missing from {mirror}", hint="run the fetch step first")
+    _discard_incomplete(tree)
     if not (tree / ".git").exists():
         if tree.exists() and any(tree.iterdir()):
             raise SourceError(f"{tree} exists but is not a git work tree", hint=f"delete {tree}")
-        tree.parent.mkdir(parents=True, exist_ok=True)
         with _cache_locked(mirror.with_name("mirror.lock")):
-            run(step.clone)
+            _clone(step)
     else:
+        gitcmd.remove_stale_locks(tree / ".git")
         patching.ensure_clean(tree)
         if rev(tree, f"refs/tags/{tag}") != target:
+            _mark_incomplete(tree)
             with _cache_locked(mirror.with_name("mirror.lock")):
                 run(step.update)
         if rev(tree, "HEAD") != target:
+            _mark_incomplete(tree)
             patching.revert_all(tree)
             run(step.checkout)
     run(step.set_url)
+
+
+def _clone(step: WorkTreeStep) -> None:
+    """``step.clone`` into a temp folder renamed into place: a kill leaves a temp folder (removed by the next run),
+    never a half tree. The clone is marked incomplete until its whole checkout (submodules, patches) is done."""
+    assert step.clone.argv[-1] == str(step.tree), "the clone command's last argument is the tree"
+    with atomic.atomic_dir(step.tree) as tmp:
+        run(dataclasses.replace(step.clone, argv=(*step.clone.argv[:-1], str(tmp))))
+        _mark_incomplete(tmp)
+
+
+def _mark_incomplete(tree: Path) -> None:
+    """Only when the checkout is about to change: a run that changes nothing never leaves the mark, so a kill of
+    it never makes the next run delete a tree another builder may be building in."""
+    if not (tree / ".git" / INCOMPLETE).exists():
+        atomic.write_text(tree / ".git" / INCOMPLETE, "builder is changing this work tree's checkout\n")
+
+
+def _discard_incomplete(tree: Path) -> None:
+    """Delete what a killed builder left of ``tree`` (held: the tree's lock): temp clones, and the tree itself when
+    its checkout never completed (a half checkout, a half-cloned submodule): it is cloned again."""
+    leftover = re.compile(rf"\.{re.escape(tree.name)}\.[a-z0-9_]{{8}}\.(tmp|old)")
+    if tree.parent.is_dir():
+        for path in tree.parent.iterdir():
+            if leftover.fullmatch(path.name):
+                shutil.rmtree(path, ignore_errors=True)
+    if (tree / ".git" / INCOMPLETE).exists():
+        log.warning("work tree %s was left incomplete by an interrupted run: making it again", tree)
+        shutil.rmtree(tree)
 
 
 def _run_submodules(step: SubmodulesStep) -> None:
@@ -367,6 +431,8 @@ def _run_submodules(step: SubmodulesStep) -> None:
         if path not in known:
             raise SourceError(f"submodule {path} is not in {tree / '.gitmodules'}"
                               f"{did_you_mean(path, known)}", hint="check the recipe's submodules")
+    if step.lock is not None and _submodules_stale(tree, step.paths):   # builder's own tree
+        _mark_incomplete(tree)
     while True:
         try:
             run(step.update)
@@ -375,11 +441,21 @@ def _run_submodules(step: SubmodulesStep) -> None:
             failed = set(re.findall(r"in submodule path '([^']+)'", exc.stderr)) - unshallowed
             if not failed or not all(_is_shallow(tree / path) for path in failed):
                 raise SourceError(f"cannot update submodules of {tree}: {git_message(exc, 2)}",
-                                  hint="check --mirror and network access") from exc
+                                  hint=_local_cause(git_message(exc, 2))
+                                  or "check --mirror and network access") from exc
             for path in sorted(failed):
                 log.warning("server refused a shallow fetch of %s; fetching its full history", path)
                 run(step.unshallow_for(path))
             unshallowed |= failed
+
+
+def _submodules_stale(tree: Path, paths: Sequence[str]) -> bool:
+    """Some of ``paths`` (or their nested submodules) not checked out at the recorded commit."""
+    try:
+        out = run_git("-C", tree, "submodule", "status", "--recursive", "--", *paths)
+    except GitFailed:
+        return True
+    return any(line[:1] in "-+U" for line in out.splitlines() if line)
 
 
 def _is_shallow(repo: Path) -> bool:

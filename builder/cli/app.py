@@ -49,7 +49,8 @@ def fail(exc: BaseException) -> NoReturn:
         err.print(f"  command: {exc.command}", markup=False)
         for line in exc.first_errors:
             err.print(f"  {line}", markup=False)
-        err.print(f"  full log: {exc.log}", markup=False)
+        if exc.log:
+            err.print(f"  full log: {exc.log}", markup=False)
     else:
         err.print("[bold red]error:[/] ", end="")
         err.print(str(exc), markup=False)
@@ -70,6 +71,8 @@ def guarded(fn: Callable[P, R]) -> Callable[P, R]:
             return fn(*args, **kwargs)
         except BuilderError as exc:
             fail(exc)
+        except OSError as exc:      # a full disk, a read-only or vanished folder, met while running: one line
+            fail(_os_error(exc))
         except KeyboardInterrupt:
             _console(stderr=True).print("interrupted: nothing half-installed; run the same command to resume")
             raise typer.Exit(130) from None
@@ -77,6 +80,17 @@ def guarded(fn: Callable[P, R]) -> Callable[P, R]:
             _console(stderr=True).print("terminated: nothing half-installed; run the same command to resume")
             raise typer.Exit(128 + signal.SIGTERM) from None
     return wrapper
+
+
+def _os_error(exc: OSError) -> BuilderError:
+    import errno
+
+    from ..errors import UsageError
+
+    where = f"{exc.filename}: " if exc.filename else ""
+    hint = {errno.ENOSPC: "free disk space (or pass --out / set BUILDER_CACHE_DIR on a disk with room)",
+            errno.EROFS: "pass a writable folder to --out", errno.EACCES: "check the permissions of that path"}
+    return UsageError(f"{where}{exc.strerror or exc}", hint=hint.get(exc.errno or 0, "see the log (--debug)"))
 
 
 class Terminated(BaseException):
@@ -95,9 +109,21 @@ def _trap_sigterm() -> None:
         signal.signal(signal.SIGTERM, _on_sigterm)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        import sys
+
+        from .. import __version__
+
+        sys.stdout.write(f"builder {__version__}\n")
+        raise typer.Exit()
+
+
 @app.callback()
 def main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
-         verbose: Annotated[bool, typer.Option("-v", "--verbose", help="More log lines.")] = False) -> None:
+         verbose: Annotated[bool, typer.Option("-v", "--verbose", help="More log lines.")] = False,
+         version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
+                                               help="Print builder's version and exit.")] = False) -> None:
     STATE["debug"] = debug
     _trap_sigterm()
     from rich.logging import RichHandler

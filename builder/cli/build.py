@@ -10,10 +10,13 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from .app import Abi, Define, Tag, _console, app, guarded, machine, recipes_app, settings
+from .app import STATE, Abi, Define, Tag, _console, app, guarded, machine, recipes_app, settings
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from ..config import BuildRequest
+    from ..execute import RunResult
     from ..plan import Plan
 
 
@@ -68,10 +71,15 @@ def _build_command(target: str) -> Callable[..., None]:
         lever: Annotated[Optional[list[str]], typer.Option("--lever", help="A size lever by name (repeatable): selected_ops, gc_sections, min_size_rel, force_load_registrations, strip, lto, lightweight_dispatch.")] = None,
         dry_run: Annotated[bool, typer.Option(help="Print the plan; run nothing.")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="With --dry-run: the plan as JSON.")] = False,
+        verbose: Annotated[bool, typer.Option("-v", "--verbose", help="More log lines (also before the command).")] = False,
     ) -> None:
+        import logging
+
         from ..config import BuildRequest
         from ..errors import UsageError
 
+        if verbose and not STATE["debug"]:
+            logging.getLogger("builder").setLevel(logging.INFO)
         if model and ops:
             raise UsageError("--model and --ops both give the operator list", hint="pass one of them")
         if model:
@@ -133,6 +141,31 @@ def run_build(request: BuildRequest, *, dry_run: bool, as_json: bool) -> Plan:
 
 
 def _execute_with_progress(the_plan: Plan) -> None:
+    from ..execute import hit_rate
+
+    console = _console(stderr=True)
+    result = _run_with_bar(the_plan, console) if console.is_terminal else _run_with_lines(the_plan)
+    for s in result.slices:
+        console.print(f"{s.name}: {'up to date' if s.skipped else 'built'} -> {s.install_dir} ({s.seconds:.1f} s)")
+    for artifact in result.artifacts:
+        console.print(f"artifact: {artifact} (manifest: {artifact}.manifest.json)")
+    for line in result.verified:
+        console.print(line)
+    if the_plan.config.launcher is not None:
+        console.print(f"compiler cache ({the_plan.config.launcher.name}): hit rate {hit_rate(result.cache_stats)}")
+    console.print(f"done in {result.seconds:.1f} s")
+
+
+def _run_with_lines(the_plan: Plan) -> RunResult:
+    """Not a terminal (a CI log, a redirected stderr): plain progress lines at a steady interval, flushed."""
+    from ..execute import execute
+    from .progress import PlainProgress, interval_from
+
+    with PlainProgress(sys.stderr, interval_from(machine().environ)) as lines:
+        return execute(the_plan, lines.on_event)
+
+
+def _run_with_bar(the_plan: Plan, console: Console) -> RunResult:
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -143,15 +176,13 @@ def _execute_with_progress(the_plan: Plan) -> None:
         TimeRemainingColumn,
     )
 
-    from ..execute import Event, execute, hit_rate
+    from ..execute import Event, execute
 
-    console = _console(stderr=True)
     bars: dict[str, TaskID] = {}
-    # Redrawn only on a terminal: refreshing a bar nobody sees cost 0.7% of a core for a whole build (measured on
-    # v1.13.1: 47 s of builder's CPU in 6,300 s; rich's refresh thread, 10 Hz); 4 Hz is enough for a build.
+    # Refreshing costs builder CPU (rich's refresh thread: 0.7% of a core for a whole v1.13.1 build at 10 Hz, 47 s
+    # in 6,300 s); 4 Hz is enough for a build.
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TimeRemainingColumn(), console=console, transient=False, auto_refresh=console.is_terminal,
-                  refresh_per_second=4) as progress:
+                  TimeRemainingColumn(), console=console, transient=False, refresh_per_second=4) as progress:
         def on_event(ev: Event) -> None:
             key = ev.slice or "source"
             if key not in bars:
@@ -160,16 +191,7 @@ def _execute_with_progress(the_plan: Plan) -> None:
                 progress.update(bars[key], completed=ev.done, total=ev.total, description=f"{key}: {ev.title}")
             elif ev.kind in ("step", "skip", "done"):
                 progress.update(bars[key], description=ev.title)
-        result = execute(the_plan, on_event)
-    for s in result.slices:
-        console.print(f"{s.name}: {'up to date' if s.skipped else 'built'} -> {s.install_dir} ({s.seconds:.1f} s)")
-    for artifact in result.artifacts:
-        console.print(f"artifact: {artifact} (manifest: {artifact}.manifest.json)")
-    for line in result.verified:
-        console.print(line)
-    if the_plan.config.launcher is not None:
-        console.print(f"compiler cache ({the_plan.config.launcher.name}): hit rate {hit_rate(result.cache_stats)}")
-    console.print(f"done in {result.seconds:.1f} s")
+        return execute(the_plan, on_event)
 
 
 # ------------------------------------------------------------------ recipes

@@ -47,6 +47,11 @@ def clean(out: Annotated[Optional[Path], typer.Option(help="Output folder whose 
 
     if not (all_ or tag or target):
         raise UsageError("say what to clean", hint="use --tag TAG, --target T or --all")
+    if target is not None and target not in ("android", "ios", "host"):
+        from ..errors import did_you_mean
+
+        raise UsageError(f"unknown --target {target}" + did_you_mean(target, ("android", "ios", "host")),
+                         hint="choose from android, ios, host")
     folder = settings(out=out).out or Path("builder-out")
     chosen = select(find_builds(folder), tag=tag, target=target)
     console = _console()

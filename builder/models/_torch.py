@@ -39,13 +39,21 @@ def quiet() -> Iterator[None]:
         yield
 
 
+MAX_INFLATION = 64 << 20
+
+
 def model_kind(path: Path) -> ModelKind:
     """'lite' for a lite-interpreter file (bytecode.pkl or flatbuffer), 'torchscript' otherwise."""
     if not path.is_file():
         raise UsageError(f"model file not found: {path}")
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
+            infos = archive.infolist()
+        names = [i.filename for i in infos]
+        inflated = sum(i.file_size for i in infos)
+        if inflated > 2 * path.stat().st_size + MAX_INFLATION:   # torch stores model entries uncompressed
+            raise UsageError(f"{path} would inflate to {inflated >> 20} MiB from {path.stat().st_size >> 20} MiB: "
+                             "not a model torch wrote (a zip bomb?)", hint="pass a model saved by torch")
         if any(n.endswith("/bytecode.pkl") or n == "bytecode.pkl" for n in names):
             return "lite"
         if any(n.endswith("/data.pkl") or n == "data.pkl" for n in names):

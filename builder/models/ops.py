@@ -344,6 +344,9 @@ def read_op_list(path: Path, expect: OpListFormat | None = None) -> OpList:
     return load_op_list(path, expect)[0]
 
 
+MAX_OP_LIST_BYTES = 64 << 20          # PyTorch's whole tracing list of every operator is a few MB
+
+
 def load_op_list(path: Path, expect: OpListFormat | None = None) -> tuple[OpList, OpListFormat]:
     """:func:`read_op_list`, and the format the file is in (plain or tracing)."""
     import yaml
@@ -351,11 +354,16 @@ def load_op_list(path: Path, expect: OpListFormat | None = None) -> tuple[OpList
     if not path.is_file():
         raise UsageError(f"op list not found: {path}")
     try:
+        if path.stat().st_size > MAX_OP_LIST_BYTES:
+            raise UsageError(f"{path} is {path.stat().st_size >> 20} MiB: not an op list "
+                             f"(at most {MAX_OP_LIST_BYTES >> 20} MiB)", hint="check --ops")
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+    except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as exc:   # RecursionError: a 100,000-deep list
         where = getattr(exc, "problem_mark", None)
         line = f" (line {where.line + 1})" if where is not None else ""
-        raise UsageError(f"{path} is not valid YAML{line}") from None
+        raise UsageError(f"{path} is not valid YAML{line}", hint="check --ops") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read op list {path}: {exc.strerror}", hint="check --ops") from None
     found: OpListFormat = "plain"
     called: set[str] = set()
     if isinstance(data, Mapping) and isinstance(data.get("operators"), Mapping):

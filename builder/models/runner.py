@@ -160,10 +160,13 @@ def registration_objects(install: Install, work_dir: Path, rule: str = "register
     folder = work_dir / f"registrations-{digest[:16]}"
     rsp, index = folder / "objects.rsp", folder / "objects.json"
     if rsp.is_file() and index.is_file():
-        aliases = json.loads(index.read_text(encoding="utf-8"))
-        if all(Path(p).is_file() for p in aliases):
-            return rsp, aliases
-    aliases = {}
+        try:
+            cached = json.loads(index.read_text(encoding="utf-8"))
+        except (OSError, ValueError):      # a cut or unreadable index: extract again
+            cached = None
+        if isinstance(cached, dict) and all(Path(p).is_file() for p in cached):
+            return rsp, cached
+    aliases: dict[str, str] = {}
     for archive in archives:
         members = registration_members(archive, rule)
         log.info("%s: %d member(s) to force-load (%s)", archive.name, len(members), rule)

@@ -123,6 +123,9 @@ def load_manifest(path: Path) -> dict[str, Any]:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise PackageError(f"manifest {path} not found") from exc
+    except OSError as exc:
+        raise PackageError(f"cannot read manifest {path}: {exc.strerror}",
+                           hint="pass an artifact's <artifact>.manifest.json file") from exc
     except ValueError as exc:
         raise PackageError(f"manifest {path} is not valid JSON ({exc})") from exc
     if not isinstance(doc, dict) or doc.get("format") != MANIFEST_FORMAT or "files" not in doc:

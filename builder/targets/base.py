@@ -70,6 +70,11 @@ def no_android_options(request: BuildRequest, problems: list[UsageError], use: s
         problems.append(UsageError("--abi is for `builder android`", hint=use))
     if request.ndk or request.install_ndk:
         problems.append(UsageError("--ndk/--install-ndk are for `builder android`"))
+    if request.api_level is not None and request.origin.get("api_level") == "command line":  # builder.toml's top
+        problems.append(UsageError("--api-level is for `builder android`", hint="leave it out"))
+    if request.page_size_16k:
+        problems.append(UsageError("--16k-pages is for `builder android` (Google Play's 16 KB page size)",
+                                   hint="leave it out"))
 
 
 def no_ios_options(request: BuildRequest, problems: list[UsageError], hint: str | None = None) -> None:

@@ -46,7 +46,8 @@ class Host:
 
     def steps(self, config: BuildConfig, slices: tuple[SlicePlan, ...]) -> tuple[Step, ...]:
         (sp,) = slices
-        sdk = config.out_dir / f"{config.artifact or 'libtorch-host'}-{config.recipe.tag}.tar.gz"
+        # Named by the slice's key: two configurations never overwrite each other's SDK.
+        sdk = config.out_dir / f"{config.artifact or 'libtorch-host'}-{config.recipe.tag}-{sp.key[:12]}.tar.gz"
         facts = planning.build_facts(config, sp, self.name, {"host_compiler": config.compiler or "unknown"})
         steps: list[Step] = [*planning.source_steps(config), *planning.libtorch_steps(config, slices),
                              HostSdkStep(title=f"package host SDK {sdk} {planning.MANIFEST_CONTENT}",

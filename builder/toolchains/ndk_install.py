@@ -168,6 +168,9 @@ def list_rows(catalog: ArchiveCatalog, installed: Sequence[NdkInfo],
 # ---------------------------------------------------------------------------------------------
 # Download
 
+MAX_DOWNLOAD_BYTES = 4 << 30      # every NDK archive is under 2 GiB
+
+
 class _Restart(Exception):
     """The partial file is unusable: start again from byte 0 (counts as a retry)."""
 
@@ -225,10 +228,15 @@ def _fetch_once(url: str, part: Path, have: int, expected_size: int | None,
         mode, total = _plan_write(response, have, expected_size)
         if mode == "wb":
             have = 0
+        limit = total or expected_size or MAX_DOWNLOAD_BYTES
         with open(part, mode) as sink:
             while block := response.read(chunk_size):
                 sink.write(block)
                 have += len(block)
+                if have > limit:   # a server that sends no length (or more than it said) is not read for ever
+                    part.unlink(missing_ok=True)
+                    raise ToolchainError(f"download of {url} sent more than {limit} bytes; refused",
+                                         hint="check the NDK archive URL (builder ndk list)")
                 if progress is not None:
                     progress(have, total)
     if total is not None and have < total:

@@ -137,7 +137,9 @@ def _cached_answer(path: Path, args: tuple[str, ...], parse: Callable[[str], str
             cache = json.loads(cache_file.read_text())
         except (OSError, ValueError):
             cache = {}
-    if key in cache:
+    if not isinstance(cache, dict):      # valid JSON of another shape: start again
+        cache = {}
+    if key in cache and (cache[key] is None or isinstance(cache[key], str)):
         return cache[key]
     try:
         out = proc.run([path, *args], check=False, timeout=30).stdout

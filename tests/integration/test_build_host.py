@@ -34,9 +34,10 @@ def test_host_build_writes_sdk_and_manifest(tmp_path):
     out = tmp_path / "out"
     args = ["host", "--tag", up.tag, "--mirror", up.mirror, "--cache", "none", "--out", str(out)]
     run(args, env)
-    sdk = out / f"libtorch-lite-host-{up.tag}.tar.gz"
-    manifest = json.loads((out / (sdk.name + ".manifest.json")).read_text())
     plan = json.loads(run([*args, "--json"], env).stdout)
+    sdk = Path(plan["slices"][0]["artifact"])
+    assert sdk.parent == out and sdk.name.startswith(f"libtorch-lite-host-{up.tag}-")   # named by its key
+    manifest = json.loads((out / (sdk.name + ".manifest.json")).read_text())
     assert manifest["commit"] == up.commit
     assert list(manifest["submodules"]) == ["third_party/fmt-mini"]
     assert manifest["defines"] == plan["slices"][0]["defines"]       # every define actually passed

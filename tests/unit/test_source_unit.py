@@ -135,3 +135,18 @@ def test_plan_is_frozen_and_tag_is_sanitized(tmp_path: Path) -> None:
     for bad in ("", "v1 .0", "../x", "-x"):
         with pytest.raises(SourceError, match="invalid tag"):
             plan_checkout(_spec(tmp_path), bad, COMMIT)
+
+
+def test_fetch_failures_with_a_local_cause_do_not_blame_the_network() -> None:
+    from builder.gitcmd import GitFailed, git_command
+    from builder.source import _fetch_error
+
+    def failed(stderr: str) -> GitFailed:
+        return GitFailed(git_command("fetch"), 128, stderr)
+
+    err = _fetch_error(failed("fatal: write error: No space left on device"), "https://example.invalid/x.git", "v1")
+    assert "BUILDER_CACHE_DIR" in str(err) and "network" not in str(err)
+    locked = failed("fatal: Unable to create '/c/mirror.git/shallow.lock': File exists.")
+    assert "network" not in str(_fetch_error(locked, "https://example.invalid/x.git", "v1"))
+    corrupt = failed("error: object file ./objects/ab/cd is empty\nfatal: loose object abcd is corrupt")
+    assert "source cache is damaged" in str(_fetch_error(corrupt, "https://example.invalid/x.git", "v1"))
