@@ -86,3 +86,12 @@ def env(tmp_path, ndk_dir, fake_tools):
     return Environment(environ={"ANDROID_NDK": str(ndk_dir), "BUILDER_CACHE_DIR": str(tmp_path / "cache"),
                                 "PATH": "/nonexistent", **java},
                        home=home, host_os="Linux", cwd=work)
+
+
+@pytest.fixture
+def cli_env(env, monkeypatch):
+    """``env`` made the process's own environment and working folder (for CliRunner invocations)."""
+    for key, value in env.environ.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(env.cwd)
+    return env

@@ -11,13 +11,6 @@ from builder.cli import app
 runner = CliRunner()
 
 
-@pytest.fixture
-def cli_env(env, monkeypatch):
-    for key, value in env.environ.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.chdir(env.cwd)
-    return env
-
 
 @pytest.mark.parametrize("args, fragment", [
     (["android", "--tag", "v1.13.2"], "did you mean v1.13.1"),

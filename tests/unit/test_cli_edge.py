@@ -20,13 +20,6 @@ from tests.unit.conftest import ProcessForbidden
 runner = CliRunner()
 
 
-@pytest.fixture
-def cli_env(env, monkeypatch):
-    for key, value in env.environ.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.chdir(env.cwd)
-    return env
-
 
 def invoke(args: list[str]):
     """Run the CLI; fail the test if anything but a typed error (an exit code) left the command."""
