@@ -202,7 +202,15 @@ class Recipe:
 
 # ---------------------------------------------------------------- loading
 
-RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"   # builder's own (settings.recipes_dir overrides)
+def _own_recipes() -> Path:
+    """builder's own recipes: the checkout's recipes/ (a source or editable install), else the copy the wheel carries
+    (builder/_release/recipes, with patches/ beside it). settings.recipes_dir overrides both."""
+    here = Path(__file__).resolve().parent
+    checkout = here.parent / "recipes"
+    return checkout if (checkout / "README.md").is_file() else here / "_release" / "recipes"
+
+
+RECIPES_DIR = _own_recipes()
 
 
 def patches_dir(recipe: Recipe) -> Path:
