@@ -74,3 +74,11 @@ def test_assemble_needs_build_and_publishes_maven_and_manifest(workflow):
 def _needs(job: dict) -> list[str]:
     needs = job.get("needs", [])
     return [needs] if isinstance(needs, str) else list(needs)
+
+
+def test_classes_jar_comes_from_the_build_not_the_user(workflow):
+    """issue 16: nothing left to the user: `builder android` makes classes.jar; the parts are its stripped JNI output."""
+    build = _steps_text(workflow["jobs"]["build"])
+    assert "jni/aar-input" in build and "build/android-aar-*/classes.jar" in build
+    assemble = _steps_text(workflow["jobs"]["assemble"])
+    assert "--classes-jar classes/classes.jar" in assemble
