@@ -82,7 +82,7 @@ def toolchain_for(install_root: Path) -> Toolchain:
     cache_file = install_root.parent / "CMakeCache.txt"
     if not cache_file.is_file():
         return HOST
-    cache = read_cmake_cache(cache_file)
+    cache = {**compiler_facts(install_root.parent), **read_cmake_cache(cache_file)}
     abi = cache.get("ANDROID_ABI") or None
     if abi is None:
         return HOST
@@ -105,6 +105,19 @@ def toolchain_for(install_root: Path) -> Toolchain:
             flags += [f"-I{vk / 'include'}", f"-I{vk / 'common'}"]
     return Toolchain(cxx=cache.get("CMAKE_CXX_COMPILER") or None, flags=tuple(flags), abi=abi,
                      build_dir=install_root.parent, sources=tuple(sources))
+
+
+def compiler_facts(build_dir: Path) -> dict[str, str]:
+    """CMAKE_CXX_COMPILER (and its --target / sysroot) as CMake recorded them in
+    ``CMakeFiles/<version>/CMakeCXXCompiler.cmake``: a toolchain file (the NDK's, the stand-in's) sets them as plain
+    variables, so they are not in CMakeCache.txt."""
+    wanted = ("CMAKE_CXX_COMPILER", "CMAKE_CXX_COMPILER_TARGET", "CMAKE_SYSROOT")
+    out: dict[str, str] = {}
+    for path in sorted(build_dir.glob("CMakeFiles/*/CMakeCXXCompiler.cmake")):
+        for m in re.finditer(r'^set\((\w+) "([^"]*)"\)', path.read_text(encoding="utf-8", errors="replace"), re.M):
+            if m.group(1) in wanted and m.group(2):
+                out[m.group(1)] = m.group(2)
+    return out
 
 
 def elf_identity(path: Path) -> tuple[str, str | None]:
