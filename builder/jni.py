@@ -13,6 +13,7 @@ Pure except :func:`stage_view`, which writes the view (all-or-nothing: built bes
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Mapping
@@ -44,6 +45,9 @@ class JniLayout:
 
     def source_dir(self, spec: JniSpec) -> Path:
         return self.view / spec.project
+
+
+MARKER = ".builder-view.json"   # what a view links to; an identical view is kept as it is
 
 
 def layout(libtorch_build_dir: Path) -> JniLayout:
@@ -84,6 +88,10 @@ def toolchain_defines(slice_defines: Mapping[str, DefineValue]) -> dict[str, Def
 def stage_view(tree: Path, spec: JniSpec, abi: str, libtorch_install: Path, view: Path) -> Path:
     """Write the source view for one ABI (see the module docstring); returns the project folder in it."""
     points = link_points(spec, abi, libtorch_install)
+    marker = json.dumps({"tree": str(tree), "project": spec.project, "points": {str(k): str(v) for k, v in
+                                                                                 points.items()}}, sort_keys=True)
+    if (view / MARKER).is_file() and (view / MARKER).read_text(encoding="utf-8") == marker:
+        return view / spec.project   # the same view: keep what configure wrote into it (cmake_macros.h)
     real = {PurePosixPath(spec.project)} | {a for p in points for a in p.parents if str(a) != "."}
     tmp = view.with_name(view.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -92,6 +100,7 @@ def stage_view(tree: Path, spec: JniSpec, abi: str, libtorch_install: Path, view
     for point, dest in points.items():      # their folders are real (or new) folders of the view
         (tmp / point).parent.mkdir(parents=True, exist_ok=True)
         (tmp / point).symlink_to(dest, target_is_directory=True)
+    (tmp / MARKER).write_text(marker, encoding="utf-8")
     shutil.rmtree(view, ignore_errors=True)
     os.replace(tmp, view)
     return view / spec.project

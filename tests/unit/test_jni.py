@@ -61,3 +61,14 @@ def test_defines_follow_build_gradle_and_keep_the_slices_toolchain():
     assert lite["CMAKE_INSTALL_PREFIX"] == "/i" and lite["ANDROID_ABI"] == "arm64-v8a"
     full = jni.jni_defines(SPEC, lite=False, abi_defines=toolchain, install_dir=Path("/i"))
     assert full["BUILD_LITE_INTERPRETER"] is False
+
+
+def test_the_same_view_is_kept_with_what_configure_wrote_into_it(tmp_path):
+    tree = _tree(tmp_path / "tree")
+    view = tmp_path / "jni" / "view"
+    project = jni.stage_view(tree, SPEC, "arm64-v8a", tmp_path / "i", view)
+    (project / "src/main/cpp/cmake_macros.h").write_text("#define X 1\n")    # configure_file's output
+    again = jni.stage_view(tree, SPEC, "arm64-v8a", tmp_path / "i", view)
+    assert (again / "src/main/cpp/cmake_macros.h").read_text() == "#define X 1\n"
+    other = jni.stage_view(tree, SPEC, "arm64-v8a", tmp_path / "other", view)
+    assert not (other / "src/main/cpp/cmake_macros.h").exists()      # another install: a new view
