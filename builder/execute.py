@@ -255,7 +255,9 @@ class _Run:
 
         match step:
             case JniViewStep():
-                jni.stage_view(step.tree, step.spec, step.abi, step.libtorch_install, step.view)
+                if not jni.view_current(step.tree, step.spec, step.abi, step.libtorch_install, step.view):
+                    jni.stage_view(step.tree, step.spec, step.abi, step.libtorch_install, step.view)
+                    (step.view.parent / "build" / CONFIGURED).unlink(missing_ok=True)   # configure writes into it
                 return ()
             case StripStep():
                 out.strip_libraries(step.libs, step.extra_libs, step.include, step.strip_from, step.out)

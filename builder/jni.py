@@ -85,12 +85,23 @@ def toolchain_defines(slice_defines: Mapping[str, DefineValue]) -> dict[str, Def
     return {k: v for k, v in slice_defines.items() if k in TOOLCHAIN_DEFINES}
 
 
+def _marker(tree: Path, spec: JniSpec, abi: str, libtorch_install: Path) -> str:
+    points = link_points(spec, abi, libtorch_install)
+    return json.dumps({"tree": str(tree), "project": spec.project,
+                       "points": {str(k): str(v) for k, v in points.items()}}, sort_keys=True)
+
+
+def view_current(tree: Path, spec: JniSpec, abi: str, libtorch_install: Path, view: Path) -> bool:
+    """True when ``view`` is already this view (then what configure wrote into it is still there)."""
+    marker = view / MARKER
+    return marker.is_file() and marker.read_text(encoding="utf-8") == _marker(tree, spec, abi, libtorch_install)
+
+
 def stage_view(tree: Path, spec: JniSpec, abi: str, libtorch_install: Path, view: Path) -> Path:
     """Write the source view for one ABI (see the module docstring); returns the project folder in it."""
     points = link_points(spec, abi, libtorch_install)
-    marker = json.dumps({"tree": str(tree), "project": spec.project, "points": {str(k): str(v) for k, v in
-                                                                                 points.items()}}, sort_keys=True)
-    if (view / MARKER).is_file() and (view / MARKER).read_text(encoding="utf-8") == marker:
+    marker = _marker(tree, spec, abi, libtorch_install)
+    if view_current(tree, spec, abi, libtorch_install, view):
         return view / spec.project   # the same view: keep what configure wrote into it (cmake_macros.h)
     real = {PurePosixPath(spec.project)} | {a for p in points for a in p.parents if str(a) != "."}
     tmp = view.with_name(view.name + ".partial")
