@@ -110,25 +110,28 @@ def slices_of(root: Path, mirror: Path, abis: tuple[str, ...], out: str, *extra:
 
 
 def ninja_figures(build_dir: Path) -> dict[str, Any]:
-    """Edges, summed edge time and wall time from .ninja_log (each invocation's clock starts at 0)."""
+    """Edges, summed edge time and wall time from .ninja_log. Lines are written as edges finish (end times rise
+    within one ninja run; a smaller end time starts the next run, e.g. a resumed build); an edge with several
+    outputs has one line per output (same start, end and command hash)."""
     log = build_dir / ".ninja_log"
     if not log.is_file():
         return {}
-    edges, summed, wall, last_end, invocations = 0, 0.0, 0.0, 0, 1
+    seen: set[tuple[str, str, str, int]] = set()
+    summed, wall, last_end, runs = 0.0, 0.0, 0, 1
     for line in log.read_text().splitlines()[1:]:
         parts = line.split("\t")
-        if len(parts) < 4:
+        if len(parts) < 5:
             continue
         start, end = int(parts[0]), int(parts[1])
-        if start < last_end - 60000:     # the clock went back: a new ninja invocation (a resumed build)
-            wall += last_end / 1000
-            invocations += 1
-            last_end = 0
+        if end < last_end:
+            wall, last_end, runs = wall + last_end / 1000, 0, runs + 1
         last_end = max(last_end, end)
-        edges += 1
-        summed += (end - start) / 1000
+        key = (parts[0], parts[1], parts[4], runs)
+        if key not in seen:
+            seen.add(key)
+            summed += (end - start) / 1000
     wall += last_end / 1000
-    return {"edges": edges, "edge_seconds": round(summed), "wall_seconds": round(wall), "invocations": invocations}
+    return {"edges": len(seen), "edge_seconds": round(summed), "wall_seconds": round(wall), "invocations": runs}
 
 
 def lib_sizes(install: Path) -> dict[str, int]:
@@ -223,8 +226,8 @@ def _size(root: Path, install: Path, name: str, *extra: Any) -> dict[str, Any]:
     except ValueError:
         return {"status": "failed", "exit": code, "tail": text.strip().splitlines()[-5:]}
     report = data.get("report", data)
-    return {"status": "ok" if code == 0 else "failed", "stripped": report.get("stripped_bytes"),
-            "unstripped": report.get("binary_bytes"), "verified": report.get("verified"), "seconds": round(secs)}
+    return {"status": "ok" if code == 0 else "failed", "stripped": report.get("stripped_size"),
+            "unstripped": report.get("binary_size"), "verified": report.get("verified"), "seconds": round(secs)}
 
 
 def phase_sizes(root: Path, mirror: Path, results: dict[str, Any]) -> dict[str, Any]:
@@ -275,7 +278,7 @@ def render(results: dict[str, Any]) -> None:
             lines.append(f"| {abi} | {rec.get('edges', '-')} | {_t(rec.get('wall_seconds'))} | "
                          f"{_t(rec.get('edge_seconds'))} | {_mib(rec.get('libs', {}).get('libtorch_cpu.a'))} | "
                          f"{verdict} | {v.get('ran_on') or '-'} |")
-        lines += ["", f"Compiler cache over the whole command: {build.get('cache') or 'n/a'} (each ABI has its own "
+        lines += ["", f"Compiler cache, last command of the phase: {build.get('cache') or 'n/a'} (each ABI has its own "
                   "compiler, so ccache cannot share objects between ABIs)."]
         aar = build.get("aar") or {}
         if aar:
@@ -283,6 +286,11 @@ def render(results: dict[str, Any]) -> None:
                       "headers/; classes.jar, android.jar and nativeloader are compiled against STAND-INS):", "",
                       "| member | bytes |", "| --- | --- |"]
             lines += [f"| {name} | {size:,} |" for name, size in sorted(aar["members"].items())]
+            lines += ["", "The release's own Gradle build of pytorch_android_lite (android/pytorch_android/build.gradle, "
+                      "CMakeLists.txt) packages the same members: AndroidManifest.xml, classes.jar, jni/<abi>/"
+                      "{libpytorch_jni_lite,libfbjni,libc++_shared}.so, headers/ (addFolderToAar, build.gradle:104-150),"
+                      " R.txt and res/ (src/main/res); builder adds proguard.txt (keep rules for the JNI-called "
+                      "classes)."]
             lines += ["", "Maven folder: " + ", ".join(f"`{m}`" for m in aar["maven"] if m.endswith((".aar", ".pom",
                                                                                                     "-sources.jar")))]
     sizes, ops = ph.get("sizes", {}), ph.get("ops", {})
