@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
+from typer.core import TyperCommand
 
 from .app import STATE, Abi, Define, Tag, _console, app, guarded, machine, recipes_app, settings
 
@@ -104,8 +105,29 @@ def _build_command(target: str) -> Callable[..., None]:
     return guarded(command)
 
 
+# Per-target --help: an option of another target is hidden there (still accepted, then refused with the reason).
+OPTION_TARGETS: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(("abi", "api_level", "ndk", "force_ndk", "install_ndk", "aar", "android_sdk", "maven_repo",
+                     "page_size_16k"), ("android",)),
+    **dict.fromkeys(("metal", "coreml", "platform", "arch", "deployment_target"), ("ios",)),
+    "vulkan": ("android", "host"),
+}
+
+
+def _command_class(target: str) -> type[TyperCommand]:
+    class TargetCommand(TyperCommand):
+        def get_params(self, ctx: Any) -> Any:   # Typer vendors click: its own Context/Parameter types
+            params: list[Any] = super().get_params(ctx)
+            for param in params:
+                if param.param_type_name == "option" and target not in OPTION_TARGETS.get(param.name or "", (target,)):
+                    param.hidden = True
+            return params
+
+    return TargetCommand
+
+
 for _target in ("android", "ios", "host"):
-    app.command(_target)(_build_command(_target))
+    app.command(_target, cls=_command_class(_target))(_build_command(_target))
 
 
 def _ops_for_models(models: list[Path], target: str) -> Path:

@@ -86,3 +86,13 @@ def test_model_and_ops_together_are_refused(cli_env):
 def test_model_missing_is_one_message(cli_env):
     res = runner.invoke(app, ["host", "--model", "nope.pt", "--dry-run"])
     assert res.exit_code == 2 and "model not found: nope.pt" in res.output and "Traceback" not in res.output
+
+
+def test_per_target_help_shows_only_that_targets_options():
+    """issue 18 item 6: `builder host --help` does not list --abi / --platform; android's does not list --platform."""
+    host = runner.invoke(app, ["host", "--help"], terminal_width=200).output
+    android = runner.invoke(app, ["android", "--help"], terminal_width=200).output
+    ios = runner.invoke(app, ["ios", "--help"], terminal_width=200).output
+    assert "--abi" not in host and "--platform" not in host and "--aar" not in host and "--lite" in host
+    assert "--abi" in android and "--aar" in android and "--platform" not in android and "--metal" not in android
+    assert "--platform" in ios and "--abi" not in ios and "--vulkan" not in ios
