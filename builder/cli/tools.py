@@ -77,9 +77,16 @@ def ndk_list(all_hosts: Annotated[bool, typer.Option(help="Archives for every ho
 
     here = machine()
     rows = list_rows(load_catalog(), find_ndks(here.environ, here.home), None if all_hosts else host_os(here.host_os))
-    table = Table(*[f.replace("_", " ") for f in rows[0].__dataclass_fields__] if rows else ["none"])
+    if not rows:
+        _console().print("no pinned NDK archive for this host and no NDK installed")
+        return
+    table = Table("release", "revision", "host", "download", "checksums", "installed")
     for row in rows:
-        table.add_row(*[str(getattr(row, f)) for f in row.__dataclass_fields__])
+        size = f"{row.size / 2**30:.2f} GiB" if row.size else "-"
+        sums = ("pinned, read from Google's table" if row.verified else "pinned, from public build scripts"
+                ) if row.pinned else "not pinned (installed by hand)"
+        table.add_row(row.release, str(row.revision), row.host or "-", size, sums,
+                      str(row.installed_at) if row.installed_at else "no")
     _console().print(table)
 
 

@@ -96,3 +96,10 @@ def test_per_target_help_shows_only_that_targets_options():
     assert "--abi" not in host and "--platform" not in host and "--aar" not in host and "--lite" in host
     assert "--abi" in android and "--aar" in android and "--platform" not in android and "--metal" not in android
     assert "--platform" in ios and "--abi" not in ios and "--vulkan" not in ios
+
+
+def test_ndk_list_in_words(cli_env):
+    """issue 18 item 6: sizes in GiB, checksums described, 'no' instead of None."""
+    out = runner.invoke(app, ["ndk", "list"], terminal_width=200).output
+    assert "r21e" in out and "GiB" in out and "read from Google's table" in out
+    assert "None" not in out and "True" not in out
