@@ -249,8 +249,37 @@ def recipes_show(tag: str, as_json: Annotated[bool, typer.Option("--json")] = Fa
     if as_json:
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
         return
-    from rich.pretty import Pretty
+    _console().print("\n".join(recipe_text(data)), markup=False, highlight=False)
 
-    _console().print(Pretty(data))
+
+def recipe_text(d: dict[str, Any]) -> list[str]:
+    """`builder recipes show` for people: what the release is, needs, builds and offers (--json has everything)."""
+    ndk = d["ndk"]
+    lines = [f"{d['tag']}: commit {d['commit']} ({'verified' if d['commit_verified'] else 'NOT verified'}: "
+             f"{d['commit_source']})",
+             f"needs: Python {d['python']}, CMake {d['cmake']}; NDK {ndk['supported']}, tested "
+             f"{', '.join(str(t).lstrip('=') for t in ndk['tested'])}, default {ndk['default']}; "
+             f"reads lite-interpreter bytecode {d['bytecode']['min']}..{d['bytecode']['max']}", "", "targets:"]
+    for name, t in d["targets"].items():
+        what = [t["script"], t["build_type"]]
+        if t.get("abis"):
+            what.append(f"ABIs {' '.join(t['abis'])} (default {' '.join(t['default_abis'])}), API {t['api_level']}, "
+                        f"STL {t['stl']}")
+        lines.append(f"  {name}: {', '.join(str(w) for w in what)}; packages {t['artifact_lite']} / {t['artifact_full']}")
+        lines.append(f"    submodules ({len(t['submodules'])}): {' '.join(t['submodules'])}")
+    lines += ["", "features (on by default where listed):"]
+    for name, f in d["features"].items():
+        default = f" [default: {', '.join(f['default'])}]" if f["default"] else ""
+        lines.append(f"  {name} ({', '.join(f['targets'])}){default}")
+    lines += ["", "size levers (--size-levers turns on the default ones; --lever NAME):"]
+    for name, lv in d["size_levers"].items():
+        lines.append(f"  {name}{' [default]' if lv['default'] else ''}: {lv['description']}")
+    lines += ["", "optional submodules (--skip-submodule):"]
+    lines += [f"  {path}: {lost}" for path, lost in d["optional_submodules"].items()] or ["  none"]
+    lines += ["", "system libraries (--system-lib): " + (", ".join(d["system_libs"]) or "none"),
+              "", f"read from {len(d['sources'])} files of the release: {', '.join(d['sources'])}"]
+    if d.get("notes"):
+        lines += ["", "notes:", *(f"  {line}" for line in str(d["notes"]).strip().splitlines())]
+    return lines
 
 

@@ -103,3 +103,14 @@ def test_ndk_list_in_words(cli_env):
     out = runner.invoke(app, ["ndk", "list"], terminal_width=200).output
     assert "r21e" in out and "GiB" in out and "Google" in out      # (the table wraps at the runner's width)
     assert "None" not in out and "True" not in out
+
+
+def test_recipes_show_is_readable_for_every_release(cli_env):
+    """issue 18 item 6: a text summary by default (--json keeps everything)."""
+    from builder.recipes import available_tags
+
+    for tag in available_tags():
+        res = runner.invoke(app, ["recipes", "show", tag], terminal_width=200)
+        assert res.exit_code == 0 and res.output.startswith(f"{tag}: commit"), (tag, res.output[-500:])
+        assert "targets:" in res.output and "size levers" in res.output
+    assert runner.invoke(app, ["recipes", "show", "v1.13.1", "--json"]).output.lstrip().startswith("{")
