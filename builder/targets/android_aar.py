@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from .. import jni, proc
 from ..errors import BuilderError, UsageError
-from ..hashing import sha256_text
+from ..hashing import sha256_json
 from ..package import aar as aar_mod
 from ..package.java import ClasspathSearch, MavenDep, find_android_jar, find_maven_jar
 from ..package.maven import custom_version
@@ -190,4 +190,4 @@ def _coordinate_digest(config: BuildConfig, slices: tuple[SlicePlan, ...]) -> st
 
 
 def _digest(*parts: object) -> str:
-    return sha256_text(json.dumps(parts, sort_keys=True, default=str))
+    return sha256_json(list(parts))
