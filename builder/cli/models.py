@@ -122,6 +122,10 @@ def export(model: Annotated[Path, typer.Argument(help="TorchScript model (.pt)."
 @guarded
 def verify(model: Annotated[Path, typer.Option("--model", help="Lite-interpreter model (.ptl).")],
            build: Annotated[Optional[Path], typer.Option("--build", help="A build's install folder (or its build folder): host, or an Android ABI (run under qemu-user, or on a device with adb).")] = None,
+           aar: Annotated[Optional[Path], typer.Option("--aar", help="Instead of --build: an AAR; the model runs through its Java API (LiteModuleLoader / Module) on this machine's JVM with the AAR's own classes.jar and jni/<abi>/ libraries.")] = None,
+           tag: Annotated[Optional[str], typer.Option("--tag", help="With --aar: the release it is of (default: read from the manifest beside it).")] = None,
+           maven_repo: Annotated[Optional[Path], typer.Option("--maven-repo", help="With --aar: a Maven folder holding the release's runtime jars (nativeloader); default ~/.m2 and the Gradle cache.")] = None,
+           android_sdk: Annotated[Optional[Path], typer.Option("--android-sdk", help="With --aar: an SDK holding android.jar of the release's compileSdk (default ANDROID_HOME, ANDROID_SDK_ROOT, ~/Android/Sdk).")] = None,
            inputs: Annotated[Optional[Path], typer.Option(help="Inputs (.pt tensor/list, or builder tensor file).")] = None,
            shapes: Annotated[str, typer.Option(help="Random inputs of these shapes, e.g. 1x3x224x224.")] = "1x3x224x224",
            seed: Annotated[int, typer.Option(help="Seed for random inputs.")] = 0,
@@ -131,10 +135,17 @@ def verify(model: Annotated[Path, typer.Option("--model", help="Lite-interpreter
            gc_sections: Annotated[bool, typer.Option("--gc-sections/--no-gc-sections", help="Link with -Wl,--gc-sections.")] = False) -> None:
     """Compile a runner against a build (with the build's own compiler), run the model on it and compare with
     torch eager. Android builds run under qemu-user (stand-in NDK) or on a device over adb (Google's NDK)."""
+    from ..errors import UsageError
     from ..models.platform import toolchain_for
     from ..models.runner import compile_runner, find_install
     from ..models.verify import Tolerance, model_inputs, verify_model
 
+    if aar is not None:
+        if build is not None:
+            raise UsageError("--aar and --build name two different things to verify", hint="pass one of them")
+        _verify_aar(aar, model, model_inputs(inputs, shapes, seed), Tolerance(rtol=rtol, atol=atol), tag, maven_repo,
+                    android_sdk)
+        return
     chosen = settings()
     install = find_install(_install_dir(build) if build is not None else chosen.real_install)
     work = _verify_work()
@@ -146,6 +157,26 @@ def verify(model: Annotated[Path, typer.Option("--model", help="Lite-interpreter
     _console().print(f"ok: {model.name} on {install.root} (link {link}; ran on {runner.launch.where}): "
                      f"{len(res.outputs)} output(s) match torch {res.torch_version} (max abs {res.max_abs_error:.2e}, "
                      f"max rel {res.max_rel_error:.2e}); forward {forward}")
+
+
+def _verify_aar(aar: Path, model: Path, values: Any, tolerance: Any, tag: str | None,
+                maven_repo: Path | None, android_sdk: Path | None) -> None:
+    import platform
+
+    from ..models.java_check import choose_slice, java_tools, verify_aar
+    from ..source import SourceSpec
+
+    chosen, env = settings(maven_repo=maven_repo, android_sdk=android_sdk), machine()
+    tools = java_tools(aar, tag, chosen.recipes_dir, chosen.maven_repo, chosen.android_sdk, env.environ, env.home,
+                       lambda release: SourceSpec(cache_dir=_cache() / "git").worktree_dir(release))
+    part = choose_slice(aar, platform.machine())
+    res = verify_aar(tools, part, model, values, _verify_work() / "java", tolerance)
+    forward = f"{res.forward_ms:.1f} ms" if res.forward_ms is not None else "n/a"
+    loader = "LiteModuleLoader" if part.kind == "lite" else "Module"
+    _console().print(f"ok: {model.name} through {aar.name}'s Java API ({loader}.load, forward; jni/{part.abi}/ on "
+                     f"this machine's JVM, {tools.java}): {len(res.outputs)} output(s) match torch "
+                     f"{res.torch_version} (max abs {res.max_abs_error:.2e}, max rel {res.max_rel_error:.2e}); "
+                     f"forward {forward}")
 
 
 def _cache() -> Path:

@@ -10,16 +10,15 @@ gradle files pin (``--maven-repo`` or BUILDER_MAVEN_REPO, ~/.m2/repository, the 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .. import jni, proc
+from .. import jni
 from ..errors import BuilderError, UsageError
 from ..hashing import sha256_json
 from ..package import aar as aar_mod
-from ..package.java import ClasspathSearch, MavenDep, find_android_jar, find_maven_jar
+from ..package.java import ClasspathSearch, MavenDep, find_maven_jar
 from ..package.maven import custom_version
 from ..steps import (
     AarStep,
@@ -33,6 +32,8 @@ from ..steps import (
     StripStep,
     render_value,
 )
+from ..toolchains.android_sdk import locate_android_jar, missing_message, sdk_roots
+from ..toolchains.jdk import INSTALL_HINT, find_jdk_tool
 
 if TYPE_CHECKING:
     from ..config import BuildConfig, BuildRequest, Environment
@@ -60,26 +61,16 @@ def java_toolchain(request: BuildRequest, recipe: Recipe, env: Environment,
         return None
     java = target.java
     off = "; or pass --no-aar to build the libraries only"
-    javac = _javac(env)
+    javac = find_jdk_tool("javac", env.environ)
     if javac is None:
         problems.append(UsageError("javac not found (a JDK compiles the AAR's classes.jar)",
-                                   hint="install a JDK (e.g. apt-get install default-jdk-headless) or set JAVA_HOME"
-                                        + off))
-    from_env = (Path(env.environ[k]) for k in ("ANDROID_HOME", "ANDROID_SDK_ROOT") if env.environ.get(k))
-    sdk_roots = [p for p in (request.android_sdk, *from_env, env.home / "Android" / "Sdk") if p is not None]
-    android_jar = None
-    for root in sdk_roots:
-        try:
-            android_jar = find_android_jar(ClasspathSearch(sdk_root=root, android_api=java.compile_sdk,
-                                                           env=dict(env.environ), home=env.home))
-            break
-        except BuilderError:
-            continue
+                                   hint=INSTALL_HINT + off))
+    sdks = sdk_roots(request.android_sdk, env.environ, env.home)
+    android_jar = locate_android_jar(sdks, java.compile_sdk, env.environ, env.home)
     if android_jar is None:
-        where = ", ".join(str(r / "platforms" / f"android-{java.compile_sdk}") for r in sdk_roots)
-        problems.append(UsageError(f"android.jar of API {java.compile_sdk} ({recipe.tag}'s compileSdk) not found in "
-                                   f"{where}", hint=f"install it (sdkmanager \"platforms;android-{java.compile_sdk}\")"
-                                   " or point --android-sdk at an SDK that has it" + off))
+        problems.append(UsageError(missing_message(sdks, java.compile_sdk).replace(
+            "not found", f"({recipe.tag}'s compileSdk) not found"), hint=f"install it (sdkmanager \"platforms;"
+            f"android-{java.compile_sdk}\") or point --android-sdk at an SDK that has it" + off))
     m2 = request.maven_repo or env.home / ".m2" / "repository"     # BUILDER_MAVEN_REPO: settings.OPTIONS
     jars: list[Path] = []
     for coord in java.classpath_jars():
@@ -93,14 +84,6 @@ def java_toolchain(request: BuildRequest, recipe: Recipe, env: Environment,
     if javac is None or android_jar is None or len(jars) != len(java.classpath_jars()):
         return None
     return JavaToolchain(javac, android_jar, tuple(jars), m2)
-
-
-def _javac(env: Environment) -> Path | None:
-    home = env.environ.get("JAVA_HOME")
-    if home and (Path(home) / "bin" / "javac").is_file():
-        return Path(home) / "bin" / "javac"
-    found = proc.which("javac", path=env.environ.get("PATH", os.defpath))
-    return Path(found) if found else None
 
 
 # ------------------------------------------------------------------ planning

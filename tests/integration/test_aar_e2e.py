@@ -131,3 +131,34 @@ task resolve {{ doLast {{
     # the POM's runtime dependencies are read: fbjni-java-only is in no local repository here (nativeloader is)
     assert "unresolved com.facebook.fbjni:fbjni-java-only:0.2.2" in res.stdout
     assert "nativeloader" not in res.stdout.split("unresolved", 1)[-1]
+
+
+@pytest.mark.skipif(shutil.which("java") is None, reason="needs a JDK's java")
+def test_verify_aar_runs_a_model_through_its_java_api_on_this_jvm(world, tmp_path):
+    """`builder verify --aar`: the AAR's own classes.jar and jni/x86_64/ libraries (STAND-IN NDK: Linux ELF) on this
+    machine's JVM, through LiteModuleLoader.load -> forward -> getDataAsFloatArray; mini-torch's model is identity,
+    computed natively across JNI, so torch eager gives the same numbers."""
+    torch = pytest.importorskip("torch")
+    out = tmp_path / "out"
+    build(world, out)
+    (aar,) = out.glob("*.aar")
+    model = tmp_path / "identity.ptl"
+    torch.jit.script(torch.nn.Identity())._save_for_lite_interpreter(str(model))
+    m2 = world["args"][world["args"].index("--maven-repo") + 1]
+    sdk = world["args"][world["args"].index("--android-sdk") + 1]
+    argv = [sys.executable, "-m", "builder", "verify", "--aar", str(aar), "--model", str(model), "--shapes", "2x3x4",
+            "--maven-repo", m2, "--android-sdk", sdk]
+    res = subprocess.run(argv, env=world["env"], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "LiteModuleLoader.load" in res.stdout and "jni/x86_64/" in res.stdout and "max abs 0.00e+00" in res.stdout
+    again = subprocess.run(argv, env=world["env"], capture_output=True, text=True, timeout=600)   # cached check
+    assert again.returncode == 0, again.stdout + again.stderr
+    arm_only = tmp_path / "arm.aar"
+    with zipfile.ZipFile(aar) as src, zipfile.ZipFile(arm_only, "w") as dst:
+        for item in src.infolist():
+            if not item.filename.startswith("jni/x86_64/"):
+                dst.writestr(item, src.read(item))
+    res = subprocess.run([*argv[:5], str(arm_only), *argv[6:], "--tag", world["up"].tag], env=world["env"],
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 2 and "no libraries this x86_64 machine's JVM can load" in res.stderr
+    assert "Traceback" not in res.stderr
