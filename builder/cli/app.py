@@ -21,6 +21,8 @@ recipes_app = typer.Typer(help="The releases builder knows.", no_args_is_help=Tr
 app.add_typer(recipes_app, name="recipes")
 ndk_app = typer.Typer(help="Android NDKs: list, install.", no_args_is_help=True)
 app.add_typer(ndk_app, name="ndk")
+sdk_app = typer.Typer(help="Android SDK platforms (android.jar): install.", no_args_is_help=True)
+app.add_typer(sdk_app, name="sdk")
 
 if TYPE_CHECKING:
     from rich.console import Console

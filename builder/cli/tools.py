@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .app import _console, app, guarded, machine, ndk_app, settings
+from .app import _console, app, guarded, machine, ndk_app, sdk_app, settings
 
 # ------------------------------------------------------------------ doctor, clean
 
@@ -121,6 +121,41 @@ def ndk_install(version: str,
         _console(stderr=True).print(f"[yellow]warning:[/] {w}")
     state = "already installed" if result.already_installed else "installed"
     _console().print(f"NDK {result.info.revision} {state} at {result.info.path}")
+
+
+@sdk_app.command("install")
+@guarded
+def sdk_install(tag: Annotated[Optional[str], typer.Option("--tag", help="Install the compileSdk of this release (default: the default release).")] = None,
+                api: Annotated[Optional[int], typer.Option(help="Install this API level instead (see builder/data/android_platforms.toml).")] = None,
+                sdk: Annotated[Optional[Path], typer.Option(help="Android SDK folder (default ANDROID_HOME, ANDROID_SDK_ROOT, ~/Android/Sdk).")] = None,
+                mirror: Annotated[Optional[str], typer.Option(help="Base URL serving the platform archives.")] = None) -> None:
+    """Download, verify (pinned sha1 + sha256) and unpack android.jar of a release's compileSdk."""
+    from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
+
+    from ..config import DEFAULT_TAG
+    from ..errors import UsageError
+    from ..recipes import load_recipe
+    from ..toolchains.ndk import default_sdk_root
+    from ..toolchains.platform_install import install_platform
+
+    here, chosen = machine(), settings()
+    assert chosen.cache_dir is not None
+    if api is None:
+        java = load_recipe(tag or DEFAULT_TAG, chosen.recipes_dir).target("android").java
+        if java is None:
+            raise UsageError(f"{tag or DEFAULT_TAG} has no Java API for android, so no compileSdk", hint="pass --api")
+        api = java.compile_sdk
+    sdk_root = sdk or default_sdk_root(here.environ, here.home, here.host_os)
+    with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(),
+                  console=_console(stderr=True)) as progress:
+        task = progress.add_task(f"android-{api}", total=None)
+
+        def on_progress(done: int, total: int | None) -> None:
+            progress.update(task, completed=done, total=total)
+        jar, had = install_platform(api, sdk_root=sdk_root, download_dir=chosen.cache_dir / "downloads",
+                                    base_url=mirror, progress=on_progress)
+    _console().print(f"android.jar of API {api} {'already installed' if had else 'installed'} at {jar} "
+                     f"(use --android-sdk {sdk_root} if that is not ANDROID_HOME)")
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

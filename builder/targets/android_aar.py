@@ -68,9 +68,10 @@ def java_toolchain(request: BuildRequest, recipe: Recipe, env: Environment,
     sdks = sdk_roots(request.android_sdk, env.environ, env.home)
     android_jar = locate_android_jar(sdks, java.compile_sdk, env.environ, env.home)
     if android_jar is None:
-        problems.append(UsageError(missing_message(sdks, java.compile_sdk).replace(
-            "not found", f"({recipe.tag}'s compileSdk) not found"), hint=f"install it (sdkmanager \"platforms;"
-            f"android-{java.compile_sdk}\") or point --android-sdk at an SDK that has it" + off))
+        problems.append(UsageError(
+            missing_message(sdks, java.compile_sdk).replace("not found", f"({recipe.tag}'s compileSdk) not found"),
+            hint=f"run builder sdk install --tag {recipe.tag} (a pinned archive), or point --android-sdk at an SDK "
+                 "that has it" + off))
     m2 = request.maven_repo or env.home / ".m2" / "repository"     # BUILDER_MAVEN_REPO: settings.OPTIONS
     jars: list[Path] = []
     for coord in java.classpath_jars():

@@ -213,3 +213,61 @@ def test_unverified_entries(tmp_path, standin):
     assert state.requests == []
     result = _install(tmp_path, base, ArchiveCatalog("https://x/", (plain,)), allow_unverified=True)
     assert "WITHOUT verification" in result.warnings[0]
+
+
+# ------------------------------------------------------------------ android.jar (builder sdk install)
+
+def _platform_zip(path: Path, top: str = "android-9") -> bytes:
+    """A stand-in platform archive shaped like Google's platform-28_r06.zip: one top folder holding android.jar."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr(f"{top}/android.jar", b"PK stand-in android.jar")
+        zf.writestr(f"{top}/source.properties", "Pkg.Revision=6\nAndroidVersion.ApiLevel=28\n")
+    path.write_bytes(buf.getvalue())
+    return buf.getvalue()
+
+
+def test_sdk_install_checks_both_pins_and_unpacks_as_platforms_android_api(tmp_path, server):
+    import hashlib
+
+    from builder.toolchains.platform_install import PlatformArchive, PlatformCatalog, install_platform
+
+    base, state = server
+    data = _platform_zip(tmp_path / "p.zip")
+    state.files["/mirror/platform-28_r06.zip"] = data
+    good = PlatformArchive(28, 6, "platform-28_r06.zip", hashlib.sha1(data).hexdigest(),
+                           hashlib.sha256(data).hexdigest())
+    bad = PlatformArchive(28, 6, "platform-28_r06.zip", good.sha1, "0" * 64)
+    sdk = tmp_path / "sdk"
+    with pytest.raises(ToolchainError, match="checksum mismatch"):
+        install_platform(28, sdk_root=sdk, download_dir=tmp_path / "dl", catalog=PlatformCatalog(base, (bad,)))
+    assert not (sdk / "platforms").exists() and not (tmp_path / "dl" / good.file).exists()
+    jar, had = install_platform(28, sdk_root=sdk, download_dir=tmp_path / "dl", catalog=PlatformCatalog(base, (good,)))
+    assert jar == sdk / "platforms" / "android-28" / "android.jar" and not had and jar.read_bytes().startswith(b"PK")
+    again, had = install_platform(28, sdk_root=sdk, download_dir=tmp_path / "dl", catalog=PlatformCatalog(base, (good,)))
+    assert again == jar and had and len(state.requests) == 2          # the second install downloads nothing
+
+
+def test_the_pinned_platform_catalogue_names_google_and_both_checksums():
+    from builder.toolchains.platform_install import load_platforms
+
+    catalog = load_platforms()
+    p28 = catalog.find(28)
+    assert catalog.base_url == "https://dl.google.com/android/repository/" and p28.file == "platform-28_r06.zip"
+    assert len(p28.sha1) == 40 and len(p28.sha256) == 64
+    with pytest.raises(ToolchainError, match="no pinned archive for android-99"):
+        catalog.find(99)
+
+
+def test_every_recipes_compile_sdk_is_installable():
+    from builder.recipes import RECIPES_DIR, load_recipe
+    from builder.toolchains.platform_install import load_platforms
+
+    catalog = load_platforms()
+    for path in sorted(RECIPES_DIR.glob("v*.toml")):
+        java = load_recipe(path.stem, RECIPES_DIR).targets.get("android")
+        if java is not None and java.java is not None:
+            catalog.find(java.java.compile_sdk)
