@@ -16,6 +16,8 @@ Phases (each recorded in ROOT/android-results.json; a phase already "ok" is skip
   build    ONE builder command for arm64-v8a, armeabi-v7a and x86_64 (resumable: a re-run finishes what is missing;
            per-ABI figures come from each build folder's .ninja_log, so they hold even when the build was resumed)
   verify   `builder verify` of the model on each ABI's build (qemu-user for the ARM ABIs, native for x86_64)
+  java     `builder verify --aar`: the model through the AAR's own Java API (LiteModuleLoader) on this machine's JVM,
+           with the AAR's x86_64 libraries (stand-in NDK: Linux ELF)
   sizes    `builder size` of the arm64-v8a build: the stripped runner that runs the model
   ops      arm64-v8a again with `--model` + `--size-levers`, verified and sized the same way
 """
@@ -38,7 +40,7 @@ BEGIN, END = "<!-- android:begin -->", "<!-- android:end -->"
 TAG = "v1.13.1"
 ALL_ABIS = ("arm64-v8a", "armeabi-v7a", "x86_64")
 ABIS = VERIFY_ABIS = ALL_ABIS
-PHASES = ("standin", "model", "build", "verify", "sizes", "ops")
+PHASES = ("standin", "model", "build", "verify", "java", "sizes", "ops")
 NDK_REVISION = "19.2.5345600"   # the recipe's tested and default NDK (r19c), as the stand-in's revision
 
 
@@ -217,6 +219,21 @@ def phase_verify(root: Path, mirror: Path, results: dict[str, Any]) -> dict[str,
     return {"status": "ok" if ok else "failed", "abis": out}
 
 
+def phase_java(root: Path, mirror: Path, results: dict[str, Any]) -> dict[str, Any]:
+    found = sorted((root / "out").glob("*.aar"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        return {"status": "failed", "tail": ["no AAR in out/: run the build phase first"]}
+    model, java = root / "model", root / "standin-android"
+    code, text, secs = run(builder("verify", "--aar", found[-1], "--model", model / "mobilenet_v2.ptl", "--inputs",
+                                   model / "mobilenet_v2.inputs.bt", "--maven-repo", java / "m2", "--android-sdk",
+                                   java / "sdk"), root / "logs" / "verify-java.log")
+    err = re.search(r"max abs ([0-9.e+-]+)", text)
+    fwd = re.search(r"forward ([0-9.]+ ms)", text)
+    return {"status": "ok" if code == 0 else "failed", "exit": code, "seconds": round(secs), "aar": found[-1].name,
+            "max_abs": float(err.group(1)) if err else None, "forward": fwd.group(1) if fwd else None,
+            "tail": text.strip().splitlines()[-3:]}
+
+
 def _size(root: Path, install: Path, name: str, *extra: Any) -> dict[str, Any]:
     model = root / "model"
     code, text, secs = run(builder("size", "--build", install, "--model", model / "mobilenet_v2.ptl", "--inputs",
@@ -244,6 +261,7 @@ def phase_ops(root: Path, mirror: Path, results: dict[str, Any]) -> dict[str, An
     install = Path(slices["arm64-v8a"]["install_dir"])
     rec: dict[str, Any] = {"status": "ok" if code == 0 else "failed", "exit": code, "seconds": round(secs),
                            "command": " ".join(map(str, argv)), **ninja_figures(Path(slices["arm64-v8a"]["build_dir"]))}
+    rec["aar"] = aar_facts(root / "out-ops")
     if code == 0:
         rec["verify"] = _verify(root, install, "arm64-ops")
         rec["size"] = _size(root, install, "arm64-ops", "--link", "registrations")
@@ -293,6 +311,22 @@ def render(results: dict[str, Any]) -> None:
                       "classes)."]
             lines += ["", "Maven folder: " + ", ".join(f"`{m}`" for m in aar["maven"] if m.endswith((".aar", ".pom",
                                                                                                     "-sources.jar")))]
+    java = ph.get("java", {})
+    if java:
+        lines += ["", f"`builder verify --aar {java.get('aar')}` (the model through the AAR's Java API: "
+                  "LiteModuleLoader.load -> forward -> getDataAsFloatArray, on this machine's JVM with the AAR's "
+                  f"jni/x86_64/ libraries and classes.jar): {java.get('status')}, max abs error "
+                  f"{java.get('max_abs') if java.get('max_abs') is not None else '-'}, forward {java.get('forward') or '-'}"
+                  " (stand-in x86_64 libraries: Linux ELF, so a desktop JVM loads them; a Google-NDK AAR needs a device)."]
+    ops_aar = (ph.get("ops", {}).get("aar") or {}).get("members", {})
+    jni = {k.split("/")[1]: v for k, v in (build.get("aar") or {}).get("members", {}).items()
+           if k.endswith("/libpytorch_jni_lite.so")}
+    if jni:
+        lines += ["", "| libpytorch_jni_lite.so (stripped) | full build | `--model` + `--size-levers` |",
+                  "| --- | --- | --- |"]
+        lines += [f"| {abi} | {size:,} | {ops_aar.get(f'jni/{abi}/libpytorch_jni_lite.so', '-'):,} |"
+                  if isinstance(ops_aar.get(f'jni/{abi}/libpytorch_jni_lite.so'), int) else f"| {abi} | {size:,} | - |"
+                  for abi, size in sorted(jni.items())]
     sizes, ops = ph.get("sizes", {}), ph.get("ops", {})
     if sizes or ops:
         full = sizes.get("full", {})
