@@ -99,6 +99,9 @@ class Plan:
             lines.append(f"# NDK {ndk.revision} ({release_name(ndk.revision)}) at {ndk.path}"
                          + (f", {self.config.ndk_reason}" if self.config.ndk_reason else ""))
         lines += [f"# warning: {w}" for w in self.config.warnings]
+        if self.config.source.allow_unpinned:
+            lines.append("# --allow-unpinned: build folders below are named for the recipe's commit; when the tag "
+                         "checks out another commit, the run names them after that one (and says so)")
         if self.config.size_levers:
             lines.append(f"# size levers: {', '.join(self.config.size_levers)} "
                          f"(programs linking it: {link_spec(self.config.recipe, self.config.size_levers).describe()})")
