@@ -97,9 +97,10 @@ def serve(folder: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
     return server, f"http://127.0.0.1:{server.server_address[1]}/"
 
 
-def build(name: str, ctx: Path, build_args: dict[str, str], log: Path) -> dict[str, Any]:
+def build(name: str, ctx: Path, build_args: dict[str, str], log: Path, cached: bool = False) -> dict[str, Any]:
     tag = f"localhost/builder-{name}:dev"
-    argv = podman("build", "--format", "docker", "--isolation", "chroot", "--network", "host", "--no-cache",
+    argv = podman("build", "--format", "docker", "--isolation", "chroot", "--network", "host",
+                  *(() if cached else ("--no-cache",)),
                   "-f", f"docker/{name}.Dockerfile", "-t", tag,
                   *[a for k, v in build_args.items() for a in ("--build-arg", f"{k}={v}")])
     if CA_DIR.is_dir() and any(CA_DIR.glob("*.crt")):
@@ -151,6 +152,7 @@ def main() -> None:
     ap.add_argument("--root", type=Path, default=DEFAULT_ROOT)
     ap.add_argument("--only", choices=("android", "host"))
     ap.add_argument("--report", action="store_true", help="only re-render docs/docker.md")
+    ap.add_argument("--cached", action="store_true", help="reuse podman's layers (recorded apart, not in the doc)")
     opts = ap.parse_args()
     store = opts.root / "results.json"
     results: dict[str, Any] = json.loads(store.read_text()) if store.is_file() else {}
@@ -170,8 +172,9 @@ def main() -> None:
             for name, args in todo.items():
                 if opts.only in (None, name):
                     print(f"building {name} ...", flush=True)
-                    results[name] = build(name, ctx, args, opts.root / f"build-{name}.log")
-                    print(f"{name}: {results[name]['seconds']} s, {results[name]['bytes'] / 1e6:.0f} MB", flush=True)
+                    key = f"{name}-cached" if opts.cached else name
+                    results[key] = build(name, ctx, args, opts.root / f"build-{key}.log", opts.cached)
+                    print(f"{key}: {results[key]['seconds']} s, {results[key]['bytes'] / 1e6:.0f} MB", flush=True)
                     store.write_text(json.dumps(results, indent=2) + "\n")
         finally:
             server.shutdown()

@@ -100,7 +100,8 @@ def run_command(req: RunRequest, exists: Callable[[Path], bool]) -> ContainerRun
         problems.append(f"bad --user value {req.user!r}: expected UID[:GID] (numbers)")
     for name in sorted(req.caches):
         if name not in CACHE_ENV:
-            problems.append(f"unknown cache {name!r}" + did_you_mean(name, CACHE_ENV) + f" (known: {', '.join(CACHE_ENV)})")
+            problems.append(f"unknown cache {name!r}" + did_you_mean(name, CACHE_ENV)
+                            + f" (known: {', '.join(CACHE_ENV)})")
     env = {**{CACHE_ENV[n]: str(p) for n, p in req.caches.items() if n in CACHE_ENV}, **req.env}
     problems += [f"bad environment variable name {k!r}" for k in (*env, *req.passthrough) if not _ENV_NAME.match(k)]
     named = [Path(p) for p in (*host_paths(req.builder_args), *host_paths(env.values()))]

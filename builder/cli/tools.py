@@ -161,7 +161,9 @@ def docker(ctx: typer.Context,
         return
     for folder in planned.create:       # created by the caller, so they are the caller's, not root's
         folder.mkdir(parents=True, exist_ok=True)
-    code = proc.stream(planned.argv, on_line=lambda line: _console().print(line, markup=False))
+    def echo(line: str) -> None:       # as the container wrote it (a rich console would wrap long lines)
+        sys.stdout.write(line + "\n")
+    code = proc.stream(planned.argv, on_line=echo)
     why = exit_message(code)
     if why:
         raise UsageError(f"{chosen} exited {code}: {why}", hint=f"check that `{chosen} images` lists {image} and that it has builder on PATH")

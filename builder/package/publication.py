@@ -56,12 +56,14 @@ def read_publication(folder: Path) -> Publication:
     min_sdk = re.search(r'minSdkVersion="(\d+)"', manifest)
     if not (package and min_sdk and libs):
         raise PackageError(f"{aars[0]}: no package, minSdkVersion or jni/ libraries: not an AAR builder wrote")
-    spec = aar_mod.AarSpec(abis=(), package=package.group(1), min_sdk=int(min_sdk.group(1)), proguard=proguard,
-                           **_libraries(libs))
+    jni_lib, runtime_libs, shared_stl, accepted = _libraries(libs)
+    spec = aar_mod.AarSpec(abis=(), jni_lib=jni_lib, runtime_libs=runtime_libs, shared_stl=shared_stl,
+                           package=package.group(1), min_sdk=int(min_sdk.group(1)), proguard=proguard,
+                           extra_system_libs=accepted)
     return Publication(folder, coords, deps, sources if sources.is_file() else None, spec, extra, classes)
 
 
-def _libraries(libs: dict[str, bytes]) -> dict[str, object]:
+def _libraries(libs: dict[str, bytes]) -> tuple[str, tuple[str, ...], bool, tuple[str, ...]]:
     """The JNI library, runtime libraries and STL of the published ABI, and the DT_NEEDED it accepted as system
     libraries (a stand-in NDK's glibc ones): what the parts must hold and may need."""
     abi = sorted({n.split("/")[1] for n in libs})[0]
@@ -72,8 +74,8 @@ def _libraries(libs: dict[str, bytes]) -> dict[str, object]:
         raise PackageError(f"{abi}: expected one libpytorch_jni*.so in the published AAR, found {sorted(jni)}")
     present = set(mine) | {i.soname for i in infos.values() if i.soname}
     accepted = sorted({d for i in infos.values() for d in i.needed} - present - aar_mod.SYSTEM_LIBS)
-    return {"jni_lib": jni[0], "runtime_libs": tuple(sorted(set(mine) - {jni[0], aar_mod.STL_SHARED})),
-            "shared_stl": aar_mod.STL_SHARED in mine, "extra_system_libs": tuple(accepted)}
+    return (jni[0], tuple(sorted(set(mine) - {jni[0], aar_mod.STL_SHARED})), aar_mod.STL_SHARED in mine,
+            tuple(accepted))
 
 
 def _read_pom(pom: Path) -> tuple[Coordinates, tuple[Dependency, ...]]:
