@@ -125,7 +125,8 @@ def report(results: dict[str, Any]) -> str:
              "| image | build time | image size | from |", "| --- | ---: | ---: | --- |"]
     base = results.get("base")
     if base:
-        lines.append(f"| `{base['image']}` (debootstrap + import) | {base['seconds']:.0f} s | - | "
+        size = f"{base['bytes'] / 1e6:.0f} MB" if base.get("bytes") else "-"
+        lines.append(f"| `{base['image']}` (debootstrap + import) | {base['seconds']:.0f} s | {size} | "
                      f"`{base['command']}` |")
     for name in ("android", "host"):
         r = results.get(name)
