@@ -91,11 +91,14 @@ def package_part(abi: Annotated[str, typer.Option(help="The ABI this machine bui
                  output: Annotated[Path, typer.Option("-o", "--output", help="Part folder to write.")],
                  jni_lib: JniLib = "libpytorch_jni_lite.so",
                  runtime_lib: RuntimeLibs = None,
-                 shared_stl: SharedStl = False) -> None:
+                 shared_stl: SharedStl = False,
+                 system_lib: Annotated[Optional[list[str]], typer.Option(help="A library the device provides, beyond Android's (repeatable; a stand-in NDK's glibc ones).")] = None) -> None:
     """Stage one ABI's libraries and headers as a self-describing part (for builds spread over machines)."""
+    from dataclasses import replace
+
     from ..package.aar import AbiInput, stage_abi_part
 
-    spec = _aar_spec((abi,), jni_lib, runtime_lib, shared_stl, False)
+    spec = replace(_aar_spec((abi,), jni_lib, runtime_lib, shared_stl, False), extra_system_libs=tuple(system_lib or ()))
     path = stage_abi_part(AbiInput(abi, build_dir), spec, output)
     _console().print(f"wrote part {path}")
 
@@ -103,17 +106,38 @@ def package_part(abi: Annotated[str, typer.Option(help="The ABI this machine bui
 @app.command()
 @guarded
 def assemble(parts: Annotated[list[Path], typer.Option("--parts", help="Part folders from `builder package part`.")],
-             output: Annotated[Path, typer.Option("-o", "--out", help="The .aar to write.")],
-             classes_jar: ClassesJar,
+             output: Annotated[Path, typer.Option("-o", "--out", help="The .aar to write; with --publication, the folder for the AAR and maven/.")],
+             classes_jar: Annotated[Optional[Path], typer.Option(help="classes.jar (org.pytorch.*) to ship (not with --publication).")] = None,
+             publication: Annotated[Optional[Path], typer.Option(help="Maven version folder a per-ABI `builder android` wrote: the Java side, POM and sources jar.")] = None,
+             version: Annotated[Optional[str], typer.Option(help="With --publication: the version to publish (what `builder android --json` plans for all the ABIs).")] = None,
              jni_lib: JniLib = "libpytorch_jni_lite.so",
              runtime_lib: RuntimeLibs = None,
              shared_stl: SharedStl = False,
+             system_lib: Annotated[Optional[list[str]], typer.Option(help="A library the device provides, beyond Android's (repeatable; a stand-in NDK's glibc ones).")] = None,
              epoch: Epoch = None) -> None:
-    """One AAR from per-ABI parts built on separate machines (same bytes as building them together)."""
+    """One AAR from per-ABI parts built on separate machines (same bytes as building them together).
+
+    With --publication: the AAR a one-invocation `builder android` of those ABIs writes, and its Maven folder."""
+    from dataclasses import replace
+
+    from ..errors import UsageError
     from ..package.aar import assemble_aar, read_part
 
+    if (classes_jar is None) == (publication is None):
+        raise UsageError("assemble needs --classes-jar or --publication (one of them)",
+                         hint="--publication maven/org/pytorch/<artifact>/<version> of a per-ABI build")
+    if publication is not None:
+        from ..package.publication import assemble_release
+
+        res, maven = assemble_release(parts, publication, output, version=version, source_date_epoch=_epoch(epoch),
+                                      system_libs=tuple(system_lib or ()))
+        _console().print(f"wrote {res.path} (sha256 {res.sha256[:16]}…), ABIs: {', '.join(res.abis)}; "
+                         f"Maven folder {maven.version_dir}")
+        _report_libs(res.libs)
+        return
     abis = tuple(read_part(p).abi for p in parts)
-    spec = _aar_spec(abis, jni_lib, runtime_lib, shared_stl, False)
+    spec = replace(_aar_spec(abis, jni_lib, runtime_lib, shared_stl, False), extra_system_libs=tuple(system_lib or ()))
+    assert classes_jar is not None
     res = assemble_aar(parts, output, spec, classes_jar=classes_jar, source_date_epoch=_epoch(epoch))
     _console().print(f"wrote {res.path} (sha256 {res.sha256[:16]}…), ABIs: {', '.join(res.abis)}")
     _report_libs(res.libs)

@@ -95,13 +95,14 @@ def ndk_list(all_hosts: Annotated[bool, typer.Option(help="Archives for every ho
 def ndk_install(version: str,
                 sdk: Annotated[Optional[Path], typer.Option(help="Android SDK folder (NDK goes to <sdk>/ndk/<revision>).")] = None,
                 mirror: Annotated[Optional[str], typer.Option(help="Base URL serving the NDK archives.")] = None,
+                archives: Annotated[Optional[Path], typer.Option(help="Archive list (TOML) whose pinned size and checksums are checked (default: builder's own).")] = None,
                 allow_unverified: Annotated[bool, typer.Option(help="Accept checksums not read from Google.")] = False,
                 keep_archive: Annotated[bool, typer.Option(help="Keep the downloaded zip.")] = False) -> None:
     """Download, verify (pinned checksum) and unpack an NDK; resumable."""
     from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
 
     from ..toolchains.ndk import default_sdk_root
-    from ..toolchains.ndk_install import host_os, install_ndk
+    from ..toolchains.ndk_install import host_os, install_ndk, load_catalog
 
     here = machine()
     cache = settings().cache_dir
@@ -115,6 +116,7 @@ def ndk_install(version: str,
             progress.update(task, completed=done, total=total)
         result = install_ndk(version, sdk_root=sdk_root, download_dir=cache / "downloads",
                              host=host_os(here.host_os), progress=on_progress,
+                             catalog=load_catalog(archives) if archives else None,
                              allow_unverified=allow_unverified, keep_archive=keep_archive,
                              **({"base_url": mirror} if mirror else {}))  # type: ignore[arg-type]
     for w in result.warnings:
@@ -161,26 +163,55 @@ def sdk_install(tag: Annotated[Optional[str], typer.Option("--tag", help="Instal
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 @guarded
 def docker(ctx: typer.Context,
-           image: Annotated[str, typer.Option(help="Build image.")] = "builder-android:latest",
-           cache_dir_: Annotated[Optional[list[str]], typer.Option("--cache-dir", help="NAME=PATH cache mount (builder, sccache).")] = None,
-           user: Annotated[Optional[str], typer.Option(help="uid:gid inside the container.")] = None,
-           run: Annotated[bool, typer.Option(help="Run it (needs a Docker engine); default: print it.")] = False) -> None:
-    """Print (or run) the exact `docker run` for a build: `builder docker -- android --abi arm64-v8a`."""
+           image: Annotated[str, typer.Option(help="Build image (docker/*.Dockerfile, see docs/docker.md).")] = "builder-android:dev",
+           engine: Annotated[str, typer.Option(help="auto (docker if its daemon answers, else podman), docker or podman.")] = "auto",
+           cache_dir_: Annotated[Optional[list[str]], typer.Option("--cache-dir", help="NAME=PATH: builder's cache (default: this machine's) or sccache's.")] = None,
+           env: Annotated[Optional[list[str]], typer.Option("--env", help="NAME=VALUE set in the container (repeatable).")] = None,
+           mount: Annotated[Optional[list[Path]], typer.Option("--mount", help="Another host folder the container sees at the same path (repeatable).")] = None,
+           network: Annotated[Optional[str], typer.Option(help="The container's network (e.g. host, none).")] = None,
+           user: Annotated[Optional[str], typer.Option(help="UID:GID in the container (default: yours, so outputs are yours).")] = None,
+           run: Annotated[bool, typer.Option(help="Run it (exit code: the build's); default: print it.")] = False) -> None:
+    """Print (or run) the exact docker/podman run for a build: `builder docker -- android --abi arm64-v8a`.
+
+    The container sees the work folder, builder's cache and every absolute path in the arguments at the same paths."""
     import os
 
     from .. import proc
-    from ..docker import docker_run_argv
+    from ..docker import RunRequest, choose_engine, engine_answers, exit_message, run_command
     from ..errors import UsageError
 
-    caches = {}
-    for item in cache_dir_ or ():
-        if "=" not in item:
-            raise UsageError(f"--cache-dir {item}: expected NAME=PATH", hint="e.g. --cache-dir sccache=~/.cache/sccache")
-        name, path = item.split("=", 1)
-        caches[name] = Path(path).expanduser().resolve()
-    argv = docker_run_argv(image, Path.cwd(), caches, list(ctx.args), user=user or f"{os.getuid()}:{os.getgid()}")
-    if run:
-        raise typer.Exit(proc.stream(argv, on_line=lambda line: _console().print(line, markup=False)))
-    sys.stdout.write(proc.quote(argv) + "\n")
+    here = machine()
+    caches = {"builder": settings().cache_dir}
+    caches.update({k: Path(v).expanduser().resolve() for k, v in _pairs(cache_dir_, "--cache-dir").items()})
+    chosen = choose_engine(engine, lambda e: proc.which(e, path=here.environ.get("PATH")) is not None, engine_answers)
+    uid = os.getuid()
+    request = RunRequest(image=image, workdir=here.cwd, builder_args=tuple(ctx.args), engine=chosen,
+                         caches={k: v for k, v in caches.items() if v is not None},
+                         user=user or f"{uid}:{os.getgid()}", rootless=uid != 0,
+                         env=_pairs(env, "--env"), mounts=tuple(p.expanduser().resolve() for p in mount or ()),
+                         network=network)
+    planned = run_command(request, exists=Path.exists)
+    if not run:
+        sys.stdout.write(planned.shell() + "\n")
+        return
+    for folder in planned.create:       # created by the caller, so they are the caller's, not root's
+        folder.mkdir(parents=True, exist_ok=True)
+    def echo(line: str) -> None:       # as the container wrote it (a rich console would wrap long lines)
+        sys.stdout.write(line + "\n")
+    code = proc.stream(planned.argv, on_line=echo)
+    why = exit_message(code)
+    if why:
+        raise UsageError(f"{chosen} exited {code}: {why}", hint=f"check that `{chosen} images` lists {image} and that it has builder on PATH")
+    raise typer.Exit(code)
 
 
+def _pairs(items: Optional[list[str]], what: str) -> dict[str, str]:
+    from ..errors import UsageError
+
+    out: dict[str, str] = {}
+    for item in items or ():
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise UsageError(f"{what} {item}: expected NAME=VALUE", hint=f"e.g. {what} builder=~/.cache/builder")
+        out[name] = value
+    return out
