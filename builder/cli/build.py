@@ -225,17 +225,20 @@ def recipes_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
     from ..recipes import load_all
 
     rows: list[dict[str, Any]] = [
-        {"tag": r.tag, "commit": r.commit, "verified": r.commit_verified, "targets": list(r.targets),
+        {"tag": r.tag, "default": r.default, "commit": r.commit, "verified": r.commit_verified,
+         "facts": r.provenance.facts, "targets": list(r.targets),
          "features": sorted(r.features), "ndk_tested": str(r.ndk_tested)} for r in load_all(settings().recipes_dir)]
     if as_json:
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
     from rich.table import Table
 
-    table = Table("tag", "commit", "targets", "features", "NDK tested")
+    table = Table("tag", "commit", "facts", "targets", "features", "NDK tested")
     for row in rows:
         commit = (row["commit"] or "?")[:12] + ("" if row["verified"] else " (unverified)")
-        table.add_row(row["tag"], commit, ", ".join(row["targets"]), ", ".join(row["features"]), row["ndk_tested"])
+        facts = "real tree" if row["facts"] == "real_tree" else "RECONSTRUCTED"
+        table.add_row(row["tag"] + (" (default)" if row["default"] else ""), commit, facts, ", ".join(row["targets"]),
+                      ", ".join(row["features"]), row["ndk_tested"])
     _console().print(table)
 
 
@@ -254,9 +257,13 @@ def recipes_show(tag: str, as_json: Annotated[bool, typer.Option("--json")] = Fa
 
 def recipe_text(d: dict[str, Any]) -> list[str]:
     """`builder recipes show` for people: what the release is, needs, builds and offers (--json has everything)."""
-    ndk = d["ndk"]
+    ndk, prov = d["ndk"], d["provenance"]
     lines = [f"{d['tag']}: commit {d['commit']} ({'verified' if d['commit_verified'] else 'NOT verified'}: "
              f"{d['commit_source']})",
+             f"facts: {prov['label'].upper() if prov['facts'] == 'reconstructed' else prov['label']}"
+             + (f" ({prov['tree']})" if prov["tree"] else "")
+             + (f"; also from commits {', '.join(c[:12] for c in prov['from_commits'])}" if prov["from_commits"] else ""),
+             *(f"  {line}" for line in prov["summary"].splitlines()),
              f"needs: Python {d['python']}, CMake {d['cmake']}; NDK {ndk['supported']}, tested "
              f"{', '.join(str(t).lstrip('=') for t in ndk['tested'])}, default {ndk['default']}; "
              f"reads lite-interpreter bytecode {d['bytecode']['min']}..{d['bytecode']['max']}", "", "targets:"]

@@ -105,11 +105,10 @@ def export(model: Annotated[Path, typer.Argument(help="TorchScript model (.pt)."
            backend: Annotated[str, typer.Option(help="cpu, vulkan or metal (where the release has it).")] = "cpu",
            optimize: Annotated[bool, typer.Option("--optimize/--no-optimize", help="Run optimize_for_mobile.")] = True) -> None:
     """Export a model for a release's lite interpreter (bytecode the release reads; backported if needed)."""
-    from ..config import DEFAULT_TAG
     from ..models.export import ExportTarget, export_model
-    from ..recipes import load_recipe
+    from ..recipes import load_release
 
-    recipe = load_recipe(tag or DEFAULT_TAG, settings().recipes_dir)
+    recipe = load_release(tag, settings().recipes_dir)
     backends = frozenset({"cpu"} | {b for b in ("vulkan", "metal") if recipe.has(b)})
     target = ExportTarget.for_release(recipe, backends)
     res = export_model(model, output, target, optimize=optimize, backend=backend)
