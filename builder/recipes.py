@@ -250,7 +250,8 @@ def load_recipe(tag: str, directory: Path | None = None) -> Recipe:
     d = directory or RECIPES_DIR
     tags = available_tags(d)
     if not TAG_RE.match(tag):
-        raise UsageError(f"malformed tag '{tag}': tags look like v1.13.1" + did_you_mean(tag, tags),
+        example = tags[-1] if tags else "vX.Y.Z"
+        raise UsageError(f"malformed tag '{tag}': tags look like {example}" + did_you_mean(tag, tags),
                          hint="see `builder recipes list`")
     if tag not in tags:
         raise UsageError(f"no recipe for tag '{tag}'" + did_you_mean(tag, tags),

@@ -49,7 +49,7 @@ def _build_command(target: str) -> Callable[..., None]:
         aar: Annotated[bool, typer.Option("--aar/--no-aar", help="android: also build the release's JNI library per ABI, classes.jar, the AAR and a Maven folder (needs a JDK, android.jar and the Maven jars the release pins).")] = True,
         android_sdk: Annotated[Optional[Path], typer.Option(help="android: an Android SDK with android.jar of the release's compileSdk (default ANDROID_HOME, ANDROID_SDK_ROOT, ~/Android/Sdk).")] = None,
         maven_repo: Annotated[Optional[Path], typer.Option(help="android: a Maven repository folder holding the release's Java dependencies (default ~/.m2/repository, then the Gradle cache).")] = None,
-        vulkan: Annotated[Optional[bool], typer.Option("--vulkan/--no-vulkan", help="Vulkan backend (android, host); default: the release's (on for Android at v1.13.1, as PyTorch ships it). --no-vulkan is also a size lever.")] = None,
+        vulkan: Annotated[Optional[bool], typer.Option("--vulkan/--no-vulkan", help="Vulkan backend (android, host); default: the release's (its recipe; on for Android where its CMakeLists.txt says so, as PyTorch ships it). --no-vulkan is also a size lever.")] = None,
         metal: Annotated[bool, typer.Option(help="Metal backend (ios).")] = False,
         coreml: Annotated[bool, typer.Option(help="Core ML delegate (ios).")] = False,
         feature: Annotated[Optional[list[str]], typer.Option(help="Other features: vulkan_fp16, tracing_based, lightweight_dispatch, ...")] = None,
@@ -201,7 +201,7 @@ def _run_with_bar(the_plan: Plan, console: Console) -> RunResult:
     from ..execute import Event, execute
 
     bars: dict[str, TaskID] = {}
-    # Refreshing costs builder CPU (rich's refresh thread: 0.7% of a core for a whole v1.13.1 build at 10 Hz, 47 s
+    # Refreshing costs builder CPU (rich's refresh thread: 0.7% of a core for a whole real-tree build at 10 Hz, 47 s
     # in 6,300 s); 4 Hz is enough for a build.
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TimeRemainingColumn(), console=console, transient=False, refresh_per_second=4) as progress:

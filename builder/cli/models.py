@@ -54,7 +54,7 @@ def ops(models: Annotated[list[Path], typer.Argument(help="TorchScript (.pt) or 
     if fmt == "tracing" and not ((recipe and recipe.has("tracing_based")) or (checkout and tracing_supported(checkout))):
         raise UsageError(f"{tag or 'this release'} has no tracing-based selective build", hint="use --format plain")
     if trace is not None and recipe is None:
-        raise UsageError("--trace needs --tag (the release the build is of)", hint="e.g. --tag v1.13.1")
+        raise UsageError("--trace needs --tag (the release the build is of)", hint="see `builder recipes list`")
     oplist = collect_ops(models)
     if trace is not None and recipe is not None:
         oplist = _add_traced(oplist, models, recipe, trace, inputs, shapes)
