@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 
 UPSTREAM = "https://github.com/pytorch/pytorch.git"
 TOOL_ENV = ("CXX", "LIBRARY_PATH", "OBJCOPY")   # what steps that compile outside CMake take from the machine
-DEFAULT_TAG = "v1.13.1"
 FLAG_FEATURES = {"vulkan": "vulkan", "vulkan_fp16": "vulkan_fp16", "vulkan_relaxed": "vulkan_relaxed",
                  "vulkan_shaderc": "vulkan_shaderc", "vulkan_wrapper": "vulkan_wrapper", "metal": "metal",
                  "coreml": "coreml", "tracing_based": "tracing_based",
@@ -103,7 +102,7 @@ def resolve(request: BuildRequest, env: Environment) -> BuildConfig:
     problems: list[UsageError] = []
     request = settings_mod.layer(request, env, problems)     # a malformed setting is a problem, its value unused
     try:
-        recipe = recipes_mod.load_recipe(request.tag or DEFAULT_TAG, request.recipes_dir)
+        recipe = recipes_mod.load_release(request.tag, request.recipes_dir)
     except UsageError as exc:                                # an unknown tag stops here, with the others
         settings_mod.raise_all([*problems, exc])
         raise

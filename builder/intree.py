@@ -1,6 +1,6 @@
 """Files a build writes into the *source* tree, and build folders that share that tree.
 
-PyTorch's build generates some sources inside the checkout, not the build folder (v1.13.1: at build time
+PyTorch's build generates some sources inside the checkout, not the build folder (measured on a real tree: at build time
 ``torch/csrc/{autograd,lazy}/generated/`` from ``tools/setup_helpers/generate_code.py``; at configure time
 ``aten/src/ATen/Config.h`` and ``torch/csrc/api/include/torch/version.h``; see caffe2/CMakeLists.txt and
 aten/src/ATen/CMakeLists.txt), and their content depends on the configuration (a tracing-based op list filters

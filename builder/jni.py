@@ -77,8 +77,9 @@ def jni_defines(spec: JniSpec, *, lite: bool, abi_defines: Mapping[str, DefineVa
 TOOLCHAIN_DEFINES = ("CMAKE_TOOLCHAIN_FILE", "ANDROID_NDK", "ANDROID_ABI", "ANDROID_NATIVE_API_LEVEL",
                      "ANDROID_PLATFORM", "ANDROID_TOOLCHAIN", "ANDROID_CPP_FEATURES", "CMAKE_BUILD_TYPE",
                      "CMAKE_MAKE_PROGRAM", "CMAKE_C_COMPILER_LAUNCHER", "CMAKE_CXX_COMPILER_LAUNCHER",
-                     "CMAKE_POLICY_VERSION_MINIMUM", "PYTHON_EXECUTABLE", "CMAKE_SHARED_LINKER_FLAGS",
-                     "ANDROID_SUPPORT_FLEXIBLE_PAGE_SIZES")
+                     "CMAKE_POLICY_VERSION_MINIMUM", "PYTHON_EXECUTABLE", "Python_EXECUTABLE",
+                     "CMAKE_SHARED_LINKER_FLAGS", "ANDROID_SUPPORT_FLEXIBLE_PAGE_SIZES")   # the Python define's
+# spelling is the release's (recipe data): both are carried, whichever the slice has
 
 
 def toolchain_defines(slice_defines: Mapping[str, DefineValue]) -> dict[str, DefineValue]:

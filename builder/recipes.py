@@ -153,6 +153,26 @@ class Target:
     java: JavaSpec | None = None         # android: the release's Java API
 
 
+PROVENANCE_KINDS = ("real_tree", "reconstructed")
+COMMIT_RE = re.compile(r"[0-9a-f]{40}")
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a recipe's facts come from: ``real_tree`` (read in the release's own tree at the tag: ``tree`` says which
+    copy) or ``reconstructed`` (from other commits' files, listed in ``from_commits``); ``summary`` says what was read
+    where. A real-tree recipe may still list commits for the few facts its tree lacks (e.g. CI files)."""
+
+    facts: str
+    summary: str
+    tree: str | None = None
+    from_commits: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return "read from the real tree" if self.facts == "real_tree" else "reconstructed"
+
+
 @dataclass(frozen=True)
 class Recipe:
     tag: str
@@ -177,6 +197,8 @@ class Recipe:
     optional_submodules: Mapping[str, str] = field(default_factory=_ro)   # path -> what is lost without it
     size_levers: Mapping[str, SizeLever] = field(default_factory=_ro)
     python_modules: tuple[str, ...] = ()   # what the release's codegen imports in the Python configure runs
+    provenance: Provenance = Provenance("reconstructed", "", None, ())
+    default: bool = False                  # the release builder builds when no --tag is given (exactly one recipe)
 
     def has(self, feature: str, target: str | None = None) -> bool:
         f = self.features.get(feature)
@@ -228,7 +250,8 @@ def load_recipe(tag: str, directory: Path | None = None) -> Recipe:
     d = directory or RECIPES_DIR
     tags = available_tags(d)
     if not TAG_RE.match(tag):
-        raise UsageError(f"malformed tag '{tag}': tags look like v1.13.1" + did_you_mean(tag, tags),
+        example = tags[-1] if tags else "vX.Y.Z"
+        raise UsageError(f"malformed tag '{tag}': tags look like {example}" + did_you_mean(tag, tags),
                          hint="see `builder recipes list`")
     if tag not in tags:
         raise UsageError(f"no recipe for tag '{tag}'" + did_you_mean(tag, tags),
@@ -244,6 +267,20 @@ def _load_cached(path: Path, _mtime: int) -> Recipe:
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise RecipeError(f"{path.name}: {exc}") from exc
     return parse_recipe(data, path)
+
+
+def load_release(tag: str | None, directory: Path | None = None) -> Recipe:
+    """The recipe of ``tag``, or of the default release (the recipe marked ``default = true``) when no tag is given."""
+    return load_recipe(tag or default_tag(directory), directory)
+
+
+def default_tag(directory: Path | None = None) -> str:
+    """The tag of the one recipe marked ``default = true`` (what a build without --tag builds)."""
+    marked = [r.tag for r in load_all(directory) if r.default]
+    if len(marked) != 1:
+        raise RecipeError(f"exactly one recipe must say `default = true`, found {len(marked)}"
+                          + (f" ({', '.join(marked)})" if marked else ""))
+    return marked[0]
 
 
 def load_all(directory: Path | None = None) -> tuple[Recipe, ...]:
@@ -357,12 +394,34 @@ def parse_recipe(data: Mapping[str, Any], path: Path) -> Recipe:
                      for name in r.get("targets", dict)}),
         features=features, system_libs=_parse_system_libs(r.table("system_libs")), path=path,
         optional_submodules=r.env("optional_submodules"),
-        size_levers=_parse_size_levers(r.table("size_levers")))
+        size_levers=_parse_size_levers(r.table("size_levers")),
+        provenance=_parse_provenance(r.table("provenance", required=True)), default=r.get("default", bool, False))
     for reader in (req, rt):
         reader.done()
     r.done()
     _check_consistency(recipe)
     return recipe
+
+
+def _parse_provenance(p: _Reader) -> Provenance:
+    facts = p.get("facts", str)
+    if facts not in PROVENANCE_KINDS:
+        raise RecipeError(f"{p.where}.facts: '{facts}' is not one of {', '.join(PROVENANCE_KINDS)}"
+                          + did_you_mean(facts, PROVENANCE_KINDS))
+    prov = Provenance(facts=facts, summary=p.get("summary", str).strip(), tree=p.get("tree", str, None),
+                      from_commits=p.strings("from_commits"))
+    p.done()
+    if not prov.summary:
+        raise RecipeError(f"{p.where}.summary: say what was read where")
+    wrong = [c for c in prov.from_commits if not COMMIT_RE.fullmatch(c)]
+    if wrong:
+        raise RecipeError(f"{p.where}.from_commits: '{wrong[0]}' is not a 40-hex commit")
+    if facts == "real_tree" and not prov.tree:
+        raise RecipeError(f"{p.where}: facts = \"real_tree\" needs `tree` (which copy of the release's tree was read)")
+    if facts == "reconstructed" and (prov.tree or not prov.from_commits):
+        raise RecipeError(f"{p.where}: facts = \"reconstructed\" needs `from_commits` (the commits whose files "
+                          "the facts were reconstructed from) and no `tree`")
+    return prov
 
 
 def _parse_target(name: str, t: _Reader) -> Target:
@@ -504,7 +563,11 @@ def summary(recipe: Recipe) -> dict[str, Any]:
         return str(s)
 
     return {
-        "tag": recipe.tag, "commit": recipe.commit, "commit_verified": recipe.commit_verified,
+        "tag": recipe.tag, "default": recipe.default, "commit": recipe.commit,
+        "commit_verified": recipe.commit_verified,
+        "provenance": {"facts": recipe.provenance.facts, "label": recipe.provenance.label,
+                       "tree": recipe.provenance.tree, "from_commits": list(recipe.provenance.from_commits),
+                       "summary": recipe.provenance.summary},
         "commit_source": recipe.commit_source, "sources": dict(recipe.sources), "notes": recipe.notes,
         "python": spec(recipe.python), "cmake": spec(recipe.cmake),
         "cmake_policy_minimum": recipe.cmake_policy_minimum,

@@ -39,8 +39,8 @@ log = logging.getLogger("builder")
 
 DEFAULT_REPO_URL = "https://github.com/pytorch/pytorch.git"
 GITHUB_PREFIXES = ("https://github.com/", "git@github.com:", "ssh://git@github.com/")
-# Other hosts a release's .gitmodules names, mirrored under <mirror><host>/...: v1.13.1's real .gitmodules has
-# third_party/eigen at https://gitlab.com/libeigen/eigen.git (Debian's pytorch 1.13.1 tarball carries the file).
+# Other hosts a release's .gitmodules names, mirrored under <mirror><host>/...: real .gitmodules files name
+# third_party/eigen at https://gitlab.com/libeigen/eigen.git (docs/real_pytorch_notes.md, the Android mirror).
 OTHER_HOSTS = ("https://gitlab.com/",)
 SUBMODULE_JOBS = 8
 LOCK_TIMEOUT_S = 3600.0

@@ -157,7 +157,7 @@ def settings(**given: Any) -> Settings:
 
 # ------------------------------------------------------------------ shared option types
 
-Tag = Annotated[Optional[str], typer.Option("--tag", help="PyTorch release, e.g. v1.13.1 (see `builder recipes list`).")]
+Tag = Annotated[Optional[str], typer.Option("--tag", help="PyTorch release tag (see `builder recipes list`; default: the one it marks default).")]
 Abi = Annotated[Optional[list[str]], typer.Option("--abi", help="Android ABI (repeatable).")]
 Define = Annotated[Optional[list[str]], typer.Option("-D", help="Extra CMake define KEY=VALUE (repeatable, last wins).")]
 

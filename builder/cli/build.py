@@ -49,7 +49,7 @@ def _build_command(target: str) -> Callable[..., None]:
         aar: Annotated[bool, typer.Option("--aar/--no-aar", help="android: also build the release's JNI library per ABI, classes.jar, the AAR and a Maven folder (needs a JDK, android.jar and the Maven jars the release pins).")] = True,
         android_sdk: Annotated[Optional[Path], typer.Option(help="android: an Android SDK with android.jar of the release's compileSdk (default ANDROID_HOME, ANDROID_SDK_ROOT, ~/Android/Sdk).")] = None,
         maven_repo: Annotated[Optional[Path], typer.Option(help="android: a Maven repository folder holding the release's Java dependencies (default ~/.m2/repository, then the Gradle cache).")] = None,
-        vulkan: Annotated[Optional[bool], typer.Option("--vulkan/--no-vulkan", help="Vulkan backend (android, host); default: the release's (on for Android at v1.13.1, as PyTorch ships it). --no-vulkan is also a size lever.")] = None,
+        vulkan: Annotated[Optional[bool], typer.Option("--vulkan/--no-vulkan", help="Vulkan backend (android, host); default: the release's (its recipe; on for Android where its CMakeLists.txt says so, as PyTorch ships it). --no-vulkan is also a size lever.")] = None,
         metal: Annotated[bool, typer.Option(help="Metal backend (ios).")] = False,
         coreml: Annotated[bool, typer.Option(help="Core ML delegate (ios).")] = False,
         feature: Annotated[Optional[list[str]], typer.Option(help="Other features: vulkan_fp16, tracing_based, lightweight_dispatch, ...")] = None,
@@ -201,7 +201,7 @@ def _run_with_bar(the_plan: Plan, console: Console) -> RunResult:
     from ..execute import Event, execute
 
     bars: dict[str, TaskID] = {}
-    # Refreshing costs builder CPU (rich's refresh thread: 0.7% of a core for a whole v1.13.1 build at 10 Hz, 47 s
+    # Refreshing costs builder CPU (rich's refresh thread: 0.7% of a core for a whole real-tree build at 10 Hz, 47 s
     # in 6,300 s); 4 Hz is enough for a build.
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TimeRemainingColumn(), console=console, transient=False, refresh_per_second=4) as progress:
@@ -225,17 +225,20 @@ def recipes_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
     from ..recipes import load_all
 
     rows: list[dict[str, Any]] = [
-        {"tag": r.tag, "commit": r.commit, "verified": r.commit_verified, "targets": list(r.targets),
+        {"tag": r.tag, "default": r.default, "commit": r.commit, "verified": r.commit_verified,
+         "facts": r.provenance.facts, "targets": list(r.targets),
          "features": sorted(r.features), "ndk_tested": str(r.ndk_tested)} for r in load_all(settings().recipes_dir)]
     if as_json:
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
     from rich.table import Table
 
-    table = Table("tag", "commit", "targets", "features", "NDK tested")
+    table = Table("tag", "commit", "facts", "targets", "features", "NDK tested")
     for row in rows:
         commit = (row["commit"] or "?")[:12] + ("" if row["verified"] else " (unverified)")
-        table.add_row(row["tag"], commit, ", ".join(row["targets"]), ", ".join(row["features"]), row["ndk_tested"])
+        facts = "real tree" if row["facts"] == "real_tree" else "RECONSTRUCTED"
+        table.add_row(row["tag"] + (" (default)" if row["default"] else ""), commit, facts, ", ".join(row["targets"]),
+                      ", ".join(row["features"]), row["ndk_tested"])
     _console().print(table)
 
 
@@ -254,9 +257,13 @@ def recipes_show(tag: str, as_json: Annotated[bool, typer.Option("--json")] = Fa
 
 def recipe_text(d: dict[str, Any]) -> list[str]:
     """`builder recipes show` for people: what the release is, needs, builds and offers (--json has everything)."""
-    ndk = d["ndk"]
+    ndk, prov = d["ndk"], d["provenance"]
     lines = [f"{d['tag']}: commit {d['commit']} ({'verified' if d['commit_verified'] else 'NOT verified'}: "
              f"{d['commit_source']})",
+             f"facts: {prov['label'].upper() if prov['facts'] == 'reconstructed' else prov['label']}"
+             + (f" ({prov['tree']})" if prov["tree"] else "")
+             + (f"; also from commits {', '.join(c[:12] for c in prov['from_commits'])}" if prov["from_commits"] else ""),
+             *(f"  {line}" for line in prov["summary"].splitlines()),
              f"needs: Python {d['python']}, CMake {d['cmake']}; NDK {ndk['supported']}, tested "
              f"{', '.join(str(t).lstrip('=') for t in ndk['tested'])}, default {ndk['default']}; "
              f"reads lite-interpreter bytecode {d['bytecode']['min']}..{d['bytecode']['max']}", "", "targets:"]

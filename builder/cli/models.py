@@ -54,7 +54,7 @@ def ops(models: Annotated[list[Path], typer.Argument(help="TorchScript (.pt) or 
     if fmt == "tracing" and not ((recipe and recipe.has("tracing_based")) or (checkout and tracing_supported(checkout))):
         raise UsageError(f"{tag or 'this release'} has no tracing-based selective build", hint="use --format plain")
     if trace is not None and recipe is None:
-        raise UsageError("--trace needs --tag (the release the build is of)", hint="e.g. --tag v1.13.1")
+        raise UsageError("--trace needs --tag (the release the build is of)", hint="see `builder recipes list`")
     oplist = collect_ops(models)
     if trace is not None and recipe is not None:
         oplist = _add_traced(oplist, models, recipe, trace, inputs, shapes)
@@ -105,11 +105,10 @@ def export(model: Annotated[Path, typer.Argument(help="TorchScript model (.pt)."
            backend: Annotated[str, typer.Option(help="cpu, vulkan or metal (where the release has it).")] = "cpu",
            optimize: Annotated[bool, typer.Option("--optimize/--no-optimize", help="Run optimize_for_mobile.")] = True) -> None:
     """Export a model for a release's lite interpreter (bytecode the release reads; backported if needed)."""
-    from ..config import DEFAULT_TAG
     from ..models.export import ExportTarget, export_model
-    from ..recipes import load_recipe
+    from ..recipes import load_release
 
-    recipe = load_recipe(tag or DEFAULT_TAG, settings().recipes_dir)
+    recipe = load_release(tag, settings().recipes_dir)
     backends = frozenset({"cpu"} | {b for b in ("vulkan", "metal") if recipe.has(b)})
     target = ExportTarget.for_release(recipe, backends)
     res = export_model(model, output, target, optimize=optimize, backend=backend)

@@ -134,18 +134,18 @@ def sdk_install(tag: Annotated[Optional[str], typer.Option("--tag", help="Instal
     """Download, verify (pinned sha1 + sha256) and unpack android.jar of a release's compileSdk."""
     from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
 
-    from ..config import DEFAULT_TAG
     from ..errors import UsageError
-    from ..recipes import load_recipe
+    from ..recipes import load_release
     from ..toolchains.ndk import default_sdk_root
     from ..toolchains.platform_install import install_platform
 
     here, chosen = machine(), settings()
     assert chosen.cache_dir is not None
     if api is None:
-        java = load_recipe(tag or DEFAULT_TAG, chosen.recipes_dir).target("android").java
+        recipe = load_release(tag, chosen.recipes_dir)
+        java = recipe.target("android").java
         if java is None:
-            raise UsageError(f"{tag or DEFAULT_TAG} has no Java API for android, so no compileSdk", hint="pass --api")
+            raise UsageError(f"{recipe.tag} has no Java API for android, so no compileSdk", hint="pass --api")
         api = java.compile_sdk
     sdk_root = sdk or default_sdk_root(here.environ, here.home, here.host_os)
     with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(),

@@ -1,8 +1,8 @@
 """TorchScript model -> (optimize_for_mobile) -> lite-interpreter file a release can load.
 
 The installed torch writes its own bytecode version (torch 2.13: v8). When that is newer than the
-target release reads (``ExportTarget.bytecode_max``, from the recipe: v1.13.1's
-``caffe2/serialize/versions.h`` has kMaxSupportedBytecodeVersion = 0x9, kProducedBytecodeVersion = 0x8),
+target release reads (``ExportTarget.bytecode_max``: the recipe's [runtime], read from the release's
+``caffe2/serialize/versions.h`` kMaxSupportedBytecodeVersion),
 the file is backported with ``torch.jit.mobile._backport_for_mobile``.
 Outputs are written to a temp file next to the destination and renamed into place.
 """

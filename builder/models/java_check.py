@@ -83,7 +83,7 @@ def java_tools(aar: Path, tag: str | None, recipes_dir: Path | None, maven_repo:
         tag = str(json.loads(manifest.read_text(encoding="utf-8")).get("tag") or "") or None
     if tag is None:
         raise UsageError(f"which release is {aar.name} of? it has no {manifest.name} beside it",
-                         hint="pass --tag (e.g. --tag v1.13.1)")
+                         hint="pass --tag (see `builder recipes list`)")
     spec = load_recipe(tag, recipes_dir).target("android").java
     if spec is None:
         raise UsageError(f"{tag}'s recipe has no Java API for android, so there is nothing to check")

@@ -1,6 +1,6 @@
 """Root operator lists of models, merged, validated against a release, written for SELECTED_OP_LIST.
 
-Formats (read from PyTorch v1.13.1, the tree this project builds):
+Formats (read from the real PyTorch trees the recipes cite):
 
 * ``plain``: a YAML list of operator names (``- aten::conv2d``). CMake passes it to
   ``tools/setup_helpers/generate_code.py --selected-op-list-path`` (which strips overloads) and to

@@ -34,7 +34,7 @@ class Patch:
 
 @dataclass(frozen=True)
 class ManifestInputs:
-    tag: str  # e.g. v1.13.1
+    tag: str  # the release tag (a recipe's)
     commit: str
     submodules: Mapping[str, str] = field(default_factory=dict)  # path -> commit
     patches: tuple[Patch, ...] = ()  # in the order applied

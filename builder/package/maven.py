@@ -1,6 +1,6 @@
 """A Maven repository layout for an AAR: org/pytorch/<artifact>/<version>/ + maven-metadata.xml.
 
-Custom builds get a version suffix (``1.13.1-builder.<hash8>``) so they can never be mistaken for,
+Custom builds get a version suffix (``<release>-builder.<hash8>``) so they can never be mistaken for,
 or overwrite, an official release. Every file gets .md5/.sha1/.sha256/.sha512 siblings (hex only,
 as Maven Central serves them).
 """
@@ -44,7 +44,7 @@ class Dependency:
 @dataclass(frozen=True)
 class Coordinates:
     artifact: str  # e.g. pytorch_android_lite
-    version: str  # e.g. 1.13.1-builder.0123abcd (see custom_version)
+    version: str  # <release>-builder.<8 hex> (see custom_version)
     group: str = "org.pytorch"
 
     def folder(self, repo: Path) -> Path:
@@ -72,7 +72,7 @@ class MavenResult:
 
 
 def custom_version(release: str, digest: str) -> str:
-    """``1.13.1`` + a hex digest of the build config -> ``1.13.1-builder.<first 8 hex>``."""
+    """The release version + a hex digest of the build config -> ``<release>-builder.<first 8 hex>``."""
     if not re.fullmatch(r"[0-9a-fA-F]{8,}", digest):
         raise UsageError(f"version digest must be at least 8 hex digits, got {digest!r}")
     base = release[1:] if release.startswith("v") else release

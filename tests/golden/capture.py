@@ -45,6 +45,7 @@ CASES = {
 # `-DANDROID_CCACHE=$(which ccache)` is left out: builder sets up ccache itself.
 CALLER_ARGS = {
     ("v1.13.1", "android"): ["-DUSE_LITE_INTERPRETER_PROFILER=OFF"],
+    ("v2.6.0", "android"): ["-DUSE_LITE_INTERPRETER_PROFILER=OFF"],    # android/common.sh:68
 }
 # Environment variables the fake cmake records when set (the scripts' inputs and what they export).
 RECORDED_ENV = ("BUILD_PYTORCH_MOBILE_WITH_HOST_TOOLCHAIN", "BUILD_PYTORCH_MOBILE", "BUILD_CAFFE2_MOBILE",

@@ -54,8 +54,18 @@ def test_recipes_list_json(cli_env):
     import json
 
     res = runner.invoke(app, ["recipes", "list", "--json"])
-    tags = [r["tag"] for r in json.loads(res.stdout)]
-    assert {"v1.2.0", "v1.13.1", "v2.1.2"} <= set(tags)
+    rows = {r["tag"]: r for r in json.loads(res.stdout)}
+    assert {"v1.2.0", "v1.13.1", "v2.1.2", "v2.6.0"} <= set(rows)
+    assert (rows["v2.6.0"]["facts"], rows["v2.1.2"]["facts"]) == ("real_tree", "reconstructed")
+    assert [t for t, r in rows.items() if r["default"]] == ["v1.13.1"]
+
+
+def test_recipes_list_and_show_say_where_the_facts_come_from(cli_env):
+    listing = runner.invoke(app, ["recipes", "list"], env={"COLUMNS": "200"})
+    assert listing.exit_code == 0 and "real tree" in listing.output and "RECONSTRUCTED" in listing.output
+    shown = runner.invoke(app, ["recipes", "show", "v2.6.0"], env={"COLUMNS": "200"})
+    assert "facts: read from the real tree (Debian trixie" in shown.output
+    assert "facts: RECONSTRUCTED" in runner.invoke(app, ["recipes", "show", "v2.1.2"]).output
 
 
 def test_model_shortcut_puts_the_models_operators_in_the_plan(cli_env):

@@ -31,7 +31,7 @@ GPU_TARGETS = {"vulkan": {"android", "host"}, "vulkan_fp16": {"android", "host"}
 
 
 def test_the_expected_releases_have_recipes():
-    for tag in ("v1.2.0", "v1.4.0", "v1.7.1", "v1.9.0", "v1.10.2", "v1.12.1", "v1.13.1", "v2.0.1", "v2.1.2"):
+    for tag in ("v1.2.0", "v1.4.0", "v1.7.1", "v1.9.0", "v1.10.2", "v1.12.1", "v1.13.1", "v2.0.1", "v2.1.2", "v2.6.0"):
         assert tag in TAGS
 
 
@@ -148,6 +148,8 @@ def recipe_defines(recipe: Recipe, target: Target, golden: dict) -> dict[str, st
 CMAKE_DEFAULTS = {
     ("v1.13.1", "android", "USE_VULKAN"): "ON",   # CMakeLists.txt:273-277 cmake_dependent_option(... ON "ANDROID" OFF)
     ("v1.13.1", "host", "USE_VULKAN"): "OFF",     # the same option: OFF where ANDROID is not set
+    ("v2.6.0", "android", "USE_VULKAN"): "ON",    # CMakeLists.txt:304-306, the same option
+    ("v2.6.0", "host", "USE_VULKAN"): "OFF",
 }
 
 
@@ -208,13 +210,17 @@ def test_v1_13_1_tested_ndks_are_the_ones_its_ci_used():
 
 @pytest.mark.parametrize("tag", TAGS)
 def test_carried_ndk_data_says_so(tag):
-    """A recipe whose NDK facts were not read at its own tag says where they were carried from."""
+    """A recipe whose NDK facts were not read at its own tag says where they were carried from: a reconstructed
+    recipe from v1.13.1; a real-tree recipe whose tree lacks the CI files from a commit its provenance lists."""
     r = load_recipe(tag)
     text = r.path.read_text(encoding="utf-8")
     line = next(ln for ln in text.splitlines() if ln.startswith("ndk_tested"))
-    if tag != "v1.13.1" and "==" in line:
-        block = text[:text.index(line)].rsplit("\n", 4)[-4:]
+    block = text[:text.index(line)].rsplit("\n", 4)[-4:]
+    if r.provenance.facts == "reconstructed" and "==" in line:
         assert any("carried from v1.13.1" in ln and "not re-read" in ln for ln in block), tag
+    elif r.provenance.from_commits and "==" in line:
+        cited = [c for c in r.provenance.from_commits if any(c[:8] in ln for ln in block)]
+        assert cited and any("not read at the tag" in ln for ln in block), tag
 
 
 def _parse_with(tmp_path, tested: str) -> Recipe:
@@ -259,3 +265,57 @@ def test_recipes_show_lists_every_tested_ndk():
 
     ndk = summary(load_recipe("v1.13.1"))["ndk"]
     assert ndk == {"supported": ">=18", "tested": ["==19.2.5345600", "==21.4.7075529"], "default": "19.2.5345600"}
+
+
+# --- provenance ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("tag", TAGS)
+def test_every_recipe_says_where_its_facts_come_from(tag):
+    """Read from the release's real tree (and which copy), or reconstructed (from which commits): data, not prose."""
+    p = load_recipe(tag).provenance
+    assert p.facts in ("real_tree", "reconstructed") and p.summary
+    if p.facts == "real_tree":
+        assert p.tree
+    else:
+        assert p.from_commits and not p.tree and all(HEX40.fullmatch(c) for c in p.from_commits)
+
+
+def _without(tmp_path, drop: str, replace: tuple[str, str] | None = None):
+    import tomllib
+
+    from builder.recipes import parse_recipe
+    text = load_recipe("v2.6.0").path.read_text(encoding="utf-8")
+    data = tomllib.loads(text if replace is None else text.replace(*replace))
+    if drop == "provenance":
+        data.pop("provenance")
+    else:
+        data["provenance"].pop(drop, None)
+    return parse_recipe(data, tmp_path / "v2.6.0.toml")
+
+
+@pytest.mark.parametrize("drop,message", [("provenance", "missing key 'provenance'"), ("facts", "missing key 'facts'"),
+                                          ("summary", "missing key 'summary'"),
+                                          ("tree", 'facts = "real_tree" needs `tree`')])
+def test_a_recipe_without_provenance_is_refused(tmp_path, drop, message):
+    from builder.errors import RecipeError
+    with pytest.raises(RecipeError, match=re.escape(message)):
+        _without(tmp_path, drop)
+
+
+def test_reconstructed_needs_the_commits_and_no_tree(tmp_path):
+    from builder.errors import RecipeError
+    with pytest.raises(RecipeError, match="from_commits"):
+        _without(tmp_path, "from_commits", ('facts = "real_tree"', 'facts = "reconstructed"'))
+    with pytest.raises(RecipeError, match="is not one of real_tree, reconstructed"):
+        _without(tmp_path, "nothing", ('facts = "real_tree"', 'facts = "guessed"'))
+
+
+def test_recipes_list_and_show_carry_provenance():
+    from builder.recipes import summary
+    assert summary(load_recipe("v2.6.0"))["provenance"]["facts"] == "real_tree"
+    assert summary(load_recipe("v2.1.2"))["provenance"]["label"] == "reconstructed"
+
+
+def test_exactly_one_default_release():
+    from builder.recipes import default_tag
+    assert [r.tag for r in load_all() if r.default] == [default_tag()]
