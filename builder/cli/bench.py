@@ -12,7 +12,8 @@ import typer
 from .app import Tag, _console, app, guarded, machine, settings
 
 if TYPE_CHECKING:
-    from ..models.bench import BenchSettings, Config, Inputs, Result, Row, Subject
+    from ..models.bench import BenchSettings, Config, Inputs, Row, Subject
+    from ..models.bench_report import Result
     from ..models.bench_variants import Variant
     from ..models.export import ExportTarget
 
@@ -42,6 +43,7 @@ def bench(build: Annotated[Path, typer.Option("--build", help="A build's folder 
     """Measure how fast and how lean builds run a model with the release's own binaries/speed_benchmark_torch.cc:
     median/mean/p90/min latency and spread, start-up + load time, peak RSS, several builds interleaved."""
     from ..models import bench as bm
+    from ..models import bench_report as report
 
     inputs = bm.inputs_from(shapes, dtype, bundled_input, no_inputs)
     knobs = bm.BenchSettings(warmup, iters, rounds, timeout, cpus)
@@ -57,11 +59,11 @@ def bench(build: Annotated[Path, typer.Option("--build", help="A build's folder 
                for alloc in ((False, True) if caching_allocator else (False,)) for n in _thread_counts(threads)]
     _check_models(configs)
     rows = _compile(configs, inputs)
-    result = bm.Result(bm.measure(rows, inputs, knobs, _progress(as_json)), inputs, knobs,
+    result = report.Result(bm.measure(rows, inputs, knobs, _progress(as_json)), inputs, knobs,
                        tuple(f"{m.name}: not measured: {m.note}" if m.model is None else f"{m.name}: {m.note}"
                              for m in models if m.note))
     if as_json:
-        sys.stdout.write(json.dumps(bm.to_json(result), indent=2) + "\n")
+        sys.stdout.write(json.dumps(report.to_json(result), indent=2) + "\n")
     else:
         _print(result)
 
@@ -203,7 +205,7 @@ def _work() -> Path:
 
 def _print(result: Result) -> None:
     """A plain aligned table (readable in a CI log as on a terminal), then the verdicts and the notes."""
-    from ..models import bench as bm
+    from ..models import bench_report as bm
 
     cells = bm.table_cells(result)
     console = _console()

@@ -15,6 +15,7 @@ import pytest
 
 from builder import proc
 from builder.models import bench as bm
+from builder.models import bench_report as br
 from tests.fixtures.gitrepos import isolate_git
 from tests.fixtures.minitorch import make_minitorch
 from tests.fixtures.standin_ndk import make_standin_ndk
@@ -58,7 +59,7 @@ def test_bench_runs_the_builds_own_benchmark_interleaved(world, tmp_path):
               "--name", "full", "--name", "again", "--model", str(model), "--shapes", "1x3x16x16",
               "--caching-allocator", "--threads", "1", "--rounds", "2", "--iter", "4", "--warmup", "1", "--json")
     doc = json.loads(res.stdout)
-    assert doc["schema"] == bm.SCHEMA and (doc["rounds"], doc["iterations"], doc["warmup"]) == (2, 4, 1)
+    assert doc["schema"] == br.SCHEMA and (doc["rounds"], doc["iterations"], doc["warmup"]) == (2, 4, 1)
     labels = [r["label"] for r in doc["rows"]]
     assert labels == ["full, 1 thread", "full, caching allocator, 1 thread", "again, 1 thread",
                       "again, caching allocator, 1 thread"]

@@ -1,4 +1,4 @@
-"""builder.models.bench / bench_stats without processes: statistics, the benchmark's output, inputs, flags, the
+"""builder.models.bench, bench_stats and bench_report without processes: statistics, the benchmark's output, inputs,
 compile defines, the rows' arguments, the --json schema and the table."""
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 
 from builder.errors import UsageError
 from builder.models import bench as bm
+from builder.models import bench_report as br
 from builder.models import bench_stats as st
 from builder.models.platform import HOST, Launch
 from builder.models.runner import Install, Runner
@@ -223,9 +224,9 @@ def test_json_schema(tmp_path):
     alloc = _measured(_row(tmp_path, caching_allocator=True), [[8.0, 9.0], [9.0, 8.0]], rss=4096)
     qemu = _measured(_row(tmp_path, launch=Launch(("/usr/bin/qemu-aarch64-static", "-L", "/usr/aarch64-linux-gnu"),
                                                   where="emulated")), [[500.0]])
-    result = bm.Result((base, alloc, qemu), bm.inputs_from("1x3x8x8", "float", None, False),
+    result = br.Result((base, alloc, qemu), bm.inputs_from("1x3x8x8", "float", None, False),
                        bm.BenchSettings(1, 2, 2), ("a note",))
-    doc = json.loads(json.dumps(bm.to_json(result)))
+    doc = json.loads(json.dumps(br.to_json(result)))
     assert doc["schema"] == "builder-bench/1" and set(doc) == {"schema", "warmup", "iterations", "rounds", "cpus",
                                                                 "inputs", "rows", "notes"}
     assert doc["inputs"] == {"dims": "1,3,8,8", "types": "float", "bundled": None, "none": False}
@@ -239,8 +240,8 @@ def test_json_schema(tmp_path):
     assert emulated["timed"] is False and emulated["latency_ms"] is None and emulated["ratio"] is None
     assert emulated["load_ms"] is None and emulated["peak_rss_kib"] is None and emulated["iterations_ms"] is None
     assert doc["notes"] == ["a note"]
-    cells = bm.table_cells(result)
-    assert len(cells) == 3 and all(len(c) == len(bm.HEADERS) for c in cells)
+    cells = br.table_cells(result)
+    assert len(cells) == 3 and all(len(c) == len(br.HEADERS) for c in cells)
     assert cells[0][6] == "-" and cells[1][6].startswith("0.81") and cells[2][1] == "smoke ok, untimed"
-    assert bm.verdicts(result) == ["full, caching allocator: faster than full (0.810x the median; each round "
+    assert br.verdicts(result) == ["full, caching allocator: faster than full (0.810x the median; each round "
                                    "0.77-0.81x)"]
