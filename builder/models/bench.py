@@ -18,8 +18,8 @@ through ``_load_for_mobile`` on a lite build and ``torch::jit::load`` on a full-
 Each measured row (a build, a model variant, the caching allocator on or off, a thread count) runs as its own
 process per round; rounds run every row back to back (A B C A B C ...), so drift of the machine between rounds
 cancels in the ratios. Per run: ``--warmup`` then ``--iter`` timed iterations (``--report_pep=true``), start-up +
-load time (the "Starting benchmark." line's arrival), peak RSS (``wait4``). A program that runs under qemu-user is a
-correctness smoke only: its figures are kept out of every table (``Row.timed`` False).
+load time (the "Starting benchmark." line's arrival), peak RSS (the process's VmHWM, ``proc.run_timed``). A program
+that runs under qemu-user is a correctness smoke only: its figures are kept out of every table (``Row.timed`` False).
 """
 from __future__ import annotations
 
