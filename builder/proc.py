@@ -15,6 +15,9 @@ import os
 import shlex
 import signal
 import subprocess
+import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,6 +139,105 @@ def stream(argv: Sequence[Arg], *, cwd: Path | None = None, env: Mapping[str, st
             except BaseException as exc:
                 _stop_group(child, signal.SIGINT if isinstance(exc, KeyboardInterrupt) else signal.SIGTERM)
                 raise
+
+
+@dataclass(frozen=True)
+class Timed:
+    """A finished command measured from outside: wall time, the peak resident memory of the process and each stdout
+    line with the seconds since the start at which it arrived (a program that flushes its lines can be timed phase
+    by phase).
+
+    ``max_rss_kib`` is the process's own high-water mark (``VmHWM`` of /proc/<pid>/status, read every
+    ``RSS_POLL_S`` and at each line, the last reading kept; None where there is no /proc). Not ``wait4``'s
+    ``ru_maxrss``: Linux carries the parent's high-water mark across fork and exec into it (exec_mmap), so a child
+    of a Python that imported torch would report torch's RSS."""
+
+    result: Result
+    wall_s: float
+    max_rss_kib: int | None
+    lines: tuple[tuple[float, str], ...]
+
+
+def run_timed(argv: Sequence[Arg], *, env: Mapping[str, str] | None = None, timeout: float | None = None) -> Timed:
+    """Run a command to completion (stdin closed, stderr kept) and measure it (``Timed``). Raises ``TimedOut``
+    after ``timeout`` seconds (its process group killed). The exit code is not checked."""
+    args = tuple(str(a) for a in argv)
+    log.debug("$ %s", render(args, None, env))
+    expired = threading.Event()
+    with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as err:
+        start = time.monotonic()
+        child = subprocess.Popen(args, env=_full_env(env), text=True, errors="replace", stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE, stderr=err, bufsize=1, **_OWN_GROUP)
+        timer = threading.Timer(timeout, _expire, (child, expired)) if timeout else None
+        if timer is not None:
+            timer.start()
+        lines: list[tuple[float, str]] = []
+        peak = _RssPoller(child.pid)
+        peak.start()
+        try:
+            assert child.stdout is not None
+            for line in _lines(child.stdout):
+                lines.append((time.monotonic() - start, line.rstrip("\n")))
+                peak.read()
+            peak.finish()
+            _, status = os.waitpid(child.pid, 0)
+        except BaseException as exc:
+            _stop_group(child, signal.SIGINT if isinstance(exc, KeyboardInterrupt) else signal.SIGTERM)
+            raise
+        finally:
+            peak.finish()
+            if timer is not None:
+                timer.cancel()
+        wall = time.monotonic() - start
+        child.returncode = os.waitstatus_to_exitcode(status)   # reaped here: Popen must not wait for it again
+        child.stdout.close()
+        err.seek(0)
+        stderr = err.read()
+    if expired.is_set():
+        raise TimedOut(args, timeout or 0)
+    stdout = "".join(f"{text}\n" for _, text in lines)
+    return Timed(Result(args, child.returncode, stdout, stderr), wall, peak.value, tuple(lines))
+
+
+RSS_POLL_S = 0.01
+
+
+class _RssPoller(threading.Thread):
+    """Reads VmHWM (the high-water mark of resident memory, KiB) of a running process until told to stop."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.value: int | None = None
+        self._stop_event = threading.Event()
+        self._lock = threading.Lock()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(RSS_POLL_S):
+            self.read()
+
+    def read(self) -> None:
+        try:
+            with open(f"/proc/{self.pid}/status", encoding="ascii", errors="replace") as handle:
+                text = handle.read()
+        except OSError:
+            return                 # no /proc, or the process has ended: keep the last reading
+        for line in text.splitlines():
+            if line.startswith("VmHWM:"):
+                with self._lock:
+                    self.value = max(self.value or 0, int(line.split()[1]))
+
+    def finish(self) -> None:
+        """Stop polling (while the process is still unreaped, so its pid still names it)."""
+        self._stop_event.set()
+        if self.is_alive() and threading.current_thread() is not self:
+            self.join()
+
+
+def _expire(child: subprocess.Popen[str], expired: threading.Event) -> None:
+    expired.set()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(child.pid, signal.SIGKILL)
 
 
 # Every command runs in its own process group, so that stopping builder stops the whole tree: cmake's code

@@ -6,7 +6,7 @@ commands and register them on ``app`` when imported here.
 """
 from __future__ import annotations
 
-from . import build, models, package, tools  # noqa: F401 - registers the commands
+from . import bench, build, models, package, tools  # noqa: F401 - registers the commands
 from .app import Terminated, _console, _trap_sigterm, app, fail, guarded
 
 __all__ = ["Terminated", "_console", "_trap_sigterm", "app", "fail", "guarded"]

@@ -181,16 +181,23 @@ def registration_objects(install: Install, work_dir: Path, rule: str = "register
 def compile_runner(install: Install, work_dir: Path, *, cxx: str | None = None,
                    extra_link_args: Sequence[str] = (), link_mode: str = "whole-archive",
                    map_file: bool = False, dry_run: bool = False, toolchain: Toolchain = HOST,
-                   environ: Mapping[str, str] = MappingProxyType({})) -> Runner:
+                   environ: Mapping[str, str] = MappingProxyType({}), source: Path = RUNNER_SOURCE,
+                   defines: Sequence[str] = (), std: str = "c++17", resolve_launch: bool = True) -> Runner:
     """Compile (or reuse) the runner for ``install``. ``link_mode``: ``whole-archive`` (default) or
     ``registrations`` (see the module docstring); ``map_file``: also write a linker map (``Runner.map_path``);
     ``toolchain``: the build's own compiler (an Android build: see builder.models.platform); ``environ``: the
-    machine's CXX (the host compiler) and LIBRARY_PATH (where system copies of libraries are)."""
+    machine's CXX (the host compiler) and LIBRARY_PATH (where system copies of libraries are). ``source``,
+    ``defines``, ``std``: another one-file program linked the same way (``builder bench`` compiles the release's
+    ``binaries/speed_benchmark_torch.cc`` so), its extra ``-D`` flags and C++ standard. ``resolve_launch``
+    False: leave ``Runner.launch`` unset (the caller decides how it starts; ``runner_launch`` raises DeviceNeeded
+    for an Android program when no adb is here)."""
     compiler = cxx or toolchain.cxx or environ.get("CXX") or proc.which("c++") or proc.which("g++") \
         or proc.which("clang++")
     if compiler is None:
         raise ToolchainError("no C++ compiler found to build the verify runner", hint="install g++ or set CXX")
-    flags = ["-std=c++17", "-O2", *toolchain.flags, *install.cxx_flags, *(f"-I{d}" for d in install.include_dirs)]
+    flags = [f"-std={std}", "-O2", *toolchain.flags, *install.cxx_flags, *defines,
+             *(f"-I{d}" for d in install.include_dirs)]
+    what = "verify runner" if source == RUNNER_SOURCE else source.name
     objects: tuple[str, ...] = ()
     aliases: dict[str, str] = {}
     if link_mode in _RULES and install.linkage == "static":
@@ -198,30 +205,32 @@ def compile_runner(install: Install, work_dir: Path, *, cxx: str | None = None,
         objects = (f"@{rsp}",)
     link = link_args(install, extra_link_args, mode=link_mode, objects=objects, environ=environ)
     key = _runner_key(compiler, [*flags, *map(str, toolchain.sources)], [*link, *(["map"] if map_file else [])],
-                      install)
-    exe = work_dir / f"runner-{key}"
+                      install, source)
+    exe = work_dir / f"{'runner' if source == RUNNER_SOURCE else source.stem}-{key}"
     map_path = exe.with_name(exe.name + ".map") if map_file else None
     map_args = (f"-Wl,-Map={map_path}",) if map_path else ()
-    sources = (str(RUNNER_SOURCE), *map(str, toolchain.sources))
+    sources = (str(source), *map(str, toolchain.sources))
     argv = (compiler, *flags, *sources, "-o", str(exe), *link, *map_args)
     if exe.is_file() and (map_path is None or map_path.is_file()):
-        log.info("reusing verify runner %s", exe)
-        return Runner(exe, install, argv, True, link_mode, map_path, aliases, runner_launch(exe))
+        log.info("reusing %s %s", what, exe)
+        return Runner(exe, install, argv, True, link_mode, map_path, aliases,
+                      runner_launch(exe) if resolve_launch else Launch())
     work_dir.mkdir(parents=True, exist_ok=True)
     tmp = atomic.sibling_temp(exe)
     build_argv = (compiler, *flags, *sources, "-o", str(tmp), *link, *map_args)
-    log.info("compiling verify runner against %s (%s)", install.root, install.linkage)
+    log.info("compiling %s against %s (%s)", what, install.root, install.linkage)
     result = proc.run(build_argv, dry_run=dry_run, check=False)
     if result.returncode != 0:
         tmp.unlink(missing_ok=True)
         errors = tuple(line for line in result.stderr.splitlines() if "error" in line)[:5]
-        raise BuildFailed(f"compiling the verify runner against {install.root} failed",
-                          step="compile verify runner", command=proc.quote(build_argv),
+        raise BuildFailed(f"compiling the {what} against {install.root} failed",
+                          step=f"compile {what}", command=proc.quote(build_argv),
                           first_errors=errors or tuple(result.stderr.splitlines()[-5:]))
     if dry_run:
         return Runner(exe, install, argv, False, link_mode, map_path, aliases)
     atomic.commit(tmp, exe)
-    return Runner(exe, install, argv, False, link_mode, map_path, aliases, runner_launch(exe))
+    return Runner(exe, install, argv, False, link_mode, map_path, aliases,
+                  runner_launch(exe) if resolve_launch else Launch())
 
 
 def runner_launch(exe: Path) -> Launch:
@@ -235,10 +244,11 @@ def runner_launch(exe: Path) -> Launch:
                       sysroot_exists=sysroots)
 
 
-def _runner_key(compiler: str, flags: Sequence[str], link: Sequence[str], install: Install) -> str:
+def _runner_key(compiler: str, flags: Sequence[str], link: Sequence[str], install: Install,
+                source: Path = RUNNER_SOURCE) -> str:
     libs = sorted(install.lib_dir.glob("libtorch*")) + sorted(install.lib_dir.glob("libc10*"))
     stats = [(lib, lib.stat()) for lib in libs]
-    return sha256_of([RUNNER_SOURCE.read_bytes(), "\0".join([compiler, *flags, *link]),
+    return sha256_of([source.read_bytes(), "\0".join([compiler, *flags, *link]),
                       *(f"{lib.name}:{st.st_size}:{st.st_mtime_ns}" for lib, st in stats)])[:16]
 
 
