@@ -123,10 +123,10 @@ def _export_target(first: Subject, tag: str | None) -> ExportTarget:
     if tag is None and (checkout / "caffe2/serialize/versions.h").is_file():
         limits = read_bytecode_limits(checkout)
         return ExportTarget(bytecode_max=limits.produced, bytecode_min=limits.min_supported)
-    from ..config import DEFAULT_TAG
-    from ..recipes import load_recipe
+    from ..recipes import default_tag, load_recipe
 
-    return ExportTarget.for_release(load_recipe(tag or DEFAULT_TAG, settings().recipes_dir))
+    recipes_dir = settings().recipes_dir
+    return ExportTarget.for_release(load_recipe(tag or default_tag(recipes_dir), recipes_dir))
 
 
 def _digest(model: Path) -> str:

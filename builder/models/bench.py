@@ -1,6 +1,6 @@
 """How fast and how lean a build runs a model, measured with the release's own benchmark program.
 
-PyTorch's ``binaries/speed_benchmark_torch.cc`` (v1.13.1: built by ``BUILD_BINARY=ON`` through
+PyTorch's ``binaries/speed_benchmark_torch.cc`` (in the 1.x releases: built by ``BUILD_BINARY=ON`` through
 ``caffe2_binary_target``, binaries/CMakeLists.txt:1-2 for mobile builds, linked to ``torch_library``) is compiled
 from the build's own checkout (``CMAKE_HOME_DIRECTORY`` of its CMakeCache.txt) against the build's install, the
 way ``builder verify`` compiles its runner (``runner.compile_runner``: the build's compiler, ``--whole-archive``
@@ -149,7 +149,7 @@ def subject_for_build(path: Path, label: str | None = None, source: Path | None 
     lite = cache.get("BUILD_LITE_INTERPRETER", "").upper() in ("ON", "1", "TRUE", "YES", "Y")
     defines = build_defines(build_dir)
     if lite and "-DBUILD_LITE_INTERPRETER" not in defines:
-        defines += ("-DBUILD_LITE_INTERPRETER",)   # CMakeLists.txt:781-782 (v1.13.1) appends it to CMAKE_CXX_FLAGS
+        defines += ("-DBUILD_LITE_INTERPRETER",)   # a lite release's CMakeLists.txt appends it to CMAKE_CXX_FLAGS
     return Subject(label or path.name, install, program, lite, toolchain_for(install.root), defines,
                    _cxx_standard(install.root))
 
@@ -180,7 +180,7 @@ def _bench_source(given: Path | None, checkout: str | None, install: Path) -> Pa
 
 def _cxx_standard(install_root: Path) -> str:
     """The C++ standard the install's headers need: TorchConfig.cmake's CXX_STANDARD (torch 2.x: 17 or 20), else
-    C++17 (v1.13.1 builds with C++14, whose headers C++17 compiles)."""
+    C++17 (the 1.x releases build with C++14, whose headers C++17 compiles)."""
     import re
 
     config = install_root / "share/cmake/Torch/TorchConfig.cmake"
