@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, assert_never, get_args
 
-from . import __version__, intree, proc, source
+from . import __version__, install_graph, intree, proc, source
 from . import plan as planning
 from .clean import META
 from .errors import BuildFailed
@@ -387,9 +387,15 @@ def _run_project(project: CMakeProject, steps: Sequence[CMakeStep], on_event: Li
             if isinstance(step, CMakeBuildStep) and project.tree_key:
                 intree.record(git_dir, project.tree_key, project.build_dir)   # configured (now or before)
             # Files configure wrote into the tree (ATen/Config.h) may have been deleted: then configure again.
-            if isinstance(step, CMakeConfigureStep) and not cleaned and configured_with(project, step.argv()):
+            # A folder that builds for the install needs the file API reply (configured before builder asked: again).
+            if isinstance(step, CMakeConfigureStep) and not cleaned and configured_with(project, step.argv()) \
+                    and (not project.build_for_install or install_graph.has_reply(project.build_dir)):
                 log.info("%s: already configured with the same arguments", name)
                 continue
+            if isinstance(step, CMakeConfigureStep) and project.build_for_install:
+                install_graph.write_query(project.build_dir)
+            if isinstance(step, CMakeBuildStep):
+                _log_needs(step)
             on_event(Event("step", project.slice, step.title))
             log.info("%s: %s", name, step.title)
             _run_step(step, log_path, on_event)
@@ -400,6 +406,16 @@ def _run_project(project: CMakeProject, steps: Sequence[CMakeStep], on_event: Li
     seconds = time.monotonic() - t0
     on_event(Event("done", project.slice, f"{name}: installed to {project.install_dir} in {seconds:.0f} s"))
     return SliceResult(name, project.install_dir, False, seconds, log_path)
+
+
+def _log_needs(step: CMakeBuildStep) -> None:
+    needs = step.needs()
+    if needs is not None:
+        log.info("%s: builds %s", step.project.name, needs.describe())
+        for name, reason in needs.why.items():
+            log.debug("  %s: %s", name, reason)
+    elif step.project.build_for_install:
+        log.warning("%s: no CMake file API reply in %s: building `all`", step.project.name, step.project.build_dir)
 
 
 def _repair_cmake_cache(build_dir: Path) -> None:

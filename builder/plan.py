@@ -290,7 +290,7 @@ def libtorch_project(config: BuildConfig, sp: SlicePlan, shared_tree_key: str) -
             "defines": {k: render_value(v) for k, v in sp.defines.items()}, "env": dict(sp.env)}
     return CMakeProject(name=sp.slice.name, slice=sp.slice.name, source_dir=config.source_path,
                         build_dir=sp.build_dir, install_dir=sp.install_dir, key=sp.key, cmake=config.cmake.path,
-                        env=sp.env, tree_key=shared_tree_key, meta=meta)
+                        env=sp.env, tree_key=shared_tree_key, meta=meta, build_for_install=True)
 
 
 def cmake_steps(project: CMakeProject, generator: str, defines: Mapping[str, DefineValue | int | Path],

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from .install_graph import QUERY, InstallNeeds
+from .install_graph import needs as install_needs
 from .proc import Command
 from .recipes import DefineValue
 
@@ -181,6 +183,7 @@ class CMakeProject:
     cmake: Path
     env: Mapping[str, str] = field(default_factory=dict)
     tree_key: str | None = None         # set when the build writes generated files into a shared source tree
+    build_for_install: bool = False     # build what the install needs (builder.install_graph), not `all`
     meta: Mapping[str, Any] = field(default_factory=dict)   # written to the build folder (for `builder clean`)
 
     @property
@@ -207,8 +210,9 @@ class CMakeConfigureStep(CMakeStepBase):
 
     def command(self) -> Command:
         p = self.project
+        note = f"after writing the file API query {p.build_dir / QUERY}" if p.build_for_install else None
         return Command((str(p.cmake), "-S", str(p.source_dir), "-B", str(p.build_dir), "-G", self.generator,
-                        *(render_define(k, v) for k, v in self.defines.items())), p.env)
+                        *(render_define(k, v) for k, v in self.defines.items())), p.env, note=note)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -217,10 +221,32 @@ class CMakeBuildStep(CMakeStepBase):
     jobs: int
     targets: tuple[str, ...] = ()
 
+    def needs(self) -> InstallNeeds | None:
+        """What the install needs built (read from the configured folder), when the project builds only that; None
+        before configure, or when it builds `all`."""
+        p = self.project
+        return install_needs(p.build_dir) if p.build_for_install and not self.targets else None
+
     def command(self) -> Command:
         p = self.project
-        chosen = ("--target", *self.targets) if self.targets else ()
-        return Command((str(p.cmake), "--build", str(p.build_dir), *chosen, "-j", str(self.jobs)), p.env)
+        needs = self.needs()
+        chosen = ("--target", *self.targets) if self.targets else needs.build_args if needs else ()
+        note = None
+        if p.build_for_install and needs is None:
+            note = ("--target <the install's targets>, read after configure from its file API reply and "
+                    "build.ninja; `all` without a reply")
+        elif needs is not None:
+            note = f"builds {needs.describe()}"
+        return Command((str(p.cmake), "--build", str(p.build_dir), *chosen, "-j", str(self.jobs)), p.env,
+                       note=note)
+
+    def shell(self) -> str:
+        """The command, then why each target is built."""
+        needs = self.needs()
+        why = [f"#   {name}: {reason}" for name, reason in needs.why.items()] if needs else []
+        why += [f"#   {path}: installed, written by a build.ninja edge no target owns"
+                for path in (needs.paths if needs else ())]
+        return "\n".join((super().shell(), *why))
 
 
 @dataclass(frozen=True, kw_only=True)
