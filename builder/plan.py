@@ -219,12 +219,25 @@ def tree_key(config: BuildConfig, slices: tuple[SlicePlan, ...]) -> str:
     same files there, so they do not count as each other's "other configuration"."""
     shared_defines = _shared(s.defines for s in slices)
     shared_env = _shared(s.env for s in slices)
-    shared_defines.pop("CMAKE_INSTALL_PREFIX", None)
     c = config
     return sha256_json({"commit": c.recipe.commit, "source": str(c.source_path), "target": c.target.name,
                         "patches": [(p.name, sha256_file_or_missing(p)) for p in c.patches],
-                        "ops": sha256_file_or_missing(c.ops_file) if c.ops_file else None,
-                        "defines": {k: render_value(v) for k, v in shared_defines.items()}, "env": shared_env})
+                        "ops": ops_digest(c), "defines": keyed_defines(c, shared_defines), "env": shared_env})
+
+
+def ops_digest(config: BuildConfig) -> str | None:
+    """What the build reads from the op list (operators, not comments naming the models), or None."""
+    from .models.ops import op_list_digest
+
+    return op_list_digest(config.ops_file) if config.ops_file else None
+
+
+def keyed_defines(config: BuildConfig, defines: Mapping[str, Any]) -> dict[str, str]:
+    """The defines as a key holds them: without the install prefix (inside the keyed folder), and the op list's
+    path as a token (its content is keyed by ``ops_digest``: the same list at another path is the same build)."""
+    ops = str(config.ops_file) if config.ops_file else None
+    return {k: "<op list>" if ops and render_value(v) == ops else render_value(v)
+            for k, v in defines.items() if k != "CMAKE_INSTALL_PREFIX"}
 
 
 def slice_key(config: BuildConfig, slice_: Slice, defines: Mapping[str, Any], env: Mapping[str, str]) -> str:
@@ -236,9 +249,7 @@ def slice_key(config: BuildConfig, slice_: Slice, defines: Mapping[str, Any], en
         "ndk": str(config.ndk.revision) if config.ndk else None,
         "toolchain_file": sha256_file_or_missing(config.ndk.path / "build/cmake/android.toolchain.cmake")
         if config.ndk else None,
-        "api_level": config.api_level, "defines": {k: render_value(v) for k, v in defines.items()
-                                                   if k != "CMAKE_INSTALL_PREFIX"},
-        "ops": sha256_file_or_missing(config.ops_file) if config.ops_file else None,
+        "api_level": config.api_level, "defines": keyed_defines(config, defines), "ops": ops_digest(config),
         "env": dict(env), "compiler": config.compiler,
         "source": str(config.source_path),
     })
@@ -251,19 +262,23 @@ def plan_slice(config: BuildConfig, slice_: Slice) -> SlicePlan:
     build_dir = config.out_dir / "build" / f"{config.target.name}-{slice_.name}-{key[:12]}"
     install_dir = build_dir / "install"
     defines = {**defines, "CMAKE_INSTALL_PREFIX": install_dir}
-    return SlicePlan(slice_, key, build_dir, install_dir, defines, {**env, **cache_env(config)})
+    return SlicePlan(slice_, key, build_dir, install_dir, defines, {**env, **cache_env(config, build_dir)})
 
 
-def cache_env(config: BuildConfig) -> dict[str, str]:
+def cache_env(config: BuildConfig, build_dir: Path) -> dict[str, str]:
     """Compiler-cache settings that make hits possible across build folders; not part of the output key.
 
-    Build folders are named by their key and PyTorch compiles with -I<build folder>/..., so ccache must hash
-    paths relative to the working directory (CCACHE_BASEDIR=/ rewrites every absolute path; folders at the same
-    depth then share entries) and not the directory itself (CCACHE_NOHASHDIR).
+    Ninja gives paths inside the build folder relative (``-I aten/src``, generated sources) and paths outside it
+    absolute (the source checkout, shared by every build folder of a tag). ccache rewrites absolute paths under
+    CCACHE_BASEDIR relative to the working directory (the build folder): with the build folder as the base, the
+    build's own absolute paths become relative and the source checkout's stay absolute, so the same build in
+    another folder, at any depth, hashes the same command lines and preprocessed text. (CCACHE_BASEDIR=/ made every
+    path relative to the build folder: a build folder at another depth missed every object.) CCACHE_NOHASHDIR: the
+    working directory is not hashed either.
     """
     if config.launcher is None or "ccache" not in config.launcher.name or "sccache" in config.launcher.name:
         return {}
-    return {"CCACHE_BASEDIR": "/", "CCACHE_NOHASHDIR": "1"}
+    return {"CCACHE_BASEDIR": str(build_dir), "CCACHE_NOHASHDIR": "1"}
 
 
 # ------------------------------------------------------------------ steps every target shares

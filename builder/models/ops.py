@@ -35,7 +35,7 @@ from typing import Literal
 
 from builder import atomic
 from builder.errors import UsageError, ValidationErrors, did_you_mean
-from builder.hashing import sha256_text
+from builder.hashing import sha256_file_or_missing, sha256_json
 from builder.models import _torch
 
 log = logging.getLogger("builder")
@@ -383,9 +383,32 @@ def load_op_list(path: Path, expect: OpListFormat | None = None) -> tuple[OpList
 
 
 def ops_file_for(models: Sequence[Path], cache: Path) -> Path:
-    """``--model`` on a build command: the models' root operators as a plain op list in the cache, named by
-    its content (a rebuild with the same models reuses the same file, so the build key is stable)."""
+    """``--model`` on a build command: the models' root operators as a plain op list in the cache, named by what
+    the build reads from it (the operators), not by its comments, which name the models as they were spelled: the
+    same model by a relative or an absolute path, from any folder, is the same file and the same build folder."""
+    oplist = collect_ops(models)
+    path = cache / "ops" / f"{_digest_of(oplist)[:16]}.yaml"
+    return path if path.is_file() else _write_atomically(path, format_op_list(oplist, "plain"))
 
-    text = format_op_list(collect_ops(models), "plain")
-    path = cache / "ops" / f"{sha256_text(text)[:16]}.yaml"
-    return path if path.is_file() else _write_atomically(path, text)
+
+def _digest_of(oplist: OpList) -> str:
+    return sha256_json({"format": "plain", "ops": sorted(oplist.names)})
+
+
+def op_list_digest(path: Path) -> str:
+    """A digest of what a build reads from an op list file: the operators (and, in a tracing-based list, their
+    flags), without comments or ``debug_info`` (model paths). A file that does not parse: its bytes."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError, UnicodeDecodeError, RecursionError):
+        return sha256_file_or_missing(path)
+    if isinstance(data, list) and all(isinstance(x, str) for x in data):
+        return sha256_json({"format": "plain", "ops": sorted(set(data))})
+    if isinstance(data, Mapping) and isinstance(data.get("operators"), Mapping):
+        ops = {name: {k: v for k, v in info.items() if k != "debug_info"} if isinstance(info, Mapping) else info
+               for name, info in data["operators"].items()}
+        return sha256_json({"format": "tracing", **{k: v for k, v in data.items() if k != "operators"},
+                            "operators": ops})
+    return sha256_file_or_missing(path)

@@ -163,11 +163,11 @@ def aar_steps(config: BuildConfig, slices: tuple[SlicePlan, ...]) -> tuple[list[
 def _coordinate_digest(config: BuildConfig, slices: tuple[SlicePlan, ...]) -> str:
     """What the published version names: the configuration, not where this machine keeps it (the build keys hold
     paths; the same build in another folder or on another machine must get the same Maven coordinates)."""
-    from ..hashing import sha256_file
+    from ..plan import ops_digest
 
     defines = [{k: render_value(v) for k, v in sp.defines.items() if not str(render_value(v)).startswith("/")}
                for sp in slices]
-    ops = sha256_file(config.ops_file) if config.ops_file else None
+    ops = ops_digest(config)
     return _digest(config.recipe.tag, config.recipe.commit, [sp.slice.name for sp in slices], defines, ops,
                    sorted(config.features), sorted(config.system_libs), list(config.size_levers),
                    str(config.ndk.revision) if config.ndk else None, list(config.user_defines))

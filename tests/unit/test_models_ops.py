@@ -261,3 +261,21 @@ def test_traced_operators_are_written_as_called_and_read_back(tmp_path, caplog):
     (tmp_path / "bad.yaml").write_text("{")
     with pytest.raises(UsageError, match="not valid YAML"):      # no format: the build reports why
         ops.load_op_list(tmp_path / "bad.yaml")
+
+
+def test_op_list_digest_is_what_the_build_reads(tmp_path):
+    """Comments and debug_info (model paths) do not count; the operators and their flags do."""
+    from builder.models.ops import op_list_digest
+
+    a, b, c = tmp_path / "a.yaml", tmp_path / "b.yaml", tmp_path / "c.yaml"
+    a.write_text("# Models: /abs/model.pt\n- aten::relu  # /abs/model.pt\n- aten::add.Tensor\n")
+    b.write_text("- aten::add.Tensor  # model/model.pt\n- aten::relu\n")
+    c.write_text("- aten::relu\n")
+    assert op_list_digest(a) == op_list_digest(b) != op_list_digest(c)
+    t1, t2 = tmp_path / "t1.yaml", tmp_path / "t2.yaml"
+    op = {"include_all_overloads": False, "is_root_operator": True, "is_used_for_training": False}
+    t1.write_text(yaml.safe_dump({"operators": {"aten::relu": {**op, "debug_info": ["/x/m.pt"]}}}))
+    t2.write_text(yaml.safe_dump({"operators": {"aten::relu": {**op, "debug_info": ["m.pt"]}}}))
+    assert op_list_digest(t1) == op_list_digest(t2)
+    t2.write_text(yaml.safe_dump({"operators": {"aten::relu": {**op, "include_all_overloads": True}}}))
+    assert op_list_digest(t1) != op_list_digest(t2)
