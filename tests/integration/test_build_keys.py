@@ -81,3 +81,23 @@ def test_same_build_in_another_folder_hits_ccache(tmp_path: Path, mini: tuple[li
         rates.append((int(hits), int(total)))
     assert rates[0][0] == 0 and rates[0][1] > 0
     assert rates[1][1] == rates[0][1] and rates[1][0] >= 0.9 * rates[1][1], rates
+
+
+@pytest.mark.skipif(shutil.which("ccache") is None, reason="ccache is not installed")
+def test_selective_build_misses_ccache_where_no_export_changes_the_text(
+        tmp_path: Path, mini: tuple[list[str], dict[str, str]]) -> None:
+    """v1.13.1 adds -DNO_EXPORT to a static build with a selected op list (CMakeLists.txt:615-617): a -D alone still
+    hits ccache (preprocessor mode), but every file whose headers expand the export macro misses. mini-torch: the
+    24 kernels and core.cpp include minitorch.h; torch.cpp and jni.c do not."""
+    base, env = mini
+    env = {**env, "CCACHE_DIR": str(tmp_path / "ccache")}
+    ops = tmp_path / "ops.yaml"
+    ops.write_text("- aten::relu\n")
+    counts = []
+    for folder, extra in ((tmp_path / "full", []), (tmp_path / "selective", ["--ops", str(ops)])):
+        folder.mkdir()
+        out = run([*base, "--cache", "ccache", *extra], env, folder)
+        line = next(ln for ln in (out.stdout + out.stderr).splitlines() if "hit rate" in ln)
+        hits, total = line.rsplit("(", 1)[1].rstrip(")").split("/")
+        counts.append((int(hits), int(total)))
+    assert counts[1] == (2, 27), counts

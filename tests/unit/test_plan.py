@@ -136,7 +136,7 @@ def test_ccache_shares_entries_across_build_folders_without_changing_the_key(env
     plain = make(env, target="host").slices[0]
     monkeypatch.setattr(tools, "find_launcher", lambda choice, environ=None: Path("/usr/bin/ccache"))
     cached = make(env, target="host", cache="ccache").slices[0]
-    assert cached.env["CCACHE_BASEDIR"] == "/" and cached.env["CCACHE_NOHASHDIR"] == "1"
+    assert cached.env["CCACHE_BASEDIR"] == str(cached.build_dir) and cached.env["CCACHE_NOHASHDIR"] == "1"
     assert "CCACHE_BASEDIR" not in plain.env
 
 
