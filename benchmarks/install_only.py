@@ -1,0 +1,304 @@
+#!/usr/bin/env python3
+"""Benchmark (issue 22): building only what the install needs, on the real tree. Two commands:
+
+    python benchmarks/install_only.py graph BUILD_DIR [--render]
+        Read-only, seconds: in a configured (or built) libtorch build folder, the Ninja commands of `all` vs those the
+        install needs, and what is left out (by CMake target folder). With a file API reply (builder configured the
+        folder after issue 22) the targets are builder.install_graph's; in an older folder they are derived the
+        same way from its cmake_install.cmake scripts (installed files and folders -> the build.ninja edges writing
+        them). Only `ninja -t targets/commands` runs (nice -n 15); nothing is built.
+
+    python benchmarks/install_only.py paired --mirror file:///work/real/mirror/ [--root DIR] [-j 2]
+                                      [--baseline REV] [--render]
+        Cold builds started at the same moment on the same machine, each with its own empty BUILDER_CACHE_DIR and
+        CCACHE_DIR: this checkout's `builder host --tag v1.13.1` (no --system-lib), PyTorch's
+        scripts/build_mobile.sh on the same commit + builder's patches (a clone made first, untimed), and with
+        --baseline REV, builder as it was at REV (a `git worktree` of this repository: "today's" builder, which
+        builds `all`). Each process tree's CPU time (wait4), wall time, Ninja steps (.ninja_log edges), and the
+        installed files of each (lists in ROOT/logs, differences in the report). Goal: builder's CPU time <= 0.90
+        of build_mobile.sh's with the same installed libraries. About 2.5 hours on 2 cores with --baseline; never
+        in CI.
+
+--render writes the figures into docs/benchmarks.md between <!-- install-only:begin --> and <!-- install-only:end -->
+(results are kept in ROOT/install_only.json; `--render` alone with no command renders them again).
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path[:0] = [str(REPO), str(HERE)]
+
+from bench_mobile import define_difference, tool_dir  # noqa: E402
+
+from builder import install_graph  # noqa: E402
+
+TAG = "v1.13.1"
+DOC = REPO / "docs" / "benchmarks.md"
+BEGIN, END = "<!-- install-only:begin -->", "<!-- install-only:end -->"
+NICE = ["nice", "-n", "15"]
+
+
+# ------------------------------------------------------------------ graph
+
+
+def ninja(build: Path, *args: str) -> list[str]:
+    return subprocess.run([*NICE, "ninja", "-C", str(build), *args], check=True, capture_output=True,
+                          text=True).stdout.splitlines()
+
+
+INSTALL_RE = re.compile(r'file\(INSTALL DESTINATION "[^"]*" TYPE (\w+)([^\n]*(?:\n\s+"[^\n]*)*)')
+
+
+def installed_paths(build: Path) -> list[Path]:
+    """Files and folders the cmake_install.cmake scripts copy (not those of nested projects in their own folder)."""
+    out: list[Path] = []
+    for script in sorted(build.rglob("cmake_install.cmake")):
+        if any((p / "CMakeCache.txt").is_file() for p in script.parents if build in p.parents):
+            continue                                             # a nested CMake project (the JNI build)
+        for m in INSTALL_RE.finditer(script.read_text(encoding="utf-8", errors="replace")):
+            rest = m.group(2).split(" FILES", 1)[1] if " FILES" in m.group(2) else ""
+            rest = re.split(r"\s(?:FILES_MATCHING|REGEX|PATTERN|USE_SOURCE_PERMISSIONS|PERMISSIONS)\b", rest)[0]
+            out += [Path(os.path.normpath(p)) for p in re.findall(r'"([^"]+)"', rest)]
+    return out
+
+
+def needed_outputs(build: Path) -> tuple[list[str], str]:
+    """What `ninja -t commands` gets for the install: the file API's targets when there is a reply, else the
+    build.ninja outputs the cmake_install.cmake scripts copy (and those under copied folders)."""
+    needs = install_graph.needs(build)
+    if needs is not None and not needs.everything:
+        return [*needs.targets, *needs.paths], f"builder.install_graph ({len(needs.targets)} targets)"
+    wanted = installed_paths(build)
+    files, folders = set(wanted), tuple(f"{w}{os.sep}" for w in wanted)
+    outs = [str(o.relative_to(build)) if o.is_relative_to(build) else str(o)      # Ninja's own spelling
+            for edge in install_graph.ninja_edges(build) for o in edge[:1]
+            if any(x in files or str(x).startswith(folders) for x in edge)]
+    return sorted(set(outs)), (f"no file API reply: from its cmake_install.cmake scripts and build.ninja, "
+                               f"{len(set(outs))} edges writing installed files")
+
+
+def graph(build: Path) -> dict[str, Any]:
+    everything = ninja(build, "-t", "commands", "all")
+    outputs, how = needed_outputs(build)
+    needed = set(ninja(build, "-t", "commands", *outputs))
+    left_out = [c for c in everything if c not in needed]
+    by_folder: collections.Counter[str] = collections.Counter()
+    for command in left_out:
+        m = re.search(r"(?:^|/)CMakeFiles/([^/\s]+)\.dir/", command.split(" -o ", 1)[-1])
+        by_folder[m.group(1) if m else "other (archives, links, generators)"] += 1
+    res = {"build_dir": str(build), "how": how, "commands_all": len(everything),
+           "commands_install": len(everything) - len(left_out), "left_out": len(left_out),
+           "left_out_by_target": dict(by_folder.most_common(12))}
+    print(json.dumps(res, indent=1))
+    return res
+
+
+# ------------------------------------------------------------------ paired
+
+
+def run(argv: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
+    print("+ " + shlex.join(argv), flush=True)
+    return subprocess.run(argv, check=True, text=True, **kw)
+
+
+def builder_argv(python: str, mirror: str, out: Path, jobs: int) -> list[str]:
+    return [python, "-m", "builder", "host", "--tag", TAG, "--mirror", mirror, "--allow-unpinned", "--cache", "ccache",
+            "--jobs", str(jobs), "--out", str(out)]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    drop = ("SELECTED_OP_LIST", "MAX_JOBS", "BUILDER_MIRROR", "CCACHE_BASEDIR", "BUILD_ROOT", "BUILD_LITE_INTERPRETER")
+    return {**{k: v for k, v in os.environ.items() if k not in drop}, **extra}
+
+
+def bm_tree(plan: dict[str, Any], mirror: str, dest: Path) -> Path:
+    """The mirror's tag (the commit builder checks out; an upstream-shaped mirror made from a source package has
+    its own commit, hence --allow-unpinned) with builder's submodules and patches, cloned (untimed)."""
+    shutil.rmtree(dest, ignore_errors=True)
+    url = mirror.rstrip("/") + "/pytorch/pytorch.git"
+    run(["git", "clone", "-q", "--no-checkout", url, str(dest)])
+    run(["git", "-C", str(dest), "checkout", "-q", f"refs/tags/{TAG}"])   # what builder checks out (the mirror's tag)
+    redirect = ["-c", "protocol.file.allow=always", "-c", f"url.{mirror.rstrip('/')}/.insteadOf=https://github.com/"]
+    if plan["submodules"]:
+        run(["git", *redirect, "-C", str(dest), "submodule", "update", "-q", "--init", "--recursive", "--",
+             *plan["submodules"]])
+    for name in plan["patches"]:
+        run(["git", "-C", str(dest), "apply", str(REPO / "patches" / TAG / name)])
+    return dest
+
+
+def start(name: str, argv: list[str], env: dict[str, str], shown: dict[str, str], log: Path, cwd: Path
+          ) -> subprocess.Popen[bytes]:
+    line = " ".join(f"{k}={shlex.quote(v)}" for k, v in shown.items()) + " " + shlex.join(argv)
+    print(f"+ [{name}, together] {line}   (log: {log})", flush=True)
+    with log.open("w") as fh:
+        fh.write(f"+ {line}\n")
+        fh.flush()
+        return subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=fh,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def wait_all(procs: dict[str, subprocess.Popen[bytes]]) -> dict[str, dict[str, Any]]:
+    t0, out = time.monotonic(), {}
+    by_pid = {p.pid: n for n, p in procs.items()}
+    while len(out) < len(procs):
+        pid, status, usage = os.wait4(-1, 0)
+        if pid in by_pid:
+            out[by_pid[pid]] = {"exit": os.waitstatus_to_exitcode(status), "seconds": round(time.monotonic() - t0, 1),
+                                "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1)}
+            print(f"# [{by_pid[pid]}] {out[by_pid[pid]]}", flush=True)
+    return out
+
+
+def ninja_steps(build: Path) -> int:
+    """Edges Ninja ran (its log, one line per output: an edge's outputs share start, end and command hash)."""
+    edges = set()
+    for line in (build / ".ninja_log").read_text().splitlines():
+        parts = line.split("\t")
+        if len(parts) == 5:
+            edges.add((parts[0], parts[1], parts[4]))
+    return len(edges)
+
+
+def file_list(install: Path) -> list[str]:
+    return sorted(str(p.relative_to(install)) for p in install.rglob("*") if p.is_file() or p.is_symlink())
+
+
+def paired(args: argparse.Namespace, root: Path) -> dict[str, Any]:
+    logs = root / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    for d in ("builder", "baseline", "bm-build", "bm-src", "bm-ccache"):
+        shutil.rmtree(root / d, ignore_errors=True)
+    runs: dict[str, tuple[list[str], dict[str, str], dict[str, str], Path]] = {}
+    python = sys.executable
+    builders = {"builder": REPO, **({"baseline": root / "baseline-repo"} if args.baseline else {})}
+    if args.baseline:
+        run(["git", "-C", str(REPO), "worktree", "add", "-f", "--detach", str(builders["baseline"]), args.baseline])
+    for name, repo in builders.items():
+        shown = {"BUILDER_CACHE_DIR": str(root / name / "cache"), "CCACHE_DIR": str(root / name / "ccache"),
+                 "PYTHONPATH": str(repo)}
+        runs[name] = (builder_argv(python, args.mirror, root / name / "out", args.jobs), clean_env(**shown), shown,
+                      root / name / "out")
+    plan = json.loads(run([*runs["builder"][0], "--dry-run", "--json"], env=runs["builder"][1], cwd=REPO,
+                          capture_output=True).stdout)
+    defines = plan["slices"][0]["defines"]
+    src = bm_tree(plan, args.mirror, root / "bm-src")
+    script = src / "scripts" / "build_mobile.sh"
+    extra, overrides = define_difference(defines, script.read_text())
+    tools = [d for d in (tool_dir(plan.get("cmake")), tool_dir(plan.get("ninja")), str(Path(python).parent)) if d]
+    shown = {"BUILD_LITE_INTERPRETER": "1", "BUILD_ROOT": str(root / "bm-build"), "MAX_JOBS": str(args.jobs),
+             "CCACHE_DIR": str(root / "bm-ccache")}
+    env = clean_env(**shown)
+    env["PATH"] = os.pathsep.join([*dict.fromkeys(tools), env.get("PATH", "")])
+    runs["build_mobile"] = (["bash", str(script), *(f"-D{k}={v}" for k, v in {**extra, **overrides}.items())],
+                            env, shown, root / "bm-build")
+    procs = {n: start(n, a, e, s, logs / f"install-only-{n}.log", REPO) for n, (a, e, s, _) in runs.items()}
+    result = wait_all(procs)
+    for name, (argv, env_, _s, _out) in runs.items():
+        if result[name]["exit"] != 0:
+            continue
+        if name == "build_mobile":
+            build, install = root / "bm-build", root / "bm-build" / "install"
+        else:
+            sl = json.loads(run([*argv, "--dry-run", "--json"], env=env_, cwd=REPO, capture_output=True).stdout)
+            build, install = Path(sl["slices"][0]["build_dir"]), Path(sl["slices"][0]["install_dir"])
+        files = file_list(install)
+        (logs / f"install-only-{name}.files").write_text("\n".join(files) + "\n")
+        result[name] |= {"steps": ninja_steps(build), "installed_files": len(files),
+                         "libraries": [f for f in files if f.startswith("lib/")], "build_dir": str(build)}
+    if all(result[n]["exit"] == 0 for n in ("builder", "build_mobile")):
+        ours = set((logs / "install-only-builder.files").read_text().split())
+        theirs = set((logs / "install-only-build_mobile.files").read_text().split())
+        result["only_builder"], result["only_build_mobile"] = sorted(ours - theirs), sorted(theirs - ours)
+        result["cpu_ratio"] = round(result["builder"]["cpu_seconds"] / result["build_mobile"]["cpu_seconds"], 3)
+    if args.baseline:
+        run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(root / "baseline-repo")])
+    return {"runs": result, "baseline": args.baseline, "jobs": args.jobs, "mirror": args.mirror,
+            "argv": {n: r[0] for n, r in runs.items()}}
+
+
+# ------------------------------------------------------------------ report
+
+
+def render(results: dict[str, Any]) -> str:
+    lines = [BEGIN, "### Building only what the install needs (issue 22; `benchmarks/install_only.py`)", ""]
+    g = results.get("graph")
+    if g:
+        lines += [f"Build graph of `{g['build_dir']}` (read-only, {g['how']}): `all` has {g['commands_all']:,} "
+                  f"Ninja commands, the install needs {g['commands_install']:,}; {g['left_out']:,} left out, by "
+                  "target: " + ", ".join(f"{k} {v:,}" for k, v in g["left_out_by_target"].items()) + ".", ""]
+    p = results.get("paired")
+    if p:
+        lines += ["Cold builds started together (own empty caches; CPU = the process tree's, wait4):", "",
+                  "| run | exit | Ninja steps | wall | CPU | installed files |", "|---|---|---|---|---|---|"]
+        for name, r in p["runs"].items():
+            if isinstance(r, dict) and "exit" in r:
+                lines.append(f"| {name} | {r['exit']} | {r.get('steps', '?')} | {r['seconds']:,.0f} s | "
+                             f"{r['cpu_seconds']:,.0f} s | {r.get('installed_files', '?')} |")
+        runs = p["runs"]
+        if "cpu_ratio" in runs:
+            lines += ["", f"builder / build_mobile.sh CPU: **{runs['cpu_ratio']:.3f}** (goal <= 0.90). Installed "
+                      f"only by builder: {len(runs['only_builder'])} files; only by build_mobile.sh: "
+                      f"{len(runs['only_build_mobile'])} (lists: ROOT/logs/install-only-*.files)."]
+            libs = {n: runs[n].get("libraries", []) for n in ("builder", "build_mobile")}
+            lines += [f"Libraries, builder: {', '.join(libs['builder'])}; build_mobile.sh: "
+                      f"{', '.join(libs['build_mobile'])}."]
+        lines += ["", "Commands: " + "; ".join(f"{n}: `{shlex.join(a)}`" for n, a in p["argv"].items())]
+    lines += ["", "Reproduce: `python benchmarks/install_only.py graph BUILD_DIR --render` (seconds) and "
+              "`python benchmarks/install_only.py paired --mirror file:///work/real/mirror/ --baseline REV "
+              "--render` (hours).", END]
+    return "\n".join(lines)
+
+
+def write_doc(results: dict[str, Any]) -> None:
+    text = DOC.read_text()
+    block = render(results)
+    if BEGIN in text and END in text:
+        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END):]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    DOC.write_text(text)
+    print(f"wrote {DOC}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("command", nargs="?", choices=("graph", "paired"))
+    ap.add_argument("build_dir", nargs="?", type=Path)
+    ap.add_argument("--mirror", default="file:///work/real/mirror/")
+    ap.add_argument("--root", type=Path, default=Path.home() / ".cache" / "builder-bench" / "install-only")
+    ap.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--baseline", help="a git revision of this repository: builder as it was (builds `all`)")
+    ap.add_argument("--render", action="store_true", help="write the figures into docs/benchmarks.md")
+    args = ap.parse_args()
+    args.root.mkdir(parents=True, exist_ok=True)
+    store = args.root / "install_only.json"
+    results = json.loads(store.read_text()) if store.is_file() else {}
+    if args.command == "graph":
+        if args.build_dir is None:
+            ap.error("graph needs BUILD_DIR")
+        results["graph"] = graph(args.build_dir.resolve())
+    elif args.command == "paired":
+        results["paired"] = paired(args, args.root)
+        print(json.dumps(results["paired"]["runs"], indent=1))
+    store.write_text(json.dumps(results, indent=1))
+    if args.render:
+        write_doc(results)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
