@@ -185,6 +185,8 @@ def paired(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     runs: dict[str, tuple[list[str], dict[str, str], dict[str, str], Path]] = {}
     python = sys.executable
     builders = {"builder": REPO, **({"baseline": root / "baseline-repo"} if args.baseline else {})}
+    if (root / "baseline-repo").exists():                       # left by an interrupted run
+        run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(root / "baseline-repo")])
     if args.baseline:
         run(["git", "-C", str(REPO), "worktree", "add", "-f", "--detach", str(builders["baseline"]), args.baseline])
     for name, repo in builders.items():
@@ -224,6 +226,8 @@ def paired(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         theirs = set((logs / "install-only-build_mobile.files").read_text().split())
         result["only_builder"], result["only_build_mobile"] = sorted(ours - theirs), sorted(theirs - ours)
         result["cpu_ratio"] = round(result["builder"]["cpu_seconds"] / result["build_mobile"]["cpu_seconds"], 3)
+    if args.baseline and result["baseline"]["exit"] == 0 and result["builder"]["exit"] == 0:
+        result["cpu_ratio_baseline"] = round(result["builder"]["cpu_seconds"] / result["baseline"]["cpu_seconds"], 3)
     if args.baseline:
         run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(root / "baseline-repo")])
     return {"runs": result, "baseline": args.baseline, "jobs": args.jobs, "mirror": args.mirror,
@@ -253,6 +257,9 @@ def render(results: dict[str, Any]) -> str:
             lines += ["", f"builder / build_mobile.sh CPU: **{runs['cpu_ratio']:.3f}** (goal <= 0.90). Installed "
                       f"only by builder: {len(runs['only_builder'])} files; only by build_mobile.sh: "
                       f"{len(runs['only_build_mobile'])} (lists: ROOT/logs/install-only-*.files)."]
+            if "cpu_ratio_baseline" in runs:
+                lines.append(f"builder / builder at {p['baseline']} (builds `all`) CPU: "
+                             f"**{runs['cpu_ratio_baseline']:.3f}**.")
             libs = {n: runs[n].get("libraries", []) for n in ("builder", "build_mobile")}
             lines += [f"Libraries, builder: {', '.join(libs['builder'])}; build_mobile.sh: "
                       f"{', '.join(libs['build_mobile'])}."]

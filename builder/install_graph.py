@@ -93,6 +93,8 @@ def _needs(build_dir: Path, index: Path, _stamp: tuple[int, ...]) -> InstallNeed
     codemodel = _load(reply / _load(index)["reply"]["codemodel-v2"]["jsonFile"])
     if codemodel["version"].get("minor", 0) < MIN_MINOR:
         return _everything(f"CMake's codemodel {codemodel['version']} has no install rules (2.{MIN_MINOR}+ has)")
+    if not (build_dir / "build.ninja").is_file():
+        return _everything("no build.ninja (another generator) to find what writes the installed files")
     config = codemodel["configurations"][0]
     source = Path(codemodel["paths"]["source"])
     targets = [_load(reply / t["jsonFile"]) | {"name": t["name"]} for t in config["targets"]]

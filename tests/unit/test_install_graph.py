@@ -95,3 +95,10 @@ def test_ninja_outputs_unescaped_and_without_phony_edges(tmp_path: Path) -> None
     assert (build / "gen" / "more space.h",) != edges[0] and any(build / "gen" / "more space.h" in e for e in edges)
     assert all(Path("/src/inc/CMakeLists.txt") not in e for e in edges)
     assert all(build / "build.ninja" not in e and build / "CMakeFiles/install.util" not in e for e in edges)
+
+
+def test_another_generator_builds_all(tmp_path: Path) -> None:
+    build = layout(tmp_path, [{"type": "target", "targetId": "a::@1"}])
+    (build / "build.ninja").unlink()
+    needs = install_graph.needs(build)
+    assert needs is not None and needs.build_args == () and "build.ninja" in (needs.everything or "")
