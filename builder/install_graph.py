@@ -30,7 +30,9 @@ from typing import Any
 QUERY = Path(".cmake/api/v1/query/codemodel-v2")
 REPLY = Path(".cmake/api/v1/reply")
 MIN_MINOR = 4                 # codemodel 2.4: directory objects carry "installers"
-KNOWN = frozenset({"target", "file", "directory", "fileSet", "export"})    # export: files configure writes
+# export: files configure writes; cxxModuleBmi: a target's C++ module interfaces (CMake 4 lists one per target in an
+# export set, modules or not): that target
+KNOWN = frozenset({"target", "file", "directory", "fileSet", "export", "cxxModuleBmi"})
 
 
 @dataclass(frozen=True)
@@ -107,8 +109,9 @@ def _needs(build_dir: Path, index: Path, _stamp: tuple[int, ...]) -> InstallNeed
             kind = inst.get("type")
             if kind not in KNOWN:
                 return _everything(f"an install({kind}) rule in {directory.get('source', '.')}/CMakeLists.txt")
-            if kind == "target" and inst["targetId"] in by_id:
-                why.setdefault(by_id[inst["targetId"]], f"install(TARGETS) to {inst.get('destination', '?')}")
+            target = inst.get("targetId") or inst.get("cxxModuleBmiTarget", {}).get("id")
+            if kind in ("target", "cxxModuleBmi") and target in by_id:     # not listed: an interface library
+                why.setdefault(by_id[target], f"install(TARGETS) to {inst.get('destination', '?')}")
             elif kind in ("file", "directory", "fileSet"):
                 wanted += (_absolute(_from(p), source) for p in inst.get("paths", ()))
     owners = _rule_owners(targets, source)

@@ -62,6 +62,8 @@ def test_targets_installed_and_owners_of_installed_generated_files(tmp_path: Pat
     build = layout(tmp_path, [
         {"type": "target", "targetId": "a::@1", "destination": "lib"},
         {"type": "target", "targetId": "iface::@1", "destination": "lib"},
+        {"type": "cxxModuleBmi", "cxxModuleBmiTarget": {"id": "a::@1"}, "destination": "lib"},
+        {"type": "cxxModuleBmi", "cxxModuleBmiTarget": {"id": "torch_library::@1"}},   # an unlisted interface
         {"type": "directory", "paths": [{"from": str(tmp_path / "b" / "gen"), "to": "."}], "destination": "include"},
         {"type": "directory", "paths": ["inc"], "destination": "include"},
         {"type": "export", "destination": "share"}])
