@@ -45,7 +45,7 @@ from bench_mobile import define_difference, tool_dir  # noqa: E402
 
 from builder import install_graph  # noqa: E402
 
-TAG = "v1.13.1"
+TAG = "v1.13.1"          # the release whose figures issue 22 asks for (its recipe, patches and build_mobile.sh)
 DOC = REPO / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- install-only:begin -->", "<!-- install-only:end -->"
 NICE = ["nice", "-n", "15"]

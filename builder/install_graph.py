@@ -2,7 +2,8 @@
 (which edge writes each installed file). Pure: reads files in a build folder, runs nothing.
 
 ``cmake --build DIR`` builds ``all``, and ``all`` holds every target not marked EXCLUDE_FROM_ALL, linked or not: in
-v1.13.1, XNNPACK's ``all_microkernels`` OBJECT library (2,790 compiles on arm64) that nothing links or installs.
+PyTorch's mobile builds, XNNPACK's ``all_microkernels`` OBJECT library (thousands of compiles) that nothing links or
+installs (docs/real_pytorch_notes.md).
 Ninja's ``install`` depends on ``all``. So the build step builds only the targets the install rules name, plus the
 targets whose custom commands write files that install(FILES/DIRECTORY) copies, then ``cmake --install`` (which builds
 nothing). The same rule for every release and project, read from the configured build folder:
