@@ -47,9 +47,11 @@ from .steps import (
     JavaCompileStep,
     JniViewStep,
     ManifestStep,
+    MavenFetchStep,
     MavenStep,
     NdkInstallStep,
     PatchStep,
+    PlatformInstallStep,
     SourceStep,
     Step,
     StripStep,
@@ -127,7 +129,7 @@ def execute(plan: Plan, on_event: Listener = _quiet) -> RunResult:
 
 def _phase(step: Step) -> str:
     match step:
-        case NdkInstallStep():
+        case NdkInstallStep() | PlatformInstallStep() | MavenFetchStep():
             return "ndk"
         case FetchTagStep() | VerifyCommitStep() | WorkTreeStep() | SubmodulesStep() | PatchStep():
             return "source"
@@ -182,6 +184,17 @@ class _Run:
             case NdkInstallStep():
                 self.on_event(Event("step", None, first.title))
                 _install_ndk(first)
+            case PlatformInstallStep():
+                from .toolchains.platform_install import install_platform
+
+                self.on_event(Event("step", None, first.title))
+                install_platform(first.api, sdk_root=first.sdk_root, download_dir=first.download_dir)
+            case MavenFetchStep():
+                from .toolchains.maven_fetch import fetch_jar
+
+                self.on_event(Event("step", None, first.title))
+                for coordinate in first.coordinates:
+                    fetch_jar(coordinate, first.m2_repo, first.base_url)
             case FetchTagStep() | VerifyCommitStep() | WorkTreeStep() | SubmodulesStep() | PatchStep():
                 self.on_event(Event("step", None, "source: checkout, submodules, patches"))
                 t0 = time.monotonic()

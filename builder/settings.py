@@ -70,6 +70,7 @@ class Settings:
     aar: bool = True                     # android: the JNI library, classes.jar, AAR and Maven folder (--no-aar)
     android_sdk: Path | None = None      # android: an SDK holding android.jar of the release's compileSdk
     maven_repo: Path | None = None       # android: a Maven repository folder with the release's Java dependencies
+    maven_url: str | None = None         # android, --install-ndk: the Maven repository missing jars are fetched from
     # every command
     cache_dir: Path | None = None        # builder's cache: git mirror and work trees, downloads, runners, versions
     recipes_dir: Path | None = None      # recipes/ to read (patches/ beside it); default: builder's own
@@ -116,6 +117,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("levers", "strings"),
     Option("android_sdk", "path"),
     Option("maven_repo", "path", env="BUILDER_MAVEN_REPO"),
+    Option("maven_url", "str", env="BUILDER_MAVEN_URL"),
     Option("cache_dir", "path", env="BUILDER_CACHE_DIR"),
     Option("recipes_dir", "path", env="BUILDER_RECIPES_DIR", toml=False),
     Option("source_date_epoch", "int", env="SOURCE_DATE_EPOCH", toml=False),

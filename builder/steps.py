@@ -80,6 +80,35 @@ class NdkInstallStep(BaseStep):
         return f"builder ndk install {self.version} --sdk {self.sdk_root}"
 
 
+@dataclass(frozen=True, kw_only=True)
+class PlatformInstallStep(BaseStep):
+    """Download (pinned sha1 + sha256), verify and unpack android.jar of a compileSdk: the same as
+    `builder sdk install`."""
+
+    kind: ClassVar[str] = "sdk"
+    api: int
+    sdk_root: Path
+    download_dir: Path
+
+    def shell(self) -> str:
+        return f"builder sdk install --api {self.api} --sdk {self.sdk_root}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class MavenFetchStep(BaseStep):
+    """Download the release's Java dependencies missing from the Maven folder (--install-ndk) into it, in Maven's
+    layout, each checked against the .sha1 the repository publishes beside it (builder pins no checksum for them)."""
+
+    kind: ClassVar[str] = "maven"
+    coordinates: tuple[str, ...]        # group:artifact:version
+    m2_repo: Path
+    base_url: str
+
+    def shell(self) -> str:
+        return "\n".join(f"# download {c} from {self.base_url} into {self.m2_repo} (checked against its .sha1)"
+                         for c in self.coordinates)
+
+
 # ------------------------------------------------------------------ source
 
 
@@ -437,4 +466,5 @@ class VerifyStep(BaseStep):
     tool_env: Mapping[str, str] = field(default_factory=dict)   # the machine's CXX, LIBRARY_PATH (the runner's)
 
 
-Step = NdkInstallStep | SourceStep | CMakeStep | JniViewStep | PackageStep | JavaCompileStep | VerifyStep
+Step = (NdkInstallStep | PlatformInstallStep | MavenFetchStep | SourceStep | CMakeStep | JniViewStep | PackageStep
+        | JavaCompileStep | VerifyStep)

@@ -49,6 +49,7 @@ def _build_command(target: str) -> Callable[..., None]:
         aar: Annotated[bool, typer.Option("--aar/--no-aar", help="android: also build the release's JNI library per ABI, classes.jar, the AAR and a Maven folder (needs a JDK, android.jar and the Maven jars the release pins).")] = True,
         android_sdk: Annotated[Optional[Path], typer.Option(help="android: an Android SDK with android.jar of the release's compileSdk (default ANDROID_HOME, ANDROID_SDK_ROOT, ~/Android/Sdk).")] = None,
         maven_repo: Annotated[Optional[Path], typer.Option(help="android: a Maven repository folder holding the release's Java dependencies (default ~/.m2/repository, then the Gradle cache).")] = None,
+        maven_url: Annotated[Optional[str], typer.Option(help="android, with --install-ndk: the Maven repository missing Java dependencies are downloaded from (default Maven Central).")] = None,
         vulkan: Annotated[Optional[bool], typer.Option("--vulkan/--no-vulkan", help="Vulkan backend (android, host); default: the release's (its recipe; on for Android where its CMakeLists.txt says so, as PyTorch ships it). --no-vulkan is also a size lever.")] = None,
         metal: Annotated[bool, typer.Option(help="Metal backend (ios).")] = False,
         coreml: Annotated[bool, typer.Option(help="Core ML delegate (ios).")] = False,
@@ -95,7 +96,7 @@ def _build_command(target: str) -> Callable[..., None]:
             mirror=mirror, source_dir=source, allow_unpinned=allow_unpinned, cache=cache, jobs=jobs,
             page_size_16k=page_size_16k, config_file=config, size_levers=size_levers, levers=tuple(lever or ()),
             models=tuple(model or ()), verify_models=verify, shapes=shapes, aar=aar, android_sdk=android_sdk,
-            maven_repo=maven_repo)
+            maven_repo=maven_repo, maven_url=maven_url)
         run_build(request, dry_run=dry_run or as_json, as_json=as_json)
 
     command.__name__ = target
@@ -107,7 +108,7 @@ def _build_command(target: str) -> Callable[..., None]:
 
 # Per-target --help: an option of another target is hidden there (still accepted, then refused with the reason).
 OPTION_TARGETS: dict[str, tuple[str, ...]] = {
-    **dict.fromkeys(("abi", "api_level", "ndk", "force_ndk", "install_ndk", "aar", "android_sdk", "maven_repo",
+    **dict.fromkeys(("abi", "api_level", "ndk", "force_ndk", "install_ndk", "aar", "android_sdk", "maven_repo", "maven_url",
                      "page_size_16k"), ("android",)),
     **dict.fromkeys(("metal", "coreml", "platform", "arch", "deployment_target"), ("ios",)),
     "vulkan": ("android", "host"),

@@ -291,6 +291,14 @@ def _abi_set_problems(requested: Sequence[str], given: Mapping[str, object]) -> 
     return problems
 
 
+def ndk_triple(abi: str) -> str:
+    """The NDK sysroot's library folder name for ``abi`` (aarch64-linux-android, ...)."""
+    triple = _NDK_TRIPLES.get(abi)
+    if triple is None:
+        raise UsageError(f"{abi}: unknown Android ABI")
+    return triple
+
+
 def ndk_libcxx_shared(ndk_root: Path, abi: str) -> Path:
     """The NDK's libc++_shared.so for ``abi`` (r19+ sysroot layout, then the older one)."""
     triple = _NDK_TRIPLES.get(abi)

@@ -4,12 +4,13 @@ Steps: [install the NDK] -> source -> per ABI libtorch configure/build/install -
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from .. import plan as planning
 from ..errors import BuilderError, UsageError, did_you_mean
-from ..steps import ManifestArtifact, ManifestStep, Step
+from ..steps import ManifestArtifact, ManifestStep, MavenFetchStep, PlatformInstallStep, Step
 from ..toolchains import ndk as ndk_mod
 from .base import Slice, TargetToolchain, no_ios_options
 
@@ -61,7 +62,10 @@ class Android:
                 ask = ndk_mod.parse_ndk_request("any")
             if request.install_ndk and ask.kind != "path" and not (ask.kind == "any" and named is not None) and \
                     not any(ask.matches(n.revision) and n.revision in recipe.ndk_supported for n in scan.found):
-                return _ndk_to_install(request, recipe, env)   # its glslc is checked when installed
+                from .android_aar import java_toolchain
+
+                installing = _ndk_to_install(request, recipe, env)   # its glslc is checked when installed
+                return dataclasses.replace(installing, java=java_toolchain(request, recipe, env, problems))
             chosen, warns = ndk_mod.select_ndk(ask, scan.found, recipe.ndk_supported, recipe.ndk_tested,
                                                request.force_ndk, rejected=scan.rejected)
             why = ndk_mod.explain_choice(ask, chosen, scan.found, recipe.ndk_supported, recipe.ndk_tested,
@@ -105,7 +109,17 @@ class Android:
             aar, more = aar_steps(config, slices)
             artifacts += more
         manifests = ManifestStep(title=f"package {planning.MANIFEST_CONTENT}", artifacts=tuple(artifacts))
-        return (*planning.ndk_steps(config), *planning.source_steps(config),
+        sdk: list[Step] = []
+        if config.java is not None and config.java.install_api is not None:
+            sdk_root = config.java.android_jar.parent.parent.parent
+            sdk = [PlatformInstallStep(title=f"install android.jar of API {config.java.install_api} into {sdk_root} "
+                                             "(pinned sha1 + sha256)", api=config.java.install_api, sdk_root=sdk_root,
+                                       download_dir=config.cache_dir / "downloads")]
+        if config.java is not None and config.java.fetch:
+            sdk.append(MavenFetchStep(title=f"fetch {len(config.java.fetch)} Java dependencies into "
+                                            f"{config.java.maven_repo}", coordinates=config.java.fetch,
+                                      m2_repo=config.java.maven_repo, base_url=config.java.maven_url))
+        return (*planning.ndk_steps(config), *sdk, *planning.source_steps(config),
                 *planning.libtorch_steps(config, slices), *aar, manifests)
 
     def preflight(self, config: BuildConfig) -> None:

@@ -51,6 +51,9 @@ class JavaToolchain:
     android_jar: Path
     jars: tuple[Path, ...]          # the recipe's dependencies, then compile_only, in its order
     maven_repo: Path                # where the Maven folder's dependencies were found (for the user's Gradle)
+    install_api: int | None = None  # --install-ndk found android.jar missing: install this compileSdk first
+    fetch: tuple[str, ...] = ()     # --install-ndk found these jars missing: download them into maven_repo first
+    maven_url: str = ""             # ... from this Maven repository
 
 
 def java_toolchain(request: BuildRequest, recipe: Recipe, env: Environment,
@@ -67,24 +70,43 @@ def java_toolchain(request: BuildRequest, recipe: Recipe, env: Environment,
                                    hint=INSTALL_HINT + off))
     sdks = sdk_roots(request.android_sdk, env.environ, env.home)
     android_jar = locate_android_jar(sdks, java.compile_sdk, env.environ, env.home)
-    if android_jar is None:
+    install_api = None
+    if android_jar is None and request.install_ndk:     # installed first, like the NDK, from a pinned archive
+        from ..toolchains.platform_install import load_platforms, platform_dir
+
+        try:
+            load_platforms().find(java.compile_sdk)
+            android_jar, install_api = platform_dir(sdks[0], java.compile_sdk) / "android.jar", java.compile_sdk
+        except BuilderError as exc:
+            problems.append(UsageError(exc.message, hint=exc.hint))
+    if android_jar is None and install_api is None and not request.install_ndk:
         problems.append(UsageError(
             missing_message(sdks, java.compile_sdk).replace("not found", f"({recipe.tag}'s compileSdk) not found"),
             hint=f"run builder sdk install --tag {recipe.tag} (a pinned archive), or point --android-sdk at an SDK "
                  "that has it" + off))
     m2 = request.maven_repo or env.home / ".m2" / "repository"     # BUILDER_MAVEN_REPO: settings.OPTIONS
     jars: list[Path] = []
+    fetch: list[str] = []
     for coord in java.classpath_jars():
         try:
             jars.append(find_maven_jar(MavenDep(coord.group, coord.artifact, coord.version),
                                        ClasspathSearch(m2_repo=m2, env=dict(env.environ), home=env.home)))
         except BuilderError:
+            if request.install_ndk:     # fetched first, into m2, like the NDK and android.jar
+                from ..toolchains.maven_fetch import jar_path
+
+                fetch.append(str(coord))
+                jars.append(jar_path(m2, str(coord)))
+                continue
             problems.append(UsageError(f"{coord} (pinned by {recipe.tag}'s gradle files) is not in {m2} or the "
-                                       "Gradle cache", hint="fetch it once with Gradle or Maven, or point "
-                                       "--maven-repo at a Maven repository folder that has it" + off))
+                                       "Gradle cache", hint="--install-ndk downloads it (Maven Central, or "
+                                       "--maven-url), or point --maven-repo at a Maven folder that has it" + off))
     if javac is None or android_jar is None or len(jars) != len(java.classpath_jars()):
         return None
-    return JavaToolchain(javac, android_jar, tuple(jars), m2)
+    from ..toolchains.maven_fetch import MAVEN_CENTRAL
+
+    return JavaToolchain(javac, android_jar, tuple(jars), m2, install_api, tuple(fetch),
+                         request.maven_url or MAVEN_CENTRAL)
 
 
 # ------------------------------------------------------------------ planning
@@ -114,7 +136,7 @@ def aar_steps(config: BuildConfig, slices: tuple[SlicePlan, ...]) -> tuple[list[
                                      "key": key})
         libs = tuple(layout.install_dir / "lib" / f"lib{name}.so"
                      for name in (spec.library(lite), *spec.extra_libraries))
-        stl = (aar_mod.ndk_libcxx_shared(config.ndk.path, abi),) if config.stl == "c++_shared" else ()
+        stl = (_libcxx_shared(config, abi),) if config.stl == "c++_shared" else ()
         out = layout.root / "aar-input"
         steps += [JniViewStep(title=f"stage the JNI project for {abi}", slice=sp.slice.name, tree=config.source_path,
                               spec=spec, abi=abi, libtorch_install=sp.install_dir, view=layout.view),
@@ -158,6 +180,16 @@ def aar_steps(config: BuildConfig, slices: tuple[SlicePlan, ...]) -> tuple[list[
                                                        "android_jar": str(config.java.android_jar)})
     folder = repo.joinpath(*java.group.split("."), artifact, version)
     return steps, [ManifestArtifact(aar, facts), ManifestArtifact(folder, facts)]
+
+
+def _libcxx_shared(config: BuildConfig, abi: str) -> Path:
+    """The NDK's libc++_shared.so; with the NDK still to install (--install-ndk), where it will be (the plan is made
+    again once it is installed)."""
+    assert config.ndk is not None
+    if config.ndk_install:
+        return config.ndk.path / "toolchains/llvm/prebuilt/<host>/sysroot/usr/lib" / aar_mod.ndk_triple(abi) / \
+            aar_mod.STL_SHARED
+    return aar_mod.ndk_libcxx_shared(config.ndk.path, abi)
 
 
 def _coordinate_digest(config: BuildConfig, slices: tuple[SlicePlan, ...]) -> str:

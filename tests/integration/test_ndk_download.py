@@ -271,3 +271,26 @@ def test_every_recipes_compile_sdk_is_installable():
         java = load_recipe(path.stem, RECIPES_DIR).targets.get("android")
         if java is not None and java.java is not None:
             catalog.find(java.java.compile_sdk)
+
+
+def test_maven_fetch_checks_the_repositorys_sha1_and_writes_maven_layout(tmp_path, server):
+    import hashlib
+
+    from builder.toolchains.maven_fetch import fetch_jar
+
+    base, state = server
+    jar = b"PK\x03\x04 stand-in nativeloader"
+    path = "/mirror/com/facebook/soloader/nativeloader/0.10.4/nativeloader-0.10.4.jar"
+    state.files[path] = jar
+    state.files[path + ".sha1"] = b"0" * 40 + b"\n"
+    m2 = tmp_path / "m2"
+    with pytest.raises(ToolchainError, match="is not the repository's"):
+        fetch_jar("com.facebook.soloader:nativeloader:0.10.4", m2, base, timeout=10)
+    assert not any(p.is_file() for p in m2.rglob("*"))
+    state.files[path + ".sha1"] = hashlib.sha1(jar).hexdigest().encode() + b"  nativeloader-0.10.4.jar\n"
+    got = fetch_jar("com.facebook.soloader:nativeloader:0.10.4", m2, base, timeout=10)
+    assert got == m2 / "com/facebook/soloader/nativeloader/0.10.4/nativeloader-0.10.4.jar" and got.read_bytes() == jar
+    assert sorted(p.name for p in got.parent.iterdir()) == ["nativeloader-0.10.4.jar"]
+    before = len(state.requests)
+    fetch_jar("com.facebook.soloader:nativeloader:0.10.4", m2, base, timeout=10)
+    assert len(state.requests) == before                      # present: nothing downloaded

@@ -308,3 +308,28 @@ def test_install_ndk_says_why_and_respects_android_ndk(env, tmp_path):
     # ANDROID_NDK set to a supported NDK: that one is used, nothing is installed
     config = resolve(req(abis=("x86",), install_ndk=True), dc_replace(env, environ={**environ, **env.environ}))
     assert config.ndk_install is None and config.ndk.source == "ANDROID_NDK"
+
+
+def test_install_ndk_also_plans_android_jar_when_it_is_missing(env, tmp_path):
+    from dataclasses import replace as dc_replace
+
+    from builder.plan import plan
+
+    environ = {k: v for k, v in env.environ.items()
+               if k not in ("ANDROID_NDK", "ANDROID_HOME", "ANDROID_SDK_ROOT", "BUILDER_MAVEN_REPO")}
+    environ["ANDROID_HOME"] = str(tmp_path / "sdk")
+    bare = dc_replace(env, environ=environ, home=tmp_path / "elsewhere")
+    with_ndk = dc_replace(bare, environ={**environ, "ANDROID_NDK": env.environ["ANDROID_NDK"]})
+    with pytest.raises(UsageError, match="android.jar of API 28") as err:
+        resolve(req(abis=("x86",)), with_ndk)
+    assert "builder sdk install --tag v1.13.1" in str(err.value) and "--install-ndk downloads it" in str(err.value)
+    config = resolve(req(abis=("x86",), ndk="r21e", install_ndk=True), bare)
+    assert config.java is not None and config.java.install_api == 28
+    assert config.java.android_jar == tmp_path / "sdk" / "platforms" / "android-28" / "android.jar"
+    p = plan(config)
+    assert [s.kind for s in p.steps[:3]] == ["ndk", "sdk", "maven"]
+    assert p.steps[1].shell() == f"builder sdk install --api 28 --sdk {tmp_path / 'sdk'}"
+    m2 = tmp_path / "elsewhere" / ".m2" / "repository"     # the jars are in no Maven folder of this home
+    assert "download com.facebook.soloader:nativeloader:0.10.4 from https://repo1.maven.org/maven2/" in p.steps[2].shell()
+    assert m2 / "com/facebook/soloader/nativeloader/0.10.4/nativeloader-0.10.4.jar" in config.java.jars
+    assert not (tmp_path / "sdk").exists()
