@@ -162,3 +162,35 @@ def test_verify_aar_runs_a_model_through_its_java_api_on_this_jvm(world, tmp_pat
                          capture_output=True, text=True, timeout=600)
     assert res.returncode == 2 and "no libraries this x86_64 machine's JVM can load" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_install_ndk_fetches_missing_java_dependencies_then_builds_the_aar(world, tmp_path):
+    """--install-ndk with an empty Maven folder: the jars v0.1.0 pins are downloaded (here from a local HTTP server
+    serving the stand-in Maven layout with .sha1 files, as Maven Central publishes them), checked, then used."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    served = tmp_path / "served"
+    shutil.copytree(world["args"][world["args"].index("--maven-repo") + 1], served)
+    for jar in served.rglob("*.jar"):
+        jar.with_name(jar.name + ".sha1").write_text(hashlib.sha1(jar.read_bytes()).hexdigest() + "\n")
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *a: None            # type: ignore[attr-defined]
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        empty_m2 = tmp_path / "m2"
+        args = [a if a != world["args"][world["args"].index("--maven-repo") + 1] else str(empty_m2) for a in world["args"]]
+        out = tmp_path / "out"
+        argv = [sys.executable, "-m", "builder", "android", "--tag", world["up"].tag, "--mirror", world["up"].mirror,
+                "--cache", "none", "--out", str(out), "--abi", "x86_64", *args, "--install-ndk",
+                "--maven-url", f"http://127.0.0.1:{httpd.server_address[1]}/"]
+        res = subprocess.run(argv, env=world["env"], capture_output=True, text=True, timeout=900)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert (empty_m2 / "com/facebook/soloader/nativeloader/0.10.4/nativeloader-0.10.4.jar").is_file()
+    assert len(list(out.glob("*.aar"))) == 1
