@@ -66,6 +66,11 @@ def jni_defines(spec: JniSpec, *, lite: bool, abi_defines: Mapping[str, DefineVa
     """The JNI project's defines: the ABI's toolchain defines (NDK, ABI, API level, build type, launcher ...), then
     the release's build.gradle arguments, then where to install."""
     out: dict[str, DefineValue] = dict(abi_defines)
+    # Everything an Android NDK compiles is position-independent (its clang's default for *-linux-android), and the
+    # JNI project is a shared library that links the static libVulkanWrapper.a it compiles itself
+    # (cmake/VulkanDependencies.cmake). Said explicitly, so any compiler does the same: a no-op with Google's NDK;
+    # with a gcc-based one (the stand-in) the x86_64 link otherwise fails (R_X86_64_PC32 in libVulkanWrapper.a).
+    out["CMAKE_POSITION_INDEPENDENT_CODE"] = True
     out.update(spec.defines)
     if not lite:
         out.update(spec.full_defines)
