@@ -163,10 +163,22 @@ def phase_model(root: Path, mirror: Path, results: dict[str, Any]) -> dict[str, 
     return {"status": "ok" if code == 0 else "failed", "seconds": round(secs, 1)}
 
 
+def built_slices(text: str, planned: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The build folders the run really used: the install artifacts builder printed. They differ from the dry-run's
+    when the tag checks out another commit than the recipe's (--allow-unpinned on this mirror: keys hold it)."""
+    out = {abi: dict(rec) for abi, rec in planned.items()}
+    for path in re.findall(r"artifact: (\S+)/install \(manifest", text):
+        folder = Path(path)
+        for abi in out:
+            if folder.name.startswith(f"android-{abi}-"):
+                out[abi].update(build_dir=str(folder), install_dir=str(folder / "install"))
+    return out
+
+
 def phase_build(root: Path, mirror: Path, results: dict[str, Any]) -> dict[str, Any]:
     argv = android_argv(root, mirror, ABIS, "out")
     code, text, secs = run(argv, root / "logs" / "android-build.log", build_env(root))
-    slices = slices_of(root, mirror, ABIS, "out")
+    slices = built_slices(text, slices_of(root, mirror, ABIS, "out"))
     per_abi = {abi: {"build_dir": s["build_dir"], **ninja_figures(Path(s["build_dir"])),
                      "libs": lib_sizes(Path(s["install_dir"])) if Path(s["install_dir"]).is_dir() else {}}
                for abi, s in slices.items()}
@@ -257,7 +269,7 @@ def phase_ops(root: Path, mirror: Path, results: dict[str, Any]) -> dict[str, An
     extra = ("--model", root / "model" / "mobilenet_v2.pt", "--size-levers")
     argv = android_argv(root, mirror, ("arm64-v8a",), "out-ops", *extra)
     code, text, secs = run(argv, root / "logs" / "android-ops.log", build_env(root))
-    slices = slices_of(root, mirror, ("arm64-v8a",), "out-ops", *extra)
+    slices = built_slices(text, slices_of(root, mirror, ("arm64-v8a",), "out-ops", *extra))
     install = Path(slices["arm64-v8a"]["install_dir"])
     rec: dict[str, Any] = {"status": "ok" if code == 0 else "failed", "exit": code, "seconds": round(secs),
                            "command": " ".join(map(str, argv)), **ninja_figures(Path(slices["arm64-v8a"]["build_dir"]))}
