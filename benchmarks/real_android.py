@@ -192,7 +192,7 @@ def aar_facts(out: Path) -> dict[str, Any]:
     """The AAR's members (sizes) as builder wrote it, and its Maven folder's files."""
     import zipfile
 
-    found = sorted(out.glob("*.aar"))
+    found = sorted(out.glob("*.aar"), key=lambda p: p.stat().st_mtime)     # the one this run wrote: the newest
     if not found:
         return {}
     with zipfile.ZipFile(found[-1]) as zf:

@@ -43,6 +43,10 @@ public final class BuilderVerify {
     Files.write(Paths.get(args[3]), writeTensors(outputs));
     module.destroy();
     System.out.printf("load_ms=%.3f forward_ms=%.3f outputs=%d%n", (t1 - t0) / 1e6, (t3 - t2) / 1e6, outputs.size());
+    System.out.flush();
+    // fbjni starts a non-daemon "HybridData DestructorThread" (seen on the real 1.13.1 AAR: the JVM then never exits
+    // after main returns; on Android the app's process lives on, so nobody notices).
+    System.exit(0);
   }
 
   private static Module load(String kind, String path) throws Exception {
