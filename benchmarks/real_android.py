@@ -309,7 +309,9 @@ def render(results: dict[str, Any]) -> None:
                          f"{_t(rec.get('edge_seconds'))} | {_mib(rec.get('libs', {}).get('libtorch_cpu.a'))} | "
                          f"{verdict} | {v.get('ran_on') or '-'} |")
         lines += ["", f"Compiler cache, last command of the phase: {build.get('cache') or 'n/a'} (each ABI has its own "
-                  "compiler, so ccache cannot share objects between ABIs)."]
+                  "compiler, so ccache cannot share objects between ABIs). Build wall/summed time are read from each "
+                  "build folder's .ninja_log: a folder filled from ccache (a re-keyed folder of an ABI built before) "
+                  "shows ccache's time, not a cold build's (docs/real_pytorch_notes.md 6.4 has both)."]
         aar = build.get("aar") or {}
         if aar:
             lines += ["", f"The AAR, `{aar['file']}` ({_mib(aar['bytes'])}; {aar['headers']} header files under "
@@ -321,8 +323,9 @@ def render(results: dict[str, Any]) -> None:
                       "{libpytorch_jni_lite,libfbjni,libc++_shared}.so, headers/ (addFolderToAar, build.gradle:104-150),"
                       " R.txt and res/ (src/main/res); builder adds proguard.txt (keep rules for the JNI-called "
                       "classes)."]
-            lines += ["", "Maven folder: " + ", ".join(f"`{m}`" for m in aar["maven"] if m.endswith((".aar", ".pom",
-                                                                                                    "-sources.jar")))]
+            version = aar["file"].removesuffix(".aar").split("-", 1)[1]
+            lines += ["", "Maven folder: " + ", ".join(f"`{m}`" for m in aar["maven"] if f"/{version}/" in m and
+                                                       m.endswith((".aar", ".pom", "-sources.jar")))]
     java = ph.get("java", {})
     if java:
         lines += ["", f"`builder verify --aar {java.get('aar')}` (the model through the AAR's Java API: "
