@@ -347,6 +347,12 @@ def render(results: dict[str, Any]) -> None:
         full = sizes.get("full", {})
         lines += ["", "| arm64-v8a program running the model | stripped | verified |", "| --- | --- | --- |",
                   f"| full build, --whole-archive | {_mib(full.get('stripped'))} | {full.get('verified') or '-'} |"]
+        if ops.get("edges"):
+            v = ops.get("verify") or {}
+            lines += ["", f"The `--model` + `--size-levers` build (arm64-v8a, {ops.get('status')}): {ops['edges']} Ninja "
+                      f"edges (only what the install needs), {_t(ops.get('wall_seconds'))} wall, "
+                      f"{_t(ops.get('edge_seconds'))} summed; verify {v.get('status', '-')} (max abs "
+                      f"{v.get('max_abs', '-')}, {v.get('ran_on') or '-'})."]
         if ops.get("size"):
             lines.append(f"| `--model` + `--size-levers` build, registrations link | {_mib(ops['size'].get('stripped'))}"
                          f" | {ops['size'].get('verified') or '-'} |")
