@@ -1,8 +1,10 @@
 """CLI: doctor, clean, ndk, docker."""
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -99,8 +101,6 @@ def ndk_install(version: str,
                 allow_unverified: Annotated[bool, typer.Option(help="Accept checksums not read from Google.")] = False,
                 keep_archive: Annotated[bool, typer.Option(help="Keep the downloaded zip.")] = False) -> None:
     """Download, verify (pinned checksum) and unpack an NDK; resumable."""
-    from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
-
     from ..toolchains.ndk import default_sdk_root
     from ..toolchains.ndk_install import host_os, install_ndk, load_catalog
 
@@ -108,12 +108,7 @@ def ndk_install(version: str,
     cache = settings().cache_dir
     assert cache is not None
     sdk_root = sdk or default_sdk_root(here.environ, here.home, here.host_os)
-    with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(),
-                  console=_console(stderr=True)) as progress:
-        task = progress.add_task(f"NDK {version}", total=None)
-
-        def on_progress(done: int, total: int | None) -> None:
-            progress.update(task, completed=done, total=total)
+    with _download_progress(f"NDK {version}") as on_progress:
         result = install_ndk(version, sdk_root=sdk_root, download_dir=cache / "downloads",
                              host=host_os(here.host_os), progress=on_progress,
                              catalog=load_catalog(archives) if archives else None,
@@ -125,6 +120,17 @@ def ndk_install(version: str,
     _console().print(f"NDK {result.info.revision} {state} at {result.info.path}")
 
 
+@contextlib.contextmanager
+def _download_progress(label: str) -> Iterator[Callable[[int, int | None], None]]:
+    """A download's progress bar on stderr; yields the callback the installers call."""
+    from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
+
+    with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(),
+                  console=_console(stderr=True)) as progress:
+        task = progress.add_task(label, total=None)
+        yield lambda done, total: progress.update(task, completed=done, total=total)
+
+
 @sdk_app.command("install")
 @guarded
 def sdk_install(tag: Annotated[Optional[str], typer.Option("--tag", help="Install the compileSdk of this release (default: the default release).")] = None,
@@ -132,8 +138,6 @@ def sdk_install(tag: Annotated[Optional[str], typer.Option("--tag", help="Instal
                 sdk: Annotated[Optional[Path], typer.Option(help="Android SDK folder (default ANDROID_HOME, ANDROID_SDK_ROOT, ~/Android/Sdk).")] = None,
                 mirror: Annotated[Optional[str], typer.Option(help="Base URL serving the platform archives.")] = None) -> None:
     """Download, verify (pinned sha1 + sha256) and unpack android.jar of a release's compileSdk."""
-    from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
-
     from ..errors import UsageError
     from ..recipes import load_release
     from ..toolchains.ndk import default_sdk_root
@@ -148,12 +152,7 @@ def sdk_install(tag: Annotated[Optional[str], typer.Option("--tag", help="Instal
             raise UsageError(f"{recipe.tag} has no Java API for android, so no compileSdk", hint="pass --api")
         api = java.compile_sdk
     sdk_root = sdk or default_sdk_root(here.environ, here.home, here.host_os)
-    with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(),
-                  console=_console(stderr=True)) as progress:
-        task = progress.add_task(f"android-{api}", total=None)
-
-        def on_progress(done: int, total: int | None) -> None:
-            progress.update(task, completed=done, total=total)
+    with _download_progress(f"android-{api}") as on_progress:
         jar, had = install_platform(api, sdk_root=sdk_root, download_dir=chosen.cache_dir / "downloads",
                                     base_url=mirror, progress=on_progress)
     _console().print(f"android.jar of API {api} {'already installed' if had else 'installed'} at {jar} "
