@@ -26,7 +26,7 @@ from builder import atomic, proc
 from builder.errors import UsageError, VerifyFailed
 from builder.hashing import sha256_file, sha256_json
 from builder.models import _torch
-from builder.models.platform import MACHINES
+from builder.models.platform import host_abi
 from builder.models.verify import (
     Tolerance,
     VerifyResult,
@@ -41,8 +41,7 @@ log = logging.getLogger("builder")
 
 CHECK_SOURCE = Path(__file__).parent / "java" / "BuilderVerify.java"
 MAIN_CLASS = "BuilderVerify"
-_HOST_MACHINES = {"x86_64": "EM_X86_64", "amd64": "EM_X86_64", "aarch64": "EM_AARCH64", "arm64": "EM_AARCH64"}
-_JNI = {"pytorch_jni_lite": "lite", "pytorch_jni": "full"}
+_JNI = {"libpytorch_jni_lite.so": "lite", "libpytorch_jni.so": "full"}
 
 
 @dataclass(frozen=True)
@@ -130,18 +129,17 @@ def choose_slice(aar: Path, host_machine: str) -> AarSlice:
                 parts = name.split("/")
                 if len(parts) == 3 and parts[0] == "jni" and parts[2].endswith(".so"):
                     by_abi.setdefault(parts[1], []).append(parts[2])
-            want = _HOST_MACHINES.get(host_machine.lower())
-            abi = next((MACHINES[m][2] for m in MACHINES if m == want), None)
+            abi = host_abi(host_machine)
             if abi is None or abi not in by_abi:
                 have = ", ".join(sorted(by_abi)) or "none"
                 raise UsageError(f"{aar.name} has no libraries this {host_machine} machine's JVM can load "
                                  f"(its ABIs: {have})", hint=f"build the AAR with --abi {abi or 'x86_64'} too, "
                                  "or check it on a machine of one of its ABIs")
             libs = tuple(sorted(by_abi[abi]))
-            kind = next((k for lib, k in _JNI.items() if f"lib{lib}.so" in libs), None)
-            if kind is None:
-                raise UsageError(f"{aar.name} has no libpytorch_jni_lite.so or libpytorch_jni.so for {abi}")
-            jni_lib = f"libpytorch_jni{'_lite' if kind == 'lite' else ''}.so"
+            jni_lib = next((lib for lib in _JNI if lib in libs), None)
+            if jni_lib is None:
+                raise UsageError(f"{aar.name} has no {' or '.join(_JNI)} for {abi}")
+            kind = _JNI[jni_lib]
             info = read_elf(zf.read(f"jni/{abi}/{jni_lib}"), what=f"{aar.name}:jni/{abi}/{jni_lib}")
     except zipfile.BadZipFile:
         raise UsageError(f"{aar} is not an AAR (not a zip file)") from None
