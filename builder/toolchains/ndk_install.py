@@ -24,7 +24,7 @@ import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from packaging.version import InvalidVersion, Version
 
@@ -58,6 +58,21 @@ class NdkArchive:
     @property
     def has_checksum(self) -> bool:
         return bool(self.sha1 or self.sha256)
+
+
+class PinnedArchive(Protocol):
+    """A downloadable archive with pinned checksums: an NDK (NdkArchive), an SDK platform (platform_install)."""
+
+    @property
+    def file(self) -> str: ...
+    @property
+    def size(self) -> int | None: ...
+    @property
+    def sha1(self) -> str | None: ...
+    @property
+    def sha256(self) -> str | None: ...
+
+    def url(self, base_url: str) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -262,7 +277,7 @@ def file_digests(path: Path) -> tuple[str, str]:
     return found["sha1"], found["sha256"]
 
 
-def verify_archive(path: Path, archive: NdkArchive) -> None:
+def verify_archive(path: Path, archive: PinnedArchive) -> None:
     """Raise ToolchainError unless size and every pinned checksum match."""
     problems = []
     size = path.stat().st_size
@@ -394,7 +409,7 @@ def install_ndk(version: str, *, sdk_root: Path, download_dir: Path, host: str,
         existing = _existing(dest, archive)
         if existing is not None:
             return InstallResult(existing, archive, True, warnings)
-        zip_path = _fetch_verified(archive, base_url or catalog.base_url, download_dir,
+        zip_path = fetch_verified(archive, base_url or catalog.base_url, download_dir,
                                    progress=progress, retries=retries, backoff=backoff, timeout=timeout)
         _unpack_checked(zip_path, dest, archive)
         if not keep_archive:
@@ -429,8 +444,10 @@ def _existing(dest: Path, archive: NdkArchive) -> NdkInfo | None:
     return info
 
 
-def _fetch_verified(archive: NdkArchive, base_url: str, download_dir: Path, *,
-                    progress: Progress | None, retries: int, backoff: float, timeout: float) -> Path:
+def fetch_verified(archive: PinnedArchive, base_url: str, download_dir: Path, *, progress: Progress | None = None,
+                   retries: int = 5, backoff: float = 1.0, timeout: float = 60.0) -> Path:
+    """``archive`` in ``download_dir``, downloaded (resumed) when missing, checked against every pinned value; a
+    download that does not match is deleted."""
     final = download_dir / archive.file
     if final.exists():
         try:

@@ -8,7 +8,6 @@ one rename, so ``<sdk>/platforms/android-<api>`` appears complete or not at all.
 from __future__ import annotations
 
 import logging
-import os
 import tomllib
 import zipfile
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from pathlib import Path
 
 from builder import locks
 from builder.errors import RecipeError, ToolchainError
-from builder.toolchains.ndk_install import Progress, download, extract_ndk_zip, file_digests
+from builder.toolchains.ndk_install import Progress, extract_ndk_zip, fetch_verified
 
 log = logging.getLogger("builder")
 
@@ -30,6 +29,10 @@ class PlatformArchive:
     file: str
     sha1: str
     sha256: str
+    size: int | None = None         # not pinned: Google's table gives it, no copy of it was found
+
+    def url(self, base_url: str) -> str:
+        return base_url.rstrip("/") + "/" + self.file
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,7 @@ def install_platform(api: int, *, sdk_root: Path, download_dir: Path, catalog: P
     with locks.locked(download_dir / f"{archive.file}.lock", waiting=f"another builder downloading {archive.file}"):
         if (dest / "android.jar").is_file():
             return dest / "android.jar", True
-        zip_path = _fetch(archive, base_url or catalog.base_url, download_dir, progress)
+        zip_path = fetch_verified(archive, base_url or catalog.base_url, download_dir, progress=progress)
 
         def check(folder: Path) -> None:
             if not (folder / "android.jar").is_file():
@@ -87,20 +90,3 @@ def install_platform(api: int, *, sdk_root: Path, download_dir: Path, catalog: P
         zip_path.unlink(missing_ok=True)
     log.info("installed android-%d (revision %d) at %s", api, archive.revision, dest)
     return dest / "android.jar", False
-
-
-def _fetch(archive: PlatformArchive, base_url: str, download_dir: Path, progress: Progress | None) -> Path:
-    final = download_dir / archive.file
-    part = download_dir / f"{archive.file}.part"
-    if not final.exists():
-        url = base_url.rstrip("/") + "/" + archive.file
-        log.info("downloading %s", url)
-        download(url, part, progress=progress)
-        os.replace(part, final)
-    sha1, sha256 = file_digests(final)
-    if (sha1, sha256) != (archive.sha1, archive.sha256):
-        final.unlink()
-        raise ToolchainError(f"refusing {archive.file}: checksum mismatch (sha1 {sha1}, sha256 {sha256}; pinned "
-                             f"{archive.sha1}, {archive.sha256})", hint="the download was deleted; if it happens "
-                             "again the mirror serves a different file")
-    return final
