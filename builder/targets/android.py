@@ -45,6 +45,16 @@ class Android:
 
     def toolchain(self, request: BuildRequest, recipe: Recipe, features: frozenset[str], env: Environment,
                   problems: list[UsageError], warnings: list[str]) -> TargetToolchain:
+        """The NDK (see ``_ndk``), then the Java side of the AAR (android_aar.java_toolchain) when there is one."""
+        from .android_aar import java_toolchain
+
+        found = self._ndk(request, recipe, features, env, problems, warnings)
+        if found.ndk is None:
+            return found
+        return dataclasses.replace(found, java=java_toolchain(request, recipe, env, problems))
+
+    def _ndk(self, request: BuildRequest, recipe: Recipe, features: frozenset[str], env: Environment,
+             problems: list[UsageError], warnings: list[str]) -> TargetToolchain:
         """The NDK to use (and why), or where --install-ndk will put the release's one; Vulkan's glslc checked up
         front. The NDK's revision stands for the compiler in the build's key.
 
@@ -62,10 +72,7 @@ class Android:
                 ask = ndk_mod.parse_ndk_request("any")
             if request.install_ndk and ask.kind != "path" and not (ask.kind == "any" and named is not None) and \
                     not any(ask.matches(n.revision) and n.revision in recipe.ndk_supported for n in scan.found):
-                from .android_aar import java_toolchain
-
-                installing = _ndk_to_install(request, recipe, env)   # its glslc is checked when installed
-                return dataclasses.replace(installing, java=java_toolchain(request, recipe, env, problems))
+                return _ndk_to_install(request, recipe, env)   # its glslc is checked when installed
             chosen, warns = ndk_mod.select_ndk(ask, scan.found, recipe.ndk_supported, recipe.ndk_tested,
                                                request.force_ndk, rejected=scan.rejected)
             why = ndk_mod.explain_choice(ask, chosen, scan.found, recipe.ndk_supported, recipe.ndk_tested,
@@ -79,9 +86,7 @@ class Android:
                 ndk_mod.glslc(chosen, env=env.environ, system=env.host_os)
             except UsageError as exc:
                 problems.append(exc)
-        from .android_aar import java_toolchain
-
-        return TargetToolchain(ndk=chosen, ndk_reason=why, java=java_toolchain(request, recipe, env, problems))
+        return TargetToolchain(ndk=chosen, ndk_reason=why)
 
     def placeholders(self, config: BuildConfig, slice_: Slice) -> Mapping[str, str]:
         assert config.ndk is not None and slice_.abi is not None
