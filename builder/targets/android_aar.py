@@ -79,18 +79,18 @@ def java_toolchain(request: BuildRequest, recipe: Recipe, env: Environment,
             android_jar, install_api = platform_dir(sdks[0], java.compile_sdk) / "android.jar", java.compile_sdk
         except BuilderError as exc:
             problems.append(UsageError(exc.message, hint=exc.hint))
-    if android_jar is None and install_api is None and not request.install_ndk:
+    elif android_jar is None:
         problems.append(UsageError(
             missing_message(sdks, java.compile_sdk).replace("not found", f"({recipe.tag}'s compileSdk) not found"),
             hint=f"run builder sdk install --tag {recipe.tag} (a pinned archive), or point --android-sdk at an SDK "
                  "that has it" + off))
     m2 = request.maven_repo or env.home / ".m2" / "repository"     # BUILDER_MAVEN_REPO: settings.OPTIONS
+    search = ClasspathSearch(m2_repo=m2, env=dict(env.environ), home=env.home)
     jars: list[Path] = []
     fetch: list[str] = []
     for coord in java.classpath_jars():
         try:
-            jars.append(find_maven_jar(MavenDep(coord.group, coord.artifact, coord.version),
-                                       ClasspathSearch(m2_repo=m2, env=dict(env.environ), home=env.home)))
+            jars.append(find_maven_jar(MavenDep(coord.group, coord.artifact, coord.version), search))
         except BuilderError:
             if request.install_ndk:     # fetched first, into m2, like the NDK and android.jar
                 from ..toolchains.maven_fetch import jar_path
