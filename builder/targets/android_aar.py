@@ -72,11 +72,13 @@ def java_toolchain(request: BuildRequest, recipe: Recipe, env: Environment,
     android_jar = locate_android_jar(sdks, java.compile_sdk, env.environ, env.home)
     install_api = None
     if android_jar is None and request.install_ndk:     # installed first, like the NDK, from a pinned archive
+        from ..toolchains.ndk import default_sdk_root
         from ..toolchains.platform_install import load_platforms, platform_dir
 
         try:
             load_platforms().find(java.compile_sdk)
-            android_jar, install_api = platform_dir(sdks[0], java.compile_sdk) / "android.jar", java.compile_sdk
+            into = request.android_sdk or default_sdk_root(env.environ, env.home, env.host_os)   # where the NDK goes
+            android_jar, install_api = platform_dir(into, java.compile_sdk) / "android.jar", java.compile_sdk
         except BuilderError as exc:
             problems.append(UsageError(exc.message, hint=exc.hint))
     elif android_jar is None:
