@@ -135,8 +135,8 @@ def find_maven_jar(dep: MavenDep, search: ClasspathSearch) -> Path:
     """``dep``'s jar from ~/.m2 or the Gradle module cache (no network)."""
     m2 = search.m2_repo or search.home / ".m2" / "repository"
     gradle = search.gradle_home or Path(search.env.get("GRADLE_USER_HOME") or search.home / ".gradle")
-    file_name = f"{dep.artifact}-{dep.version}.jar"
-    candidates = [m2.joinpath(*dep.group.split("."), dep.artifact, dep.version, file_name)]
+    file_name = dep.jar_path().name
+    candidates = [m2 / dep.jar_path()]
     cache = gradle / "caches" / "modules-2" / "files-2.1" / dep.group / dep.artifact / dep.version
     candidates += sorted(cache.glob(f"*/{file_name}"))
     for path in candidates:

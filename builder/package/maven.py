@@ -13,7 +13,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from xml.sax.saxutils import escape
 
 from builder import atomic
@@ -39,6 +39,10 @@ class Dependency:
 
     def __str__(self) -> str:
         return f"{self.group}:{self.artifact}:{self.version}"
+
+    def jar_path(self) -> PurePosixPath:
+        """Its jar's place in a Maven repository, a folder or a URL: <group path>/<artifact>/<version>/<jar>."""
+        return PurePosixPath(*self.group.split("."), self.artifact, self.version, f"{self.artifact}-{self.version}.jar")
 
 
 @dataclass(frozen=True)

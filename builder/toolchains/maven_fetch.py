@@ -14,6 +14,7 @@ from pathlib import Path
 
 from builder import hashing
 from builder.errors import ToolchainError
+from builder.package.maven import Dependency
 from builder.toolchains.ndk_install import download
 
 log = logging.getLogger("builder")
@@ -22,13 +23,11 @@ MAVEN_CENTRAL = "https://repo1.maven.org/maven2/"
 
 
 def jar_path(m2_repo: Path, coordinate: str) -> Path:
-    group, artifact, version = coordinate.split(":")
-    return m2_repo.joinpath(*group.split("."), artifact, version, f"{artifact}-{version}.jar")
+    return m2_repo / Dependency(*coordinate.split(":")).jar_path()
 
 
 def jar_url(base_url: str, coordinate: str) -> str:
-    group, artifact, version = coordinate.split(":")
-    return f"{base_url.rstrip('/')}/{group.replace('.', '/')}/{artifact}/{version}/{artifact}-{version}.jar"
+    return f"{base_url.rstrip('/')}/{Dependency(*coordinate.split(':')).jar_path()}"
 
 
 def fetch_jar(coordinate: str, m2_repo: Path, base_url: str, timeout: float = 60.0) -> Path:
