@@ -19,7 +19,8 @@ Phases (each recorded in ROOT/android-results.json; a phase already "ok" is skip
   java     `builder verify --aar`: the model through the AAR's own Java API (LiteModuleLoader) on this machine's JVM,
            with the AAR's x86_64 libraries (stand-in NDK: Linux ELF)
   sizes    `builder size` of the arm64-v8a build: the stripped runner that runs the model
-  ops      arm64-v8a again with `--model` + `--size-levers`, verified and sized the same way
+  ops      arm64-v8a and x86_64 again (--ops-abis) with `--model` + `--size-levers`, in one command, each verified
+           and sized the same way; the AAR's libpytorch_jni_lite.so per ABI beside the full build's
 """
 from __future__ import annotations
 
@@ -40,24 +41,27 @@ BEGIN, END = "<!-- android:begin -->", "<!-- android:end -->"
 TAG = "v1.13.1"
 ALL_ABIS = ("arm64-v8a", "armeabi-v7a", "x86_64")
 ABIS = VERIFY_ABIS = ALL_ABIS
+OPS_ABIS = ("arm64-v8a", "x86_64")      # the ABIs issue 16 asks the --model + --size-levers AAR for
 PHASES = ("standin", "model", "build", "verify", "java", "sizes", "ops")
 NDK_REVISION = "19.2.5345600"   # the recipe's tested and default NDK (r19c), as the stand-in's revision
 
 
 def main(argv: list[str] | None = None) -> int:
+    global ABIS, VERIFY_ABIS, OPS_ABIS
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--root", type=Path, default=Path("/work/real"))
     ap.add_argument("--mirror", type=Path, help="the upstream-shaped v1.13.1 mirror (default ROOT/mirror)")
     ap.add_argument("--phases", default=",".join(PHASES))
     ap.add_argument("--abis", default=",".join(ALL_ABIS), help="ABIs of the build phase (default: all three)")
+    ap.add_argument("--ops-abis", default=",".join(OPS_ABIS), help="ABIs of the ops phase (one command)")
     ap.add_argument("--report", action="store_true", help="only render docs/benchmarks.md")
     args = ap.parse_args(argv)
     root = args.root.resolve()
     results_path = root / "android-results.json"
     results = json.loads(results_path.read_text()) if results_path.is_file() else {"phases": {}}
     if not args.report:
-        global ABIS, VERIFY_ABIS
         ABIS = VERIFY_ABIS = tuple(a for a in args.abis.split(",") if a)
+        OPS_ABIS = tuple(a for a in args.ops_abis.split(",") if a)
         mirror = (args.mirror or root / "mirror").resolve()
         for phase in [p for p in args.phases.split(",") if p]:
             if phase not in PHASES:
@@ -267,17 +271,25 @@ def phase_sizes(root: Path, mirror: Path, results: dict[str, Any]) -> dict[str, 
 
 def phase_ops(root: Path, mirror: Path, results: dict[str, Any]) -> dict[str, Any]:
     extra = ("--model", root / "model" / "mobilenet_v2.pt", "--size-levers")
-    argv = android_argv(root, mirror, ("arm64-v8a",), "out-ops", *extra)
+    argv = android_argv(root, mirror, OPS_ABIS, "out-ops", *extra)
     code, text, secs = run(argv, root / "logs" / "android-ops.log", build_env(root))
-    slices = built_slices(text, slices_of(root, mirror, ("arm64-v8a",), "out-ops", *extra))
-    install = Path(slices["arm64-v8a"]["install_dir"])
-    rec: dict[str, Any] = {"status": "ok" if code == 0 else "failed", "exit": code, "seconds": round(secs),
-                           "command": " ".join(map(str, argv)), **ninja_figures(Path(slices["arm64-v8a"]["build_dir"]))}
-    rec["aar"] = aar_facts(root / "out-ops")
-    if code == 0:
-        rec["verify"] = _verify(root, install, "arm64-ops")
-        rec["size"] = _size(root, install, "arm64-ops", "--link", "registrations")
-    return rec
+    slices = built_slices(text, slices_of(root, mirror, OPS_ABIS, "out-ops", *extra))
+    per_abi: dict[str, Any] = {}
+    for abi, s in slices.items():
+        rec = {"build_dir": s["build_dir"], **ninja_figures(Path(s["build_dir"]))}
+        install = Path(s["install_dir"])
+        if code == 0 and install.is_dir():
+            rec["verify"] = _verify(root, install, f"{abi}-ops")
+            rec["size"] = _size(root, install, f"{abi}-ops", "--link", "registrations")
+        per_abi[abi] = rec
+    return {"status": "ok" if code == 0 else "failed", "exit": code, "seconds": round(secs),
+            "command": " ".join(map(str, argv)), "abis": per_abi, "aar": aar_facts(root / "out-ops"),
+            "tail": text.strip().splitlines()[-6:]}
+
+
+def ops_per_abi(ops: dict[str, Any]) -> dict[str, Any]:
+    """The ops phase's figures per ABI (a record from before --ops-abis held arm64-v8a's at its top level)."""
+    return ops.get("abis") or ({"arm64-v8a": ops} if ops.get("edges") else {})
 
 
 # ------------------------------------------------------------------------------------------------ report
@@ -343,19 +355,20 @@ def render(results: dict[str, Any]) -> None:
                   if isinstance(ops_aar.get(f'jni/{abi}/libpytorch_jni_lite.so'), int) else f"| {abi} | {size:,} | - |"
                   for abi, size in sorted(jni.items())]
     sizes, ops = ph.get("sizes", {}), ph.get("ops", {})
+    for abi, rec in ops_per_abi(ops).items():
+        v = rec.get("verify") or {}
+        lines += ["", f"The `--model` + `--size-levers` build ({abi}, {ops.get('status')}): {rec.get('edges')} Ninja "
+                  f"edges (only what the install needs), {_t(rec.get('wall_seconds'))} wall, "
+                  f"{_t(rec.get('edge_seconds'))} summed; verify {v.get('status', '-')} (max abs "
+                  f"{v.get('max_abs', '-')}, {v.get('ran_on') or '-'})."]
     if sizes or ops:
         full = sizes.get("full", {})
-        lines += ["", "| arm64-v8a program running the model | stripped | verified |", "| --- | --- | --- |",
-                  f"| full build, --whole-archive | {_mib(full.get('stripped'))} | {full.get('verified') or '-'} |"]
-        if ops.get("edges"):
-            v = ops.get("verify") or {}
-            lines += ["", f"The `--model` + `--size-levers` build (arm64-v8a, {ops.get('status')}): {ops['edges']} Ninja "
-                      f"edges (only what the install needs), {_t(ops.get('wall_seconds'))} wall, "
-                      f"{_t(ops.get('edge_seconds'))} summed; verify {v.get('status', '-')} (max abs "
-                      f"{v.get('max_abs', '-')}, {v.get('ran_on') or '-'})."]
-        if ops.get("size"):
-            lines.append(f"| `--model` + `--size-levers` build, registrations link | {_mib(ops['size'].get('stripped'))}"
-                         f" | {ops['size'].get('verified') or '-'} |")
+        lines += ["", "| program running the model | ABI | stripped | verified |", "| --- | --- | --- | --- |",
+                  f"| full build, --whole-archive | arm64-v8a | {_mib(full.get('stripped'))} | "
+                  f"{full.get('verified') or '-'} |"]
+        lines += [f"| `--model` + `--size-levers` build, registrations link | {abi} | "
+                  f"{_mib(rec['size'].get('stripped'))} | {rec['size'].get('verified') or '-'} |"
+                  for abi, rec in ops_per_abi(ops).items() if rec.get("size")]
     lines.append(END)
     text = DOC.read_text() if DOC.is_file() else "# Benchmarks\n"
     section = "\n".join(lines)
