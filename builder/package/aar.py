@@ -27,7 +27,6 @@ from builder.errors import PackageError, ToolchainError, UsageError
 from builder.hashing import sha256_bytes, sha256_file, sha256_of
 from builder.package import archive
 from builder.package.elf import ABI_MACHINE, ElfInfo, machine_problem, read_elf
-from builder.package.java import JavaInputs, compile_classes_jar
 
 log = logging.getLogger("builder")
 
@@ -127,17 +126,13 @@ class _Part:
 # --- public entry points ----------------------------------------------------------------------
 
 def build_aar(inputs: Sequence[AbiInput], dest: Path, spec: AarSpec, *, source_date_epoch: int,
-              classes_jar: Path | None = None, java: JavaInputs | None = None,
-              extra_entries: Sequence[tuple[str, bytes]] = ()) -> AarResult:
-    """All ABIs from this machine's build folders -> one AAR at ``dest``."""
-    if (classes_jar is None) == (java is None):
-        raise UsageError("build_aar needs exactly one of classes_jar= or java=")
+              classes_jar: Path, extra_entries: Sequence[tuple[str, bytes]] = ()) -> AarResult:
+    """All ABIs from this machine's build folders + a classes.jar (the plan's javac step makes it) -> one AAR at
+    ``dest``."""
     check_inputs(inputs, spec)
     with tempfile.TemporaryDirectory(prefix="builder-aar-") as tmp:
         parts = [stage_abi_part(inp, spec, Path(tmp) / "parts" / inp.abi) for inp in inputs]
-        jar = classes_jar or compile_classes_jar(java, Path(tmp) / "classes.jar",  # type: ignore[arg-type]
-                                                 source_date_epoch=source_date_epoch)
-        return assemble_aar(parts, dest, spec, classes_jar=jar,
+        return assemble_aar(parts, dest, spec, classes_jar=classes_jar,
                             source_date_epoch=source_date_epoch, extra_entries=extra_entries)
 
 

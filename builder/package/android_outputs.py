@@ -14,7 +14,7 @@ from pathlib import Path
 from builder import atomic, proc
 from builder.errors import PackageError, ToolchainError
 from builder.package import aar as aar_mod
-from builder.package.java import java_sources, write_jar
+from builder.package.java import arg_quote, java_sources, write_jar
 
 log = logging.getLogger("builder")
 
@@ -57,7 +57,7 @@ def compile_java(javac: proc.Command, source_root: Path, exclude: Sequence[str],
     classes_jar.parent.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(classes_dir, ignore_errors=True)
     classes_dir.mkdir()
-    argfile.write_text("".join(f'"{p}"\n' for p in sources), encoding="utf-8")
+    argfile.write_text("".join(arg_quote(str(p)) + "\n" for p in sources), encoding="utf-8")
     result = proc.run_command(javac, check=False)
     if result.returncode != 0:
         tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-15:])

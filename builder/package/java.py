@@ -1,4 +1,6 @@
-"""classes.jar for an AAR: javac the release's org.pytorch.* sources, jar them reproducibly.
+"""classes.jar for an AAR: the release's org.pytorch.* sources, reproducible jars, the compile classpath.
+
+The javac run itself is the plan's JavaCompileStep (package.android_outputs.compile_java runs it).
 
 Compile-time jars (android.jar, fbjni-java-only, nativeloader) are looked up in the Android SDK,
 ~/.m2 and the Gradle cache, or passed explicitly. Nothing is downloaded.
@@ -6,14 +8,11 @@ Compile-time jars (android.jar, fbjni-java-only, nativeloader) are looked up in 
 from __future__ import annotations
 
 import logging
-import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from builder import proc
 from builder.errors import PackageError, ToolchainError
 from builder.package import archive
 from builder.package.maven import Dependency
@@ -24,15 +23,6 @@ JAR_MANIFEST = b"Manifest-Version: 1.0\r\nCreated-By: builder\r\n\r\n"
 
 
 MavenDep = Dependency   # the compile-time jars javac needs are Maven artifacts too
-
-
-@dataclass(frozen=True)
-class JavaInputs:
-    sources: tuple[Path, ...]  # .java files (see java_sources())
-    classpath: tuple[Path, ...] = ()  # compile-time jars; not packaged
-    release: int = 8  # javac --release
-    javac: str | None = None  # default: <java_home>/bin/javac, else javac on PATH
-    java_home: Path | None = None  # the machine's JAVA_HOME (the caller passes it)
 
 
 def java_sources(src_root: Path, *, exclude: Sequence[str] = ()) -> tuple[Path, ...]:
@@ -48,28 +38,6 @@ def java_sources(src_root: Path, *, exclude: Sequence[str] = ()) -> tuple[Path, 
     if not found:
         raise PackageError(f"no .java files under {src_root}")
     return tuple(found)
-
-
-def compile_classes_jar(java: JavaInputs, dest: Path, *, source_date_epoch: int) -> Path:
-    """javac ``java.sources`` against ``java.classpath`` and write a reproducible jar at ``dest``."""
-    missing = [str(p) for p in (*java.sources, *java.classpath) if not p.is_file()]
-    if missing:
-        raise PackageError("Java compile inputs not found: " + ", ".join(missing))
-    javac = _javac(java.javac, java.java_home)
-    with tempfile.TemporaryDirectory(prefix="builder-javac-") as tmp:
-        out = Path(tmp) / "classes"
-        out.mkdir()
-        argfile = Path(tmp) / "sources.txt"
-        argfile.write_text("".join(_arg_quote(str(p)) + "\n" for p in sorted(java.sources)))
-        argv = [javac, "--release", str(java.release), "-encoding", "UTF-8", "-proc:none",
-                "-implicit:none", "-g:source,lines", "-nowarn", "-d", str(out)]
-        if java.classpath:
-            argv += ["-classpath", os.pathsep.join(str(p) for p in java.classpath)]
-        result = proc.run([*argv, f"@{argfile}"], check=False)
-        if result.returncode != 0:
-            tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-15:])
-            raise PackageError(f"javac failed ({result.returncode}) compiling classes.jar:\n{tail}")
-        return write_jar(dest, out, source_date_epoch=source_date_epoch)
 
 
 def write_jar(dest: Path, classes_dir: Path, *, source_date_epoch: int) -> Path:
@@ -151,18 +119,6 @@ def _api_level(name: str) -> int:
     return int(match.group(1)) if match else -1
 
 
-def _javac(explicit: str | None, java_home: Path | None) -> str:
-    if explicit:
-        return explicit
-    if java_home is not None and (java_home / "bin" / "javac").is_file():
-        return str(java_home / "bin" / "javac")
-    found = proc.which("javac")
-    if not found:
-        raise ToolchainError("javac not found (needed to compile classes.jar)",
-                             hint="install a JDK (17 works) or set JAVA_HOME")
-    return found
-
-
-def _arg_quote(arg: str) -> str:
+def arg_quote(arg: str) -> str:
     """Quote one argument for a javac @argfile."""
     return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'

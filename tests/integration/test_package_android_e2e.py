@@ -14,7 +14,8 @@ from builder import proc
 from builder.errors import PackageError
 from builder.package import aar, manifest, maven
 from builder.package.aar import AarSpec, AbiInput
-from builder.package.java import JavaInputs, java_sources
+from builder.package.android_outputs import compile_java
+from builder.steps import JavaCompileStep
 from tests.fixtures.package_fixtures import (
     PYTORCH_JAVA,
     SDE,
@@ -53,11 +54,19 @@ def workspace(tmp_path_factory: pytest.TempPathFactory, toolchains: dict[str, tu
                                          max_page_size=4096 if abi == "x86" else 16384)
     jars = stub_compile_jars(root / "jars", JAVAC)  # type: ignore[arg-type]
     src = write_sources(root / "java", PYTORCH_JAVA)
-    return {"root": root, "builds": builds, "jars": jars, "src": src}
+    return {"root": root, "builds": builds, "jars": jars, "src": src,
+            "classes_jar": _classes_jar(src, jars, root / "java-out")}
 
 
-def _java(ws: dict) -> JavaInputs:
-    return JavaInputs(java_sources(ws["src"]), classpath=ws["jars"])
+def _classes_jar(src: Path, jars: tuple[Path, ...], out: Path) -> Path:
+    """classes.jar the way `builder android` makes it: the plan's javac step, run by the executor's function."""
+    step = JavaCompileStep(title="javac", javac=Path(JAVAC or "javac"), source_root=src, exclude=(), sourcepath=(src,),
+                           classpath=tuple(jars), release=8, classes_jar=out / "classes.jar",
+                           sources_jar=out / "sources.jar")
+    (javac,) = step.commands()
+    jar, _ = compile_java(javac, step.source_root, step.exclude, step.classes_dir, step.argfile, step.classes_jar,
+                          step.sources_jar, source_date_epoch=SDE)
+    return jar
 
 
 def _inputs(ws: dict) -> list[AbiInput]:
@@ -70,7 +79,7 @@ def _sha(path: Path) -> str:
 
 def test_aar_is_complete_and_correct(workspace: dict, tmp_path: Path) -> None:
     out = tmp_path / "out" / "pytorch_android_lite.aar"
-    result = aar.build_aar(_inputs(workspace), out, AarSpec(ABIS), java=_java(workspace), source_date_epoch=SDE)
+    result = aar.build_aar(_inputs(workspace), out, AarSpec(ABIS), classes_jar=workspace["classes_jar"], source_date_epoch=SDE)
     with zipfile.ZipFile(out) as zf:
         names = set(zf.namelist())
         for abi in ABIS:
@@ -89,7 +98,7 @@ def test_aar_is_complete_and_correct(workspace: dict, tmp_path: Path) -> None:
 
 
 def test_consumer_compiles_against_classes_jar(workspace: dict, tmp_path: Path) -> None:
-    out = aar.build_aar(_inputs(workspace), tmp_path / "x.aar", AarSpec(ABIS), java=_java(workspace),
+    out = aar.build_aar(_inputs(workspace), tmp_path / "x.aar", AarSpec(ABIS), classes_jar=workspace["classes_jar"],
                         source_date_epoch=SDE).path
     with zipfile.ZipFile(out) as zf:
         (tmp_path / "classes.jar").write_bytes(zf.read("classes.jar"))
@@ -106,13 +115,12 @@ def test_consumer_compiles_against_classes_jar(workspace: dict, tmp_path: Path) 
 
 def test_reproducible_and_parts_give_same_bytes(workspace: dict, tmp_path: Path) -> None:
     spec = AarSpec(ABIS)
-    one = aar.build_aar(_inputs(workspace), tmp_path / "one.aar", spec, java=_java(workspace), source_date_epoch=SDE)
-    two = aar.build_aar(_inputs(workspace), tmp_path / "two.aar", spec, java=_java(workspace), source_date_epoch=SDE)
+    one = aar.build_aar(_inputs(workspace), tmp_path / "one.aar", spec, classes_jar=workspace["classes_jar"], source_date_epoch=SDE)
+    two = aar.build_aar(_inputs(workspace), tmp_path / "two.aar", spec, classes_jar=workspace["classes_jar"], source_date_epoch=SDE)
     assert _sha(one.path) == _sha(two.path)
     # Separate machines: each stages its ABI; one machine compiles classes.jar and assembles.
     parts = [aar.stage_abi_part(inp, spec, tmp_path / "machine" / inp.abi / "part") for inp in _inputs(workspace)]
-    from builder.package.java import compile_classes_jar
-    jar = compile_classes_jar(_java(workspace), tmp_path / "classes.jar", source_date_epoch=SDE)
+    jar = _classes_jar(workspace["src"], workspace["jars"], tmp_path / "java")   # compiled again, same bytes
     three = aar.assemble_aar(parts[::-1], tmp_path / "three.aar", spec, classes_jar=jar, source_date_epoch=SDE)
     assert three.sha256 == one.sha256
 
@@ -124,14 +132,14 @@ def test_broken_build_folder_writes_nothing(workspace: dict, tmp_path: Path) -> 
     inputs = [AbiInput("arm64-v8a", broken)] + _inputs(workspace)[1:]
     out = tmp_path / "out"
     with pytest.raises(PackageError) as err:
-        aar.build_aar(inputs, out / "x.aar", AarSpec(ABIS), java=_java(workspace), source_date_epoch=SDE)
+        aar.build_aar(inputs, out / "x.aar", AarSpec(ABIS), classes_jar=workspace["classes_jar"], source_date_epoch=SDE)
     assert f"arm64-v8a: install/lib/libpytorch_jni_lite.so not found in {broken}" in str(err.value)
     assert listing(out) == []
 
 
 def test_maven_layout_and_manifest(workspace: dict, tmp_path: Path) -> None:
     result = aar.build_aar(_inputs(workspace), tmp_path / "out" / "pytorch_android_lite.aar", AarSpec(ABIS),
-                           java=_java(workspace), source_date_epoch=SDE)
+                           classes_jar=workspace["classes_jar"], source_date_epoch=SDE)
     inputs = manifest.ManifestInputs(tag="v1.13.1", commit="49444c3e", toolchain={"ndk": "stand-in"},
                                      defines={"BUILD_LITE_INTERPRETER": "1"}, ops=("aten::add.Tensor",),
                                      source_date_epoch=SDE)

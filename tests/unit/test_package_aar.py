@@ -198,11 +198,6 @@ def test_check_aar_on_foreign_archive(tmp_path: Path) -> None:
     assert "x86: libfoo.so is EM_AARCH64, expected EM_386" in text
 
 
-def test_needs_exactly_one_jar_source(tmp_path: Path, builds: dict[str, Path]) -> None:
-    with pytest.raises(UsageError):
-        aar.build_aar(_inputs(builds), tmp_path / "x.aar", AarSpec(ABIS), source_date_epoch=SDE)
-
-
 def test_manifest_package_validated() -> None:
     with pytest.raises(UsageError):
         aar.android_manifest("not a package", 21)

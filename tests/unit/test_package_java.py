@@ -63,10 +63,10 @@ def test_java_sources(tmp_path: Path) -> None:
         java.java_sources(tmp_path / "missing")
 
 
-def test_compile_inputs_checked_before_javac(tmp_path: Path) -> None:
-    with pytest.raises(PackageError, match="not found"):
-        java.compile_classes_jar(java.JavaInputs((tmp_path / "A.java",)), tmp_path / "c.jar", source_date_epoch=SDE)
-    assert not (tmp_path / "c.jar").exists()
+def test_argfile_lines_quote_what_javac_would_split() -> None:
+    # javac @argfile: a line is one argument only when quoted; quotes and backslashes inside are escaped
+    assert java.arg_quote('/a b/C.java') == '"/a b/C.java"'
+    assert java.arg_quote('/a"b\\c/C.java') == '"/a\\"b\\\\c/C.java"'
 
 
 def test_write_jar_manifest_first(tmp_path: Path) -> None:
