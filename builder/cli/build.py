@@ -47,7 +47,7 @@ def _build_command(target: str) -> Callable[..., None]:
         shapes: Annotated[str, typer.Option(help="With --model on host: random inputs of these shapes for the check.")] = "1x3x224x224",
         lite: Annotated[Optional[bool], typer.Option("--lite/--full-jit", help="Lite interpreter or full JIT.")] = None,
         aar: Annotated[bool, typer.Option("--aar/--no-aar", help="android: also build the release's JNI library per ABI, classes.jar, the AAR and a Maven folder (needs a JDK, android.jar and the Maven jars the release pins).")] = True,
-        android_sdk: Annotated[Optional[Path], typer.Option(help="android: an Android SDK with android.jar of the release's compileSdk (default ANDROID_HOME, ANDROID_SDK_ROOT, ~/Android/Sdk).")] = None,
+        android_sdk: Annotated[Optional[Path], typer.Option(help="android: an Android SDK with android.jar of the release's compileSdk (default ANDROID_HOME, ANDROID_SDK_ROOT, ~/Android/Sdk, ~/Library/Android/sdk).")] = None,
         maven_repo: Annotated[Optional[Path], typer.Option(help="android: a Maven repository folder holding the release's Java dependencies (default ~/.m2/repository, then the Gradle cache).")] = None,
         maven_url: Annotated[Optional[str], typer.Option(help="android, with --install-ndk: the Maven repository missing Java dependencies are downloaded from (default Maven Central).")] = None,
         vulkan: Annotated[Optional[bool], typer.Option("--vulkan/--no-vulkan", help="Vulkan backend (android, host); default: the release's (its recipe; on for Android where its CMakeLists.txt says so, as PyTorch ships it). --no-vulkan is also a size lever.")] = None,

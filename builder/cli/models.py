@@ -124,7 +124,7 @@ def verify(model: Annotated[Path, typer.Option("--model", help="Lite-interpreter
            aar: Annotated[Optional[Path], typer.Option("--aar", help="Instead of --build: an AAR; the model runs through its Java API (LiteModuleLoader / Module) on this machine's JVM with the AAR's own classes.jar and jni/<abi>/ libraries.")] = None,
            tag: Annotated[Optional[str], typer.Option("--tag", help="With --aar: the release it is of (default: read from the manifest beside it).")] = None,
            maven_repo: Annotated[Optional[Path], typer.Option("--maven-repo", help="With --aar: a Maven folder holding the release's runtime jars (nativeloader); default ~/.m2 and the Gradle cache.")] = None,
-           android_sdk: Annotated[Optional[Path], typer.Option("--android-sdk", help="With --aar: an SDK holding android.jar of the release's compileSdk (default ANDROID_HOME, ANDROID_SDK_ROOT, ~/Android/Sdk).")] = None,
+           android_sdk: Annotated[Optional[Path], typer.Option("--android-sdk", help="With --aar: an SDK holding android.jar of the release's compileSdk (default ANDROID_HOME, ANDROID_SDK_ROOT, ~/Android/Sdk, ~/Library/Android/sdk).")] = None,
            inputs: Annotated[Optional[Path], typer.Option(help="Inputs (.pt tensor/list, or builder tensor file).")] = None,
            shapes: Annotated[str, typer.Option(help="Random inputs of these shapes, e.g. 1x3x224x224.")] = "1x3x224x224",
            seed: Annotated[int, typer.Option(help="Seed for random inputs.")] = 0,

@@ -135,7 +135,7 @@ def _download_progress(label: str) -> Iterator[Callable[[int, int | None], None]
 @guarded
 def sdk_install(tag: Annotated[Optional[str], typer.Option("--tag", help="Install the compileSdk of this release (default: the default release).")] = None,
                 api: Annotated[Optional[int], typer.Option(help="Install this API level instead (see builder/data/android_platforms.toml).")] = None,
-                sdk: Annotated[Optional[Path], typer.Option(help="Android SDK folder (default ANDROID_HOME, ANDROID_SDK_ROOT, ~/Android/Sdk).")] = None,
+                sdk: Annotated[Optional[Path], typer.Option(help="Android SDK folder to install into (default ANDROID_HOME, ANDROID_SDK_ROOT, else ~/Android/Sdk; ~/Library/Android/sdk on macOS).")] = None,
                 mirror: Annotated[Optional[str], typer.Option(help="Base URL serving the platform archives.")] = None) -> None:
     """Download, verify (pinned sha1 + sha256) and unpack android.jar of a release's compileSdk."""
     from ..errors import UsageError

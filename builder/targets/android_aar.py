@@ -3,8 +3,10 @@ classes.jar, the AAR, a Maven folder with POM and sources jar. Planned here (pur
 ``builder.execute``; written by ``builder.package``.
 
 The Java side needs, found while resolving (before anything runs): javac (a JDK), android.jar of the release's
-compile SDK (``--android-sdk``, ANDROID_HOME, ANDROID_SDK_ROOT, ~/Android/Sdk) and the Maven jars the release's
-gradle files pin (``--maven-repo`` or BUILDER_MAVEN_REPO, ~/.m2/repository, the Gradle cache; never downloaded).
+compile SDK (``--android-sdk``, ANDROID_HOME, ANDROID_SDK_ROOT, ~/Android/Sdk, ~/Library/Android/sdk) and the Maven
+jars the release's gradle files pin (``--maven-repo`` or BUILDER_MAVEN_REPO, ~/.m2/repository, the Gradle cache).
+Only with ``--install-ndk`` are missing ones planned as downloads (android.jar pinned; jars checked against the
+repository's .sha1).
 ``--no-aar`` builds the libraries only.
 """
 from __future__ import annotations
