@@ -30,6 +30,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from doc_section import replace_section  # noqa: E402
+
 from builder import proc  # noqa: E402
 from tests.fixtures.standin_ndk import make_standin_zip  # noqa: E402
 
@@ -143,9 +145,7 @@ def report(results: dict[str, Any]) -> str:
 
 
 def render(results: dict[str, Any]) -> None:
-    text = DOC.read_text()
-    head, rest = text.split(BEGIN, 1)
-    DOC.write_text(head + report(results) + rest.split(END, 1)[1])
+    replace_section(DOC, BEGIN, END, report(results))
 
 
 def main() -> None:

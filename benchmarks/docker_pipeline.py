@@ -25,6 +25,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from doc_section import replace_section  # noqa: E402
+
 from builder import proc  # noqa: E402
 from builder.package.aar import STANDIN_SYSTEM_LIBS  # noqa: E402
 from tests.fixtures.gitrepos import isolate_git  # noqa: E402
@@ -132,9 +134,7 @@ def report(res: dict[str, Any]) -> str:
 
 
 def render(res: dict[str, Any]) -> None:
-    text = DOC.read_text()
-    head, rest = text.split(BEGIN, 1)
-    DOC.write_text(head + report(res) + rest.split(END, 1)[1])
+    replace_section(DOC, BEGIN, END, report(res))
 
 
 def main() -> None:

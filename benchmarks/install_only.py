@@ -42,6 +42,7 @@ REPO = HERE.parent
 sys.path[:0] = [str(REPO), str(HERE)]
 
 from bench_mobile import define_difference, tool_dir  # noqa: E402
+from doc_section import replace_section  # noqa: E402
 
 from builder import install_graph  # noqa: E402
 
@@ -271,13 +272,7 @@ def render(results: dict[str, Any]) -> str:
 
 
 def write_doc(results: dict[str, Any]) -> None:
-    text = DOC.read_text()
-    block = render(results)
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    DOC.write_text(text)
+    replace_section(DOC, BEGIN, END, render(results))
     print(f"wrote {DOC}")
 
 

@@ -34,6 +34,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from doc_section import replace_section
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 DOC = REPO / "docs" / "benchmarks.md"
@@ -370,13 +372,7 @@ def render(results: dict[str, Any]) -> None:
                   f"{_mib(rec['size'].get('stripped'))} | {rec['size'].get('verified') or '-'} |"
                   for abi, rec in ops_per_abi(ops).items() if rec.get("size")]
     lines.append(END)
-    text = DOC.read_text() if DOC.is_file() else "# Benchmarks\n"
-    section = "\n".join(lines)
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + section + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    DOC.write_text(text)
+    replace_section(DOC, BEGIN, END, "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from doc_section import replace_section
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 DOC = REPO / "docs" / "benchmarks.md"
@@ -170,13 +172,7 @@ def render(results: dict[str, Any]) -> None:
         lines += [""] + goal(doc) if name == "table" and goal(doc) else []
         lines += [f"- note: {n}" for n in doc.get("notes", [])]
     lines.append(END)
-    text = DOC.read_text() if DOC.is_file() else "# Benchmarks\n"
-    section = "\n".join(lines)
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + section + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    DOC.write_text(text)
+    replace_section(DOC, BEGIN, END, "\n".join(lines))
 
 
 if __name__ == "__main__":
