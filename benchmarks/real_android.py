@@ -241,13 +241,18 @@ def phase_java(root: Path, mirror: Path, results: dict[str, Any]) -> dict[str, A
     found = sorted((root / "out").glob("*.aar"), key=lambda p: p.stat().st_mtime)
     if not found:
         return {"status": "failed", "tail": ["no AAR in out/: run the build phase first"]}
+    return _java_verify(root, found[-1], "verify-java")
+
+
+def _java_verify(root: Path, aar: Path, log: str) -> dict[str, Any]:
+    """`builder verify --aar`: the model through the AAR's Java API on this machine's JVM (its x86_64 slice)."""
     model, java = root / "model", root / "standin-android"
-    code, text, secs = run(builder("verify", "--aar", found[-1], "--model", model / "mobilenet_v2.ptl", "--inputs",
+    code, text, secs = run(builder("verify", "--aar", aar, "--model", model / "mobilenet_v2.ptl", "--inputs",
                                    model / "mobilenet_v2.inputs.bt", "--maven-repo", java / "m2", "--android-sdk",
-                                   java / "sdk"), root / "logs" / "verify-java.log")
+                                   java / "sdk"), root / "logs" / f"{log}.log")
     err = re.search(r"max abs ([0-9.e+-]+)", text)
     fwd = re.search(r"forward ([0-9.]+ ms)", text)
-    return {"status": "ok" if code == 0 else "failed", "exit": code, "seconds": round(secs), "aar": found[-1].name,
+    return {"status": "ok" if code == 0 else "failed", "exit": code, "seconds": round(secs), "aar": aar.name,
             "max_abs": float(err.group(1)) if err else None, "forward": fwd.group(1) if fwd else None,
             "tail": text.strip().splitlines()[-3:]}
 
@@ -284,8 +289,11 @@ def phase_ops(root: Path, mirror: Path, results: dict[str, Any]) -> dict[str, An
             rec["verify"] = _verify(root, install, f"{abi}-ops")
             rec["size"] = _size(root, install, f"{abi}-ops", "--link", "registrations")
         per_abi[abi] = rec
+    aar = aar_facts(root / "out-ops")
+    java = (_java_verify(root, root / "out-ops" / aar["file"], "verify-java-ops")
+            if code == 0 and aar and "x86_64" in per_abi else None)
     return {"status": "ok" if code == 0 else "failed", "exit": code, "seconds": round(secs),
-            "command": " ".join(map(str, argv)), "abis": per_abi, "aar": aar_facts(root / "out-ops"),
+            "command": " ".join(map(str, argv)), "abis": per_abi, "aar": aar, "java": java,
             "tail": text.strip().splitlines()[-6:]}
 
 
@@ -297,6 +305,11 @@ def ops_per_abi(ops: dict[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------ report
 def _mib(n: Any) -> str:
     return f"{n / 2**20:.1f} MiB" if isinstance(n, int) else "-"
+
+
+def _short(command: str) -> str:
+    """A recorded builder command as a user types it: `builder ...`, this machine's paths kept."""
+    return "builder " + command.split(" -m builder ", 1)[1] if " -m builder " in command else command
 
 
 def _t(s: Any) -> str:
@@ -363,6 +376,14 @@ def render(results: dict[str, Any]) -> None:
                   f"edges (only what the install needs), {_t(rec.get('wall_seconds'))} wall, "
                   f"{_t(rec.get('edge_seconds'))} summed; verify {v.get('status', '-')} (max abs "
                   f"{v.get('max_abs', '-')}, {v.get('ran_on') or '-'})."]
+    if ops.get("abis") and ops.get("aar"):
+        java = ops.get("java") or {}
+        lines += ["", f"Its AAR, one command for {', '.join(ops['abis'])} (`{_short(ops.get('command', ''))}`): "
+                  f"`{ops['aar']['file']}`, {_mib(ops['aar']['bytes'])} (the full build's: "
+                  f"{_mib((build.get('aar') or {}).get('bytes'))} for three ABIs); the same command again: "
+                  f"{_t(ops.get('seconds'))}, the same AAR. Through its Java API (`builder verify --aar`, x86_64 slice on "
+                  f"this machine's JVM): {java.get('status', '-')}, max abs {java.get('max_abs', '-')}, forward "
+                  f"{java.get('forward') or '-'}."]
     if sizes or ops:
         full = sizes.get("full", {})
         lines += ["", "| program running the model | ABI | stripped | verified |", "| --- | --- | --- | --- |",
