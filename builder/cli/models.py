@@ -35,6 +35,7 @@ def ops(models: Annotated[list[Path], typer.Argument(help="TorchScript (.pt) or 
         output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the op list here.")] = None,
         fmt: Annotated[str, typer.Option("--format", help="plain (SELECTED_OP_LIST) or tracing.")] = "plain",
         custom_op: Annotated[Optional[list[str]], typer.Option(help="Operator registered by your own code.")] = None,
+        op: Annotated[Optional[list[str]], typer.Option("--op", help="Add this release operator as a root (what your own C++ calls; `builder bench` names the ones its benchmark program needs).")] = None,
         tag: Tag = None,
         source: Annotated[Optional[Path], typer.Option(help="Release checkout to validate against.")] = None,
         trace: Annotated[Optional[Path], typer.Option("--trace", help="A full host build of the release (install or build folder): run the models on it and add every operator they call (tracing format).")] = None,
@@ -42,13 +43,24 @@ def ops(models: Annotated[list[Path], typer.Argument(help="TorchScript (.pt) or 
         shapes: Annotated[str, typer.Option(help="With --trace: random inputs of these shapes.")] = "1x3x224x224") -> None:
     """Root operators of models, merged, validated against the release, in its SELECTED_OP_LIST format."""
     from ..errors import UsageError
-    from ..models.ops import collect_ops, format_op_list, load_known_ops, tracing_supported, validate_ops, write_op_list
+    from ..models.ops import (
+        OpList,
+        check_names,
+        collect_ops,
+        format_op_list,
+        load_known_ops,
+        merge_op_lists,
+        tracing_supported,
+        validate_ops,
+        write_op_list,
+    )
     from ..recipes import load_recipe
 
     if trace is not None and fmt == "plain":
         fmt = "tracing"
     if fmt not in ("plain", "tracing"):
         raise UsageError(f"unknown --format '{fmt}'", hint="use plain or tracing")
+    added = check_names(tuple(op or ()), "--op")
     recipe = load_recipe(tag, settings().recipes_dir) if tag else None
     checkout = _checkout_for(tag, source)
     if fmt == "tracing" and not ((recipe and recipe.has("tracing_based")) or (checkout and tracing_supported(checkout))):
@@ -58,6 +70,8 @@ def ops(models: Annotated[list[Path], typer.Argument(help="TorchScript (.pt) or 
     oplist = collect_ops(models)
     if trace is not None and recipe is not None:
         oplist = _add_traced(oplist, models, recipe, trace, inputs, shapes)
+    if added:
+        oplist = merge_op_lists([oplist, OpList.from_names(added, "--op")])
     err = _console(stderr=True)
     if checkout is not None:
         for warning in validate_ops(oplist.names, load_known_ops(checkout), tuple(custom_op or ())):

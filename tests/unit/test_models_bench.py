@@ -245,3 +245,20 @@ def test_json_schema(tmp_path):
     assert cells[0][6] == "-" and cells[1][6].startswith("0.81") and cells[2][1] == "smoke ok, untimed"
     assert br.verdicts(result) == ["full, caching allocator: faster than full (0.810x the median; each round "
                                    "0.77-0.81x)"]
+
+
+def test_operators_the_benchmark_program_needs_are_named_with_the_fix(tmp_path):
+    from builder import proc
+    from builder.errors import VerifyFailed
+
+    row = _row(tmp_path)
+    failed = proc.Result(("speed_benchmark_torch",), 1, "", "Could not run 'aten::ones' with arguments from the 'CPU' "
+                         "backend. This could be because the operator doesn't exist for this backend")
+    with pytest.raises(VerifyFailed) as err:
+        bm._parsed(row, failed, [], None, 3)
+    text = str(err.value)
+    assert "the benchmark program makes its inputs with aten::ones" in text
+    assert "--op aten::ones --op aten::fill_.Scalar --op aten::empty.memory_format" in text
+    model_op = proc.Result(("speed_benchmark_torch",), 1, "", "Unknown builtin op: aten::conv2d")
+    with pytest.raises(VerifyFailed, match="m.ptl needs operator"):
+        bm._parsed(row, model_op, [], None, 3)

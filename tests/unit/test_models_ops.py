@@ -279,3 +279,18 @@ def test_op_list_digest_is_what_the_build_reads(tmp_path):
     assert op_list_digest(t1) == op_list_digest(t2)
     t2.write_text(yaml.safe_dump({"operators": {"aten::relu": {**op, "include_all_overloads": True}}}))
     assert op_list_digest(t1) != op_list_digest(t2)
+
+
+def test_ops_command_adds_operators_named_with_op(cli_env, tmp_path):
+    from typer.testing import CliRunner
+
+    from builder.cli import app
+
+    model = save(scripted("conv"), tmp_path / "conv.pt")
+    res = CliRunner().invoke(app, ["ops", str(model), "--op", "aten::ones", "--op", "aten::fill_.Scalar",
+                                   "-o", str(tmp_path / "ops.yaml")])
+    assert res.exit_code == 0, res.output
+    names = yaml.safe_load((tmp_path / "ops.yaml").read_text())
+    assert {"aten::conv2d", "aten::ones", "aten::fill_.Scalar"} <= set(names)
+    bad = CliRunner().invoke(app, ["ops", str(model), "--op", "ones"])
+    assert bad.exit_code == 2 and "--op: not an operator name: 'ones'" in bad.output and "Traceback" not in bad.output
