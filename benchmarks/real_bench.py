@@ -13,6 +13,7 @@ The model is ROOT/model/mobilenet_v2.{ptl,pt} (benchmarks/mobilenet_model.py wri
 Phases (each recorded in ROOT/bench-results.json; a phase that is "ok" is kept unless named in --phases):
   table     every build and the torch wheel (--torch) interleaved in one run, caching allocator off and on
   variants  the recipe's model variants (--variants, from the .pt) on the full build
+  releases  --full, --levers and each --release NAME=BUILD (another release's build of the same model) interleaved
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 DOC = REPO / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
-PHASES = ("table", "variants")
+PHASES = ("table", "variants", "releases")
 GOAL = 1.10       # the size-lever build's median latency within this of the full build's (issue 20)
 
 
@@ -41,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--full", type=Path, help="the full Release host build of v1.13.1")
     ap.add_argument("--levers", type=Path, help="the traced selective build with --size-levers")
     ap.add_argument("--lever", action="append", default=[], metavar="NAME=BUILD", help="one build per lever")
+    ap.add_argument("--release", action="append", default=[], metavar="NAME=BUILD",
+                    help="a build of another release (releases phase: beside --full and --levers, interleaved)")
     ap.add_argument("--phases", default=",".join(PHASES))
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--iter", type=int, default=50)
@@ -102,6 +105,20 @@ def phase_variants(root: Path, args: argparse.Namespace) -> dict[str, Any]:
     return {"status": "error" if "error" in doc else "ok", "command": " ".join(argv[1:]), "result": doc}
 
 
+def phase_releases(root: Path, args: argparse.Namespace) -> dict[str, Any]:
+    if not args.release:
+        return {"status": "error", "result": {"error": "the releases phase needs --release NAME=BUILD"}}
+    builds: list[tuple[str, Path]] = [("v1.13.1 full", args.full)]
+    if args.levers is not None:
+        builds.append(("v1.13.1 size levers", args.levers))
+    builds += [(name, Path(path)) for name, _, path in (spec.partition("=") for spec in args.release)]
+    names = [a for name, _ in builds for a in ("--name", name)]
+    compare = [a for _, path in builds[1:] for a in ("--compare", path)]
+    doc, argv = bench("--build", builds[0][1], *compare, *names, "--model", root / "model/mobilenet_v2.ptl",
+                      *_common(args))
+    return {"status": "error" if "error" in doc else "ok", "command": " ".join(argv[1:]), "result": doc}
+
+
 # ------------------------------------------------------------------ the report
 
 
@@ -157,7 +174,8 @@ def render(results: dict[str, Any]) -> None:
                   "    python benchmarks/real_bench.py --full FULL_BUILD --levers LEVERS_BUILD "
                   "[--lever NAME=BUILD ...]"]
     for name, title in (("table", "Builds and the torch wheel, caching allocator off and on"),
-                        ("variants", "Model variants on the full build (PyTorch Mobile's performance recipe)")):
+                        ("variants", "Model variants on the full build (PyTorch Mobile's performance recipe)"),
+                        ("releases", "Across releases: the same model on each release's build")):
         rec = ph.get(name)
         if not rec:
             continue
