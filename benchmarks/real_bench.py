@@ -128,7 +128,7 @@ def _f(value: Any, fmt: str = "{:.2f}") -> str:
 
 def table(doc: dict[str, Any]) -> list[str]:
     lines = ["| row | median ms | p90 ms | min ms | spread | vs first (each round) | start-up + load ms | "
-             "peak RSS MiB | stripped MiB | ran on |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "peak RSS MiB | program stripped MiB | ran on |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for row in doc.get("rows", []):
         lat, ratio = row.get("latency_ms") or {}, row.get("ratio") or {}
         vs = (f"{ratio['median']:.3f}x ({ratio['round_low']:.2f}-{ratio['round_high']:.2f})" if ratio else "-")
@@ -167,8 +167,10 @@ def render(results: dict[str, Any]) -> None:
              "build's install, every row run once per round and the rounds one after another (A B C A B C ...), so "
              "drift of the machine cancels in the ratios; a row's ratio is its median over the first row's, with the "
              "range of the per-round ratios. Start-up + load: process start to the program's \"Starting "
-             "benchmark.\" line. Peak RSS: the process's VmHWM. Stripped: the allocated sections of the program (and "
-             "of the wheel's libtorch_cpu/libtorch/libc10)."]
+             "benchmark.\" line. Peak RSS: the process's VmHWM. Program stripped: the allocated sections of the benchmark "
+             "program as bench links it (libtorch_cpu whole-archive, so every build's kernels; of the wheel: its "
+             "libtorch_cpu/libtorch/libc10); what an app ships from a size-lever build is `builder size --link "
+             "registrations` (docs/real_pytorch_notes.md section 9: 3.9 MiB vs 35.2 MiB for v1.13.1)."]
     if not ph:
         lines += ["", "Not measured yet. On an idle machine with the real v1.13.1 host builds:", "",
                   "    python benchmarks/real_bench.py --full FULL_BUILD --levers LEVERS_BUILD "
