@@ -47,8 +47,12 @@ def ensure_clean(tree: Path) -> None:
                       if recorded.get(p, _ABSENT) != _digest(tree / p)})
     if changed:
         shown = ", ".join(changed[:10]) + (f" and {len(changed) - 10} more" if len(changed) > 10 else "")
+        hint = f"work tree: {tree}"
+        if not (tree / ".gitignore").is_file():   # e.g. a tree made from a release tarball (Debian's has none)
+            hint += ("; it has no .gitignore, so files a configure writes into the source count as changes: give it "
+                     "the release's .gitignore, or list them in its .git/info/exclude")
         raise SourceError(f"refusing to touch a work tree with local changes: {shown}; "
-                          "commit/stash them or use a new --source", hint=f"work tree: {tree}")
+                          "commit/stash them or use a new --source", hint=hint)
 
 
 def _changed_paths(tree: Path, prefix: str = "") -> list[str]:

@@ -110,6 +110,11 @@ def test_dirty_tree_refused_and_left_byte_for_byte(spec: SourceSpec, upstream: U
         "refusing to touch a work tree with local changes: src/a.cpp, src/b.h, "
         "third_party/needed/needed.txt; commit/stash them or use a new --source")
     assert gitrepos.tree_digest(tree) == before
+    assert "no .gitignore" in (info.value.hint or "")          # this test release has none
+    (tree / ".gitignore").write_text("/build/\n")                 # one more untracked file, but a tree that has one
+    with pytest.raises(SourceError) as again:
+        checkout(spec, upstream, patches=(patch,))
+    assert again.value.hint == f"work tree: {tree}"
 
 
 def test_patches_apply_exactly_once(spec: SourceSpec, upstream: Upstream, tmp_path: Path):
