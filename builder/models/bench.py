@@ -354,9 +354,10 @@ def _parsed(row: Row, result: proc.Result, lines: Sequence[tuple[float, str]], r
 
         text = (result.stderr + "\n" + result.stdout).strip()
         missing = missing_ops(text)
-        if set(missing) & set(PROGRAM_OPS):
+        ours = [op for op in missing if op in PROGRAM_OPS]
+        if ours:
             raise VerifyFailed(f"{row.config.label}: the benchmark program makes its inputs with "
-                               f"{', '.join(missing)}, which this selective build leaves out",
+                               f"{', '.join(ours)}, which this selective build leaves out",
                                hint="add them to the op list and rebuild: builder ops MODEL ... "
                                + " ".join(f"--op {op}" for op in PROGRAM_OPS) + " -o ops.yaml, then --ops ops.yaml")
         if missing:

@@ -32,13 +32,13 @@ MACHINES: Mapping[str, tuple[str, str, str]] = {
     "EM_X86_64": ("x86_64-linux-gnu", "qemu-x86_64-static", "x86_64"),
 }
 _HOST_MACHINES = {"x86_64": "EM_X86_64", "amd64": "EM_X86_64", "aarch64": "EM_AARCH64", "arm64": "EM_AARCH64"}
+DEVICE_DIR = "/data/local/tmp/builder-verify"
 
 
 def host_abi(host_machine: str) -> str | None:
     """The Android ABI whose Linux ELF runs natively on a ``host_machine`` (platform.machine()); None if none does."""
     machine = _HOST_MACHINES.get(host_machine.lower())
     return MACHINES[machine][2] if machine is not None and machine in MACHINES else None
-DEVICE_DIR = "/data/local/tmp/builder-verify"
 
 
 @dataclass(frozen=True)

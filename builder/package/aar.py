@@ -294,12 +294,14 @@ def ndk_triple(abi: str) -> str:
     return triple
 
 
+def ndk_libcxx_rel(abi: str, host: str = "*") -> str:
+    """Where an r19+ NDK keeps libc++_shared.so for ``abi``, relative to its root (``host``: its prebuilt folder)."""
+    return f"toolchains/llvm/prebuilt/{host}/sysroot/usr/lib/{ndk_triple(abi)}/{STL_SHARED}"
+
+
 def ndk_libcxx_shared(ndk_root: Path, abi: str) -> Path:
     """The NDK's libc++_shared.so for ``abi`` (r19+ sysroot layout, then the older one)."""
-    triple = _NDK_TRIPLES.get(abi)
-    if triple is None:
-        raise UsageError(f"{abi}: unknown Android ABI")
-    candidates = sorted(ndk_root.glob(f"toolchains/llvm/prebuilt/*/sysroot/usr/lib/{triple}/{STL_SHARED}"))
+    candidates = sorted(ndk_root.glob(ndk_libcxx_rel(abi)))
     candidates.append(ndk_root / "sources/cxx-stl/llvm-libc++/libs" / abi / STL_SHARED)
     for path in candidates:
         if path.is_file():

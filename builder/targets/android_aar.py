@@ -191,8 +191,7 @@ def _libcxx_shared(config: BuildConfig, abi: str) -> Path:
     again once it is installed)."""
     assert config.ndk is not None
     if config.ndk_install:
-        return config.ndk.path / "toolchains/llvm/prebuilt/<host>/sysroot/usr/lib" / aar_mod.ndk_triple(abi) / \
-            aar_mod.STL_SHARED
+        return config.ndk.path / aar_mod.ndk_libcxx_rel(abi, "<host>")
     return aar_mod.ndk_libcxx_shared(config.ndk.path, abi)
 
 
