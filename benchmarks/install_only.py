@@ -19,6 +19,12 @@
         of build_mobile.sh's with the same installed libraries. About 2.5 hours on 2 cores with --baseline; never
         in CI.
 
+    python benchmarks/install_only.py paired --target android --abi arm64-v8a --ndk NDK [--mirror ...] [--root DIR]
+        The same for one Android ABI: `builder android --no-aar` (libtorch only) against the release's
+        scripts/build_android.sh (ANDROID_NDK, ANDROID_ABI, BUILD_LITE_INTERPRETER=1), both with NDK (the stand-in
+        NDK here: Debian cross compilers, Linux ELF). Results under "paired-android-ABI". `--show` prints the
+        commands after the (untimed) clone and runs nothing.
+
 --render writes the figures into docs/benchmarks.md between <!-- install-only:begin --> and <!-- install-only:end -->
 (results are kept in ROOT/install_only.json; `--render` alone with no command renders them again).
 """
@@ -115,13 +121,27 @@ def run(argv: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, check=True, text=True, **kw)
 
 
-def builder_argv(python: str, mirror: str, out: Path, jobs: int) -> list[str]:
-    return [python, "-m", "builder", "host", "--tag", TAG, "--mirror", mirror, "--allow-unpinned", "--cache", "ccache",
-            "--jobs", str(jobs), "--out", str(out)]
+def builder_argv(python: str, args: argparse.Namespace, out: Path) -> list[str]:
+    common = ["--tag", TAG, "--mirror", args.mirror, "--allow-unpinned", "--cache", "ccache", "--jobs",
+              str(args.jobs), "--out", str(out)]
+    if args.target == "android":          # libtorch only (--no-aar): what build_android.sh builds and installs
+        return [python, "-m", "builder", "android", *common, "--ndk", str(args.ndk), "--abi", args.abi, "--no-aar"]
+    return [python, "-m", "builder", "host", *common]
+
+
+def script_run(args: argparse.Namespace, root: Path) -> tuple[str, dict[str, str]]:
+    """The release's own script for the target and the environment it reads (build_mobile.sh / build_android.sh)."""
+    shown = {"BUILD_LITE_INTERPRETER": "1", "BUILD_ROOT": str(root / "bm-build"), "MAX_JOBS": str(args.jobs),
+             "CCACHE_DIR": str(root / "bm-ccache")}
+    if args.target == "android":
+        return "scripts/build_android.sh", {**shown, "ANDROID_NDK": str(args.ndk), "ANDROID_ABI": args.abi,
+                                            "ANDROID_STL_SHARED": "1"}   # builder: ANDROID_STL=c++_shared (recipe)
+    return "scripts/build_mobile.sh", shown
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    drop = ("SELECTED_OP_LIST", "MAX_JOBS", "BUILDER_MIRROR", "CCACHE_BASEDIR", "BUILD_ROOT", "BUILD_LITE_INTERPRETER")
+    drop = ("SELECTED_OP_LIST", "MAX_JOBS", "BUILDER_MIRROR", "CCACHE_BASEDIR", "BUILD_ROOT", "BUILD_LITE_INTERPRETER",
+            "ANDROID_NDK", "ANDROID_ABI", "USE_VULKAN")
     return {**{k: v for k, v in os.environ.items() if k not in drop}, **extra}
 
 
@@ -183,7 +203,7 @@ def paired(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     logs.mkdir(parents=True, exist_ok=True)
     for d in ("builder", "baseline", "bm-build", "bm-src", "bm-ccache"):
         shutil.rmtree(root / d, ignore_errors=True)
-    runs: dict[str, tuple[list[str], dict[str, str], dict[str, str], Path]] = {}
+    runs: dict[str, tuple[list[str], dict[str, str], dict[str, str]]] = {}
     python = sys.executable
     builders = {"builder": REPO, **({"baseline": root / "baseline-repo"} if args.baseline else {})}
     if (root / "baseline-repo").exists():                       # left by an interrupted run
@@ -193,46 +213,52 @@ def paired(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     for name, repo in builders.items():
         shown = {"BUILDER_CACHE_DIR": str(root / name / "cache"), "CCACHE_DIR": str(root / name / "ccache"),
                  "PYTHONPATH": str(repo)}
-        runs[name] = (builder_argv(python, args.mirror, root / name / "out", args.jobs), clean_env(**shown), shown,
-                      root / name / "out")
+        runs[name] = (builder_argv(python, args, root / name / "out"), clean_env(**shown), shown)
     plan = json.loads(run([*runs["builder"][0], "--dry-run", "--json"], env=runs["builder"][1], cwd=REPO,
                           capture_output=True).stdout)
-    defines = plan["slices"][0]["defines"]
+    script_rel, shown = script_run(args, root)
+    theirs = Path(script_rel).stem                               # build_mobile / build_android
     src = bm_tree(plan, args.mirror, root / "bm-src")
-    script = src / "scripts" / "build_mobile.sh"
-    extra, overrides = define_difference(defines, script.read_text())
+    extra, overrides = define_difference(plan["slices"][0]["defines"], (src / script_rel).read_text())
     tools = [d for d in (tool_dir(plan.get("cmake")), tool_dir(plan.get("ninja")), str(Path(python).parent)) if d]
-    shown = {"BUILD_LITE_INTERPRETER": "1", "BUILD_ROOT": str(root / "bm-build"), "MAX_JOBS": str(args.jobs),
-             "CCACHE_DIR": str(root / "bm-ccache")}
     env = clean_env(**shown)
     env["PATH"] = os.pathsep.join([*dict.fromkeys(tools), env.get("PATH", "")])
-    runs["build_mobile"] = (["bash", str(script), *(f"-D{k}={v}" for k, v in {**extra, **overrides}.items())],
-                            env, shown, root / "bm-build")
-    procs = {n: start(n, a, e, s, logs / f"install-only-{n}.log", REPO) for n, (a, e, s, _) in runs.items()}
+    runs[theirs] = (["bash", str(src / script_rel), *(f"-D{k}={v}" for k, v in {**extra, **overrides}.items())],
+                    env, shown)
+    if args.show:
+        for name, (argv, _e, shown_) in runs.items():
+            print(f"[{name}] " + " ".join(f"{k}={shlex.quote(v)}" for k, v in shown_.items()) + " " + shlex.join(argv))
+        raise SystemExit(0)
+    procs = {n: start(n, a, e, s, logs / f"install-only-{n}.log", REPO) for n, (a, e, s) in runs.items()}
     result = wait_all(procs)
-    for name, (argv, env_, _s, _out) in runs.items():
-        if result[name]["exit"] != 0:
-            continue
-        if name == "build_mobile":
-            build, install = root / "bm-build", root / "bm-build" / "install"
-        else:
-            sl = json.loads(run([*argv, "--dry-run", "--json"], env=env_, cwd=REPO, capture_output=True).stdout)
-            build, install = Path(sl["slices"][0]["build_dir"]), Path(sl["slices"][0]["install_dir"])
-        files = file_list(install)
-        (logs / f"install-only-{name}.files").write_text("\n".join(files) + "\n")
-        result[name] |= {"steps": ninja_steps(build), "installed_files": len(files),
-                         "libraries": [f for f in files if f.startswith("lib/")], "build_dir": str(build)}
-    if all(result[n]["exit"] == 0 for n in ("builder", "build_mobile")):
+    for name, (argv, env_, _s) in runs.items():
+        if result[name]["exit"] == 0:
+            result[name] |= outputs(name, argv, env_, theirs, root, logs)
+    if all(result[n]["exit"] == 0 for n in ("builder", theirs)):
         ours = set((logs / "install-only-builder.files").read_text().split())
-        theirs = set((logs / "install-only-build_mobile.files").read_text().split())
-        result["only_builder"], result["only_build_mobile"] = sorted(ours - theirs), sorted(theirs - ours)
-        result["cpu_ratio"] = round(result["builder"]["cpu_seconds"] / result["build_mobile"]["cpu_seconds"], 3)
+        their_files = set((logs / f"install-only-{theirs}.files").read_text().split())
+        result["only_builder"], result[f"only_{theirs}"] = sorted(ours - their_files), sorted(their_files - ours)
+        result["cpu_ratio"] = round(result["builder"]["cpu_seconds"] / result[theirs]["cpu_seconds"], 3)
     if args.baseline and result["baseline"]["exit"] == 0 and result["builder"]["exit"] == 0:
         result["cpu_ratio_baseline"] = round(result["builder"]["cpu_seconds"] / result["baseline"]["cpu_seconds"], 3)
     if args.baseline:
         run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(root / "baseline-repo")])
     return {"runs": result, "baseline": args.baseline, "jobs": args.jobs, "mirror": args.mirror,
-            "argv": {n: r[0] for n, r in runs.items()}}
+            "target": args.target, "abi": args.abi if args.target == "android" else None, "script": script_rel,
+            "theirs": theirs, "argv": {n: r[0] for n, r in runs.items()}}
+
+
+def outputs(name: str, argv: list[str], env: dict[str, str], theirs: str, root: Path, logs: Path) -> dict[str, Any]:
+    """A finished run's Ninja steps and installed files (list written to ROOT/logs/install-only-NAME.files)."""
+    if name == theirs:
+        build, install = root / "bm-build", root / "bm-build" / "install"
+    else:
+        sl = json.loads(run([*argv, "--dry-run", "--json"], env=env, cwd=REPO, capture_output=True).stdout)
+        build, install = Path(sl["slices"][0]["build_dir"]), Path(sl["slices"][0]["install_dir"])
+    files = file_list(install)
+    (logs / f"install-only-{name}.files").write_text("\n".join(files) + "\n")
+    return {"steps": ninja_steps(build), "installed_files": len(files),
+            "libraries": [f for f in files if f.startswith("lib/")], "build_dir": str(build)}
 
 
 # ------------------------------------------------------------------ report
@@ -245,30 +271,32 @@ def render(results: dict[str, Any]) -> str:
         lines += [f"Build graph of `{g['build_dir']}` (read-only, {g['how']}): `all` has {g['commands_all']:,} "
                   f"Ninja commands, the install needs {g['commands_install']:,}; {g['left_out']:,} left out, by "
                   "target: " + ", ".join(f"{k} {v:,}" for k, v in g["left_out_by_target"].items()) + ".", ""]
-    p = results.get("paired")
-    if p:
-        lines += ["Cold builds started together (own empty caches; CPU = the process tree's, wait4):", "",
-                  "| run | exit | Ninja steps | wall | CPU | installed files |", "|---|---|---|---|---|---|"]
-        for name, r in p["runs"].items():
-            if isinstance(r, dict) and "exit" in r:
-                lines.append(f"| {name} | {r['exit']} | {r.get('steps', '?')} | {r['seconds']:,.0f} s | "
-                             f"{r['cpu_seconds']:,.0f} s | {r.get('installed_files', '?')} |")
-        runs = p["runs"]
-        if "cpu_ratio" in runs:
-            lines += ["", f"builder / build_mobile.sh CPU: **{runs['cpu_ratio']:.3f}** (goal <= 0.90). Installed "
-                      f"only by builder: {len(runs['only_builder'])} files; only by build_mobile.sh: "
-                      f"{len(runs['only_build_mobile'])} (lists: ROOT/logs/install-only-*.files)."]
-            if "cpu_ratio_baseline" in runs:
-                lines.append(f"builder / builder at {p['baseline']} (builds `all`) CPU: "
-                             f"**{runs['cpu_ratio_baseline']:.3f}**.")
-            libs = {n: runs[n].get("libraries", []) for n in ("builder", "build_mobile")}
-            lines += [f"Libraries, builder: {', '.join(libs['builder'])}; build_mobile.sh: "
-                      f"{', '.join(libs['build_mobile'])}."]
-        lines += ["", "Commands: " + "; ".join(f"{n}: `{shlex.join(a)}`" for n, a in p["argv"].items())]
-    lines += ["", "Reproduce: `python benchmarks/install_only.py graph BUILD_DIR --render` (seconds) and "
+    for key in sorted(k for k in results if k.startswith("paired")):
+        lines += render_paired(results[key])
+    lines += [*([""] if lines[-1] else []), "Reproduce: `python benchmarks/install_only.py graph BUILD_DIR --render` (seconds) and "
               "`python benchmarks/install_only.py paired --mirror file:///work/real/mirror/ --baseline REV "
-              "--render` (hours).", END]
+              "--render` (hours); for one Android ABI add `--target android --abi arm64-v8a --ndk NDK`.", END]
     return "\n".join(lines)
+
+
+def render_paired(p: dict[str, Any]) -> list[str]:
+    theirs, runs = p.get("theirs", "build_mobile"), p["runs"]
+    what = f"android {p['abi']}" if p.get("target") == "android" else "host"
+    lines = [f"Cold builds of {TAG} for {what} started together (own empty caches; CPU = the process tree's, wait4):",
+             "", "| run | exit | Ninja steps | wall | CPU | installed files |", "|---|---|---|---|---|---|"]
+    for name, r in runs.items():
+        if isinstance(r, dict) and "exit" in r:
+            lines.append(f"| {name} | {r['exit']} | {r.get('steps', '?')} | {r['seconds']:,.0f} s | "
+                         f"{r['cpu_seconds']:,.0f} s | {r.get('installed_files', '?')} |")
+    if "cpu_ratio" in runs:
+        lines += ["", f"builder / {theirs}.sh CPU: **{runs['cpu_ratio']:.3f}** (goal <= 0.90). Installed only by "
+                  f"builder: {len(runs['only_builder'])} files; only by {theirs}.sh: {len(runs[f'only_{theirs}'])} "
+                  "(lists: ROOT/logs/install-only-*.files)."]
+        if "cpu_ratio_baseline" in runs:
+            lines.append(f"builder / builder at {p['baseline']} (builds `all`) CPU: **{runs['cpu_ratio_baseline']:.3f}**.")
+        libs = {n: runs[n].get("libraries", []) for n in ("builder", theirs)}
+        lines += [f"Libraries, builder: {', '.join(libs['builder'])}; {theirs}.sh: {', '.join(libs[theirs])}."]
+    return [*lines, "", "Commands: " + "; ".join(f"{n}: `{shlex.join(a)}`" for n, a in p["argv"].items()), ""]
 
 
 def write_doc(results: dict[str, Any]) -> None:
@@ -285,6 +313,12 @@ def main() -> int:
     ap.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--baseline", help="a git revision of this repository: builder as it was (builds `all`)")
     ap.add_argument("--render", action="store_true", help="write the figures into docs/benchmarks.md")
+    ap.add_argument("--target", choices=("host", "android"), default="host")
+    ap.add_argument("--abi", default="arm64-v8a", help="with --target android")
+    ap.add_argument("--ndk", type=Path, help="with --target android: the NDK (builder --ndk, build_android.sh's "
+                    "ANDROID_NDK)")
+    ap.add_argument("--show", action="store_true", help="paired: print the commands (after the untimed clone), "
+                    "run nothing")
     args = ap.parse_args()
     args.root.mkdir(parents=True, exist_ok=True)
     store = args.root / "install_only.json"
@@ -294,8 +328,11 @@ def main() -> int:
             ap.error("graph needs BUILD_DIR")
         results["graph"] = graph(args.build_dir.resolve())
     elif args.command == "paired":
-        results["paired"] = paired(args, args.root)
-        print(json.dumps(results["paired"]["runs"], indent=1))
+        if args.target == "android" and args.ndk is None:
+            ap.error("--target android needs --ndk")
+        key = "paired" if args.target == "host" else f"paired-android-{args.abi}"
+        results[key] = paired(args, args.root)
+        print(json.dumps(results[key]["runs"], indent=1))
     store.write_text(json.dumps(results, indent=1))
     if args.render:
         write_doc(results)
