@@ -1,18 +1,20 @@
 #!/usr/bin/env python3
-"""Android on the real PyTorch v1.13.1 tree, measured by builder itself (issue 15). Hours; never in CI.
+"""Android on a real PyTorch tree (v1.13.1 by default), measured by builder itself (issues 15, 19). Hours; never in CI.
 
-    python benchmarks/real_android.py --mirror DIR [--root DIR] [--phases standin,model,build,verify,sizes,ops]
-    python benchmarks/real_android.py --report          # only re-render docs/benchmarks.md's Android section
+    python benchmarks/real_android.py --mirror DIR [--root DIR] [--tag v1.13.1] [--phases standin,model,build,...]
+    python benchmarks/real_android.py --report [--tag T]  # only re-render docs/benchmarks.md's Android section of T
 
-Needs an upstream-shaped mirror of v1.13.1 holding the submodules the Android configuration compiles at v1.13.1's
-pins (--mirror; how the one measured here was made: docs/real_pytorch_notes.md, section 6), Debian's cross
+Needs an upstream-shaped mirror of the release holding the submodules the Android configuration compiles at its
+pins (--mirror; how the v1.13.1 and v2.6.0 ones were made: docs/real_pytorch_notes.md, sections 6 and 7), Debian's cross
 compilers, qemu-user-static, glslc, libvulkan-dev and a JDK. The NDK is the STAND-IN (tests/fixtures/standin_ndk.py):
 each ABI maps to a Debian cross compiler, so the libraries are Linux ELF for the right machine, and the verify runner
 runs under qemu-user: real ARM instructions, emulated Linux user mode, not a device.
 
 Phases (each recorded in ROOT/android-results.json; a phase already "ok" is skipped unless named in --phases):
-  standin  the stand-in NDK (Vulkan-capable) and the stand-in android.jar / nativeloader
-  model    the MobileNetV2-style model (benchmarks/mobilenet_model.py), exported for v1.13.1
+  standin  the stand-in NDK (Vulkan-capable; the revision is the recipe's ndk_default) and the stand-in android.jar
+           (the recipe's compileSdk) / nativeloader (the version the recipe pins)
+  model    the MobileNetV2-style model (benchmarks/mobilenet_model.py), exported with the recipe's bytecode_max
+           capped at 8 (what v1.13.1 writes; every recipe with a runtime here reads it)
   build    ONE builder command for arm64-v8a, armeabi-v7a and x86_64 (resumable: a re-run finishes what is missing;
            per-ABI figures come from each build folder's .ninja_log, so they hold even when the build was resumed)
   verify   `builder verify` of the model on each ABI's build (qemu-user for the ARM ABIs, native for x86_64)
@@ -40,27 +42,37 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 DOC = REPO / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- android:begin -->", "<!-- android:end -->"
-TAG = "v1.13.1"
+TAG = "v1.13.1"                # --tag; one root per release (ROOT/android-results.json holds one release)
 ALL_ABIS = ("arm64-v8a", "armeabi-v7a", "x86_64")
 ABIS = VERIFY_ABIS = ALL_ABIS
 OPS_ABIS = ("arm64-v8a", "x86_64")      # the ABIs issue 16 asks the --model + --size-levers AAR for
 PHASES = ("standin", "model", "build", "verify", "java", "sizes", "ops")
-NDK_REVISION = "19.2.5345600"   # the recipe's tested and default NDK (r19c), as the stand-in's revision
+
+
+def markers(tag: str) -> tuple[str, str]:
+    """docs/benchmarks.md's section of a release (v1.13.1's keeps its first markers)."""
+    name = "android" if tag == "v1.13.1" else f"android-{tag}"
+    return f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
 
 
 def main(argv: list[str] | None = None) -> int:
-    global ABIS, VERIFY_ABIS, OPS_ABIS
+    global ABIS, VERIFY_ABIS, OPS_ABIS, TAG, BEGIN, END
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--root", type=Path, default=Path("/work/real"))
-    ap.add_argument("--mirror", type=Path, help="the upstream-shaped v1.13.1 mirror (default ROOT/mirror)")
+    ap.add_argument("--mirror", type=Path, help="the release's upstream-shaped mirror (default ROOT/mirror)")
+    ap.add_argument("--tag", default=TAG, help="the release (its recipe: NDK, compileSdk, Maven pins)")
     ap.add_argument("--phases", default=",".join(PHASES))
     ap.add_argument("--abis", default=",".join(ALL_ABIS), help="ABIs of the build phase (default: all three)")
     ap.add_argument("--ops-abis", default=",".join(OPS_ABIS), help="ABIs of the ops phase (one command)")
     ap.add_argument("--report", action="store_true", help="only render docs/benchmarks.md")
     args = ap.parse_args(argv)
+    TAG = args.tag
+    BEGIN, END = markers(TAG)
     root = args.root.resolve()
     results_path = root / "android-results.json"
-    results = json.loads(results_path.read_text()) if results_path.is_file() else {"phases": {}}
+    results = json.loads(results_path.read_text()) if results_path.is_file() else {"phases": {}, "tag": TAG}
+    if results.get("tag", "v1.13.1") != TAG:
+        ap.error(f"{results_path} holds {results.get('tag', 'v1.13.1')}'s results: use another --root for {TAG}")
     if not args.report:
         ABIS = VERIFY_ABIS = tuple(a for a in args.abis.split(",") if a)
         OPS_ABIS = tuple(a for a in args.ops_abis.split(",") if a)
@@ -155,8 +167,15 @@ def phase_standin(root: Path, mirror: Path, results: dict[str, Any]) -> dict[str
     missing = vulkan_available()
     if missing:
         return {"status": "failed", "error": missing}
-    make_standin_ndk(root / "ndk-standin", NDK_REVISION, vulkan=True, libcxx=True)
-    make_standin_android(root / "standin-android")
+    from builder.recipes import load_recipe
+
+    recipe = load_recipe(TAG)
+    java = recipe.targets["android"].java
+    if recipe.ndk_default is None or java is None:
+        return {"status": "failed", "error": f"{TAG}'s recipe has no ndk_default or android Java spec"}
+    loader = next(d.version for d in java.dependencies if d.artifact == "nativeloader")
+    make_standin_ndk(root / "ndk-standin", recipe.ndk_default, vulkan=True, libcxx=True)
+    make_standin_android(root / "standin-android", api=java.compile_sdk, nativeloader=loader)
     tools = {}
     for exe in ("aarch64-linux-gnu-g++", "arm-linux-gnueabihf-g++", "c++", "qemu-aarch64-static", "glslc", "javac"):
         code, text, _ = run([exe, "--version"], root / "logs" / "standin.log")
@@ -165,7 +184,12 @@ def phase_standin(root: Path, mirror: Path, results: dict[str, Any]) -> dict[str
 
 
 def phase_model(root: Path, mirror: Path, results: dict[str, Any]) -> dict[str, Any]:
-    code, text, secs = run([sys.executable, HERE / "mobilenet_model.py", root / "model"], root / "logs" / "model.log")
+    sys.path.insert(0, str(REPO))
+    from builder.recipes import load_recipe
+
+    cap = min(8, load_recipe(TAG).bytecode_max or 8)
+    code, text, secs = run([sys.executable, HERE / "mobilenet_model.py", root / "model", "--bytecode-max", cap],
+                           root / "logs" / "model.log")
     return {"status": "ok" if code == 0 else "failed", "seconds": round(secs, 1)}
 
 
@@ -320,7 +344,7 @@ def _t(s: Any) -> str:
 
 def render(results: dict[str, Any]) -> None:
     ph = results.get("phases", {})
-    lines = [BEGIN, "## Android v1.13.1 on the real tree (stand-in NDK; `python benchmarks/real_android.py`)", "",
+    lines = [BEGIN, f"## Android {TAG} on the real tree (stand-in NDK; `python benchmarks/real_android.py`)", "",
              "STAND-IN NDK: each ABI compiled by a Debian cross compiler (Linux ELF, right machine, not loadable on a "
              "phone); ARM runs are qemu-user: real ARM instructions, emulated Linux user mode, not a device.", ""]
     build = ph.get("build", {})
