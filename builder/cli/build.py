@@ -43,6 +43,7 @@ def _build_command(target: str) -> Callable[..., None]:
         install_ndk: Annotated[bool, typer.Option(help="Install the release's NDK first when it is missing.")] = False,
         ops: Annotated[Optional[Path], typer.Option("--ops", help="Operator list (YAML) for a selective build.")] = None,
         model: Annotated[Optional[list[Path]], typer.Option("--model", help="Build for these models (.pt/.ptl, repeatable): their operators become the op list; host builds then verify each model against torch.")] = None,
+        op: Annotated[Optional[list[str]], typer.Option("--op", help="With --model or --ops: add this release operator as a root (repeatable; what your own C++ calls, e.g. the operators `builder bench`'s program needs).")] = None,
         verify: Annotated[bool, typer.Option("--verify/--no-verify", help="With --model on host: run each model on the build and compare with torch.")] = True,
         shapes: Annotated[str, typer.Option(help="With --model on host: random inputs of these shapes for the check.")] = "1x3x224x224",
         lite: Annotated[Optional[bool], typer.Option("--lite/--full-jit", help="Lite interpreter or full JIT.")] = None,
@@ -84,8 +85,11 @@ def _build_command(target: str) -> Callable[..., None]:
             logging.getLogger("builder").setLevel(logging.INFO)
         if model and ops:
             raise UsageError("--model and --ops both give the operator list", hint="pass one of them")
-        if model:
-            ops = _ops_for_models(model, target)
+        if op and not (model or ops):
+            raise UsageError("--op adds operators to an op list: pass --model or --ops too",
+                             hint="or write a list of your own: builder ops MODEL --op NAME -o ops.yaml")
+        if model or op:
+            ops = _ops_for(target, model or [], ops, tuple(op or ()))
         features = [f for f, on in (("vulkan", vulkan), ("metal", metal), ("coreml", coreml)) if on]
         without = ("vulkan",) if vulkan is False else ()
         request = BuildRequest(
@@ -131,17 +135,20 @@ for _target in ("android", "ios", "host"):
     app.command(_target, cls=_command_class(_target))(_build_command(_target))
 
 
-def _ops_for_models(models: list[Path], target: str) -> Path:
+def _ops_for(target: str, models: list[Path], ops: Path | None, extra: tuple[str, ...]) -> Path:
+    """The op list a build reads: the models' operators (or the --ops file's) plus --op's, in builder's cache."""
     from ..errors import UsageError
-    from ..models.ops import ops_file_for
+    from ..models.ops import check_names, ops_file_for, ops_file_with
 
+    added = check_names(extra, "--op")
     for m in models:
         if not m.is_file():
             raise UsageError(f"model not found: {m}", hint="pass a TorchScript (.pt) or lite-interpreter (.ptl) file")
     cache = settings(target=target).cache_dir
     assert cache is not None
-    path = ops_file_for(models, cache)
-    _console(stderr=True).print(f"op list from {len(models)} model(s): {path}")
+    path = ops_file_with(ops, added, cache) if ops is not None else ops_file_for(models, cache, added)
+    source = f"{ops}" if ops is not None else f"{len(models)} model(s)"
+    _console(stderr=True).print(f"op list from {source}" + (f" + {len(added)} --op" if added else "") + f": {path}")
     return path
 
 

@@ -44,7 +44,7 @@ BENCH_SOURCE = Path("binaries/speed_benchmark_torch.cc")
 INPUT_TYPES = ("float", "uint8_t", "int64")        # what speed_benchmark_torch.cc's create_inputs() accepts
 # The operators the benchmark program calls itself, outside the model: create_inputs() makes every input with
 # torch::ones (binaries/speed_benchmark_torch.cc), which ATen's TensorFactories.cpp implements as full(): empty() then
-# fill_(). A selective build of only the model's operators lacks them; `builder ops ... --op` adds them.
+# fill_(). A selective build of only the model's operators lacks them; `--op` (build commands, `builder ops`) adds them.
 PROGRAM_OPS = ("aten::ones", "aten::fill_.Scalar", "aten::empty.memory_format")
 
 
@@ -358,8 +358,8 @@ def _parsed(row: Row, result: proc.Result, lines: Sequence[tuple[float, str]], r
         if ours:
             raise VerifyFailed(f"{row.config.label}: the benchmark program makes its inputs with "
                                f"{', '.join(ours)}, which this selective build leaves out",
-                               hint="add them to the op list and rebuild: builder ops MODEL ... "
-                               + " ".join(f"--op {op}" for op in PROGRAM_OPS) + " -o ops.yaml, then --ops ops.yaml")
+                               hint="rebuild with them beside the model's: --model MODEL "
+                               + " ".join(f"--op {op}" for op in PROGRAM_OPS) + " (or --ops FILE with the same --op)")
         if missing:
             raise VerifyFailed(f"{row.config.label}: {row.config.model.name} needs operator(s) missing from the "
                                f"build: {', '.join(missing)}")

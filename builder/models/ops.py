@@ -382,13 +382,28 @@ def load_op_list(path: Path, expect: OpListFormat | None = None) -> tuple[OpList
     return oplist, found
 
 
-def ops_file_for(models: Sequence[Path], cache: Path) -> Path:
-    """``--model`` on a build command: the models' root operators as a plain op list in the cache, named by what
-    the build reads from it (the operators), not by its comments, which name the models as they were spelled: the
-    same model by a relative or an absolute path, from any folder, is the same file and the same build folder."""
+def ops_file_for(models: Sequence[Path], cache: Path, extra: Sequence[str] = ()) -> Path:
+    """``--model`` on a build command: the models' root operators (and ``--op``'s) as a plain op list in the cache,
+    named by what the build reads from it (the operators), not by its comments, which name the models as they were
+    spelled: the same model by a relative or an absolute path, from any folder, is the same file and build folder."""
     oplist = collect_ops(models)
-    path = cache / "ops" / f"{_digest_of(oplist)[:16]}.yaml"
-    return path if path.is_file() else _write_atomically(path, format_op_list(oplist, "plain"))
+    if extra:
+        oplist = merge_op_lists([oplist, OpList.from_names(extra, "--op")])
+    return _cached_list(oplist, "plain", cache)
+
+
+def ops_file_with(path: Path, extra: Sequence[str], cache: Path) -> Path:
+    """``--ops FILE --op NAME`` on a build command: the file's list plus the operators as roots, in the file's
+    format, written to the cache (the user's file is not touched)."""
+    oplist, fmt = load_op_list(path)
+    return _cached_list(merge_op_lists([oplist, OpList.from_names(extra, "--op")]), fmt, cache)
+
+
+def _cached_list(oplist: OpList, fmt: OpListFormat, cache: Path) -> Path:
+    text = format_op_list(oplist, fmt)
+    digest = _digest_of(oplist) if fmt == "plain" else sha256_json({"format": fmt, "text": text})
+    path = cache / "ops" / f"{digest[:16]}.yaml"
+    return path if path.is_file() else _write_atomically(path, text)
 
 
 def _digest_of(oplist: OpList) -> str:

@@ -87,6 +87,37 @@ def test_model_shortcut_puts_the_models_operators_in_the_plan(cli_env):
     assert json.loads(again.stdout)["slices"][0]["defines"]["SELECTED_OP_LIST"] == ops_path   # same key
 
 
+def test_op_adds_operators_to_the_model_list_and_to_an_ops_file(cli_env):
+    import json
+
+    import torch
+    import yaml
+
+    class Net(torch.nn.Module):
+        def forward(self, x):
+            return torch.relu(x)
+
+    torch.jit.script(Net()).save(str(cli_env.cwd / "net.pt"))
+    res = runner.invoke(app, ["host", "--model", "net.pt", "--op", "aten::ones", "--op", "aten::fill_.Scalar", "--json"])
+    assert res.exit_code == 0, res.output
+    listed = set(yaml.safe_load(Path(json.loads(res.stdout)["slices"][0]["defines"]["SELECTED_OP_LIST"]).read_text()))
+    assert {"aten::relu", "aten::ones", "aten::fill_.Scalar"} <= listed
+    (cli_env.cwd / "ops.yaml").write_text("- aten::relu\n")
+    res = runner.invoke(app, ["host", "--ops", "ops.yaml", "--op", "aten::ones", "--json"])
+    assert res.exit_code == 0, res.output
+    cached = Path(json.loads(res.stdout)["slices"][0]["defines"]["SELECTED_OP_LIST"])
+    assert set(yaml.safe_load(cached.read_text())) == {"aten::relu", "aten::ones"}
+    assert (cli_env.cwd / "ops.yaml").read_text() == "- aten::relu\n"          # the user's file is not touched
+
+
+def test_op_alone_or_misspelled_is_one_message(cli_env):
+    res = runner.invoke(app, ["host", "--op", "aten::ones", "--dry-run"])
+    assert res.exit_code == 2 and "pass --model or --ops too" in res.output and "Traceback" not in res.output
+    (cli_env.cwd / "ops.yaml").write_text("- aten::relu\n")
+    res = runner.invoke(app, ["host", "--ops", "ops.yaml", "--op", "ones", "--dry-run"])
+    assert res.exit_code == 2 and "--op: not an operator name: 'ones'" in res.output
+
+
 def test_model_and_ops_together_are_refused(cli_env):
     (cli_env.cwd / "ops.yaml").write_text("- aten::relu\n")
     res = runner.invoke(app, ["host", "--model", "net.pt", "--ops", "ops.yaml", "--dry-run"])

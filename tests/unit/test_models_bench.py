@@ -258,7 +258,7 @@ def test_operators_the_benchmark_program_needs_are_named_with_the_fix(tmp_path):
         bm._parsed(row, failed, [], None, 3)
     text = str(err.value)
     assert "the benchmark program makes its inputs with aten::ones" in text
-    assert "--op aten::ones --op aten::fill_.Scalar --op aten::empty.memory_format" in text
+    assert "--model MODEL --op aten::ones --op aten::fill_.Scalar --op aten::empty.memory_format" in text
     model_op = proc.Result(("speed_benchmark_torch",), 1, "", "Unknown builtin op: aten::conv2d")
     with pytest.raises(VerifyFailed, match="m.ptl needs operator"):
         bm._parsed(row, model_op, [], None, 3)
