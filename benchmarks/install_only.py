@@ -22,7 +22,8 @@
     python benchmarks/install_only.py paired --target android --abi arm64-v8a --ndk NDK [--mirror ...] [--root DIR]
         The same for one Android ABI: `builder android --no-aar` (libtorch only) against the release's
         scripts/build_android.sh (ANDROID_NDK, ANDROID_ABI, BUILD_LITE_INTERPRETER=1), both with NDK (the stand-in
-        NDK here: Debian cross compilers, Linux ELF). Results under "paired-android-ABI". `--show` prints the
+        NDK here: Debian cross compilers, Linux ELF). Its folders are ROOT/android-ABI/ (the host run's stay), its
+        results "paired-android-ABI" in the same ROOT/install_only.json, so --render shows both. `--show` prints the
         commands after the (untimed) clone and runs nothing.
 
 --render writes the figures into docs/benchmarks.md between <!-- install-only:begin --> and <!-- install-only:end -->
@@ -331,7 +332,8 @@ def main() -> int:
         if args.target == "android" and args.ndk is None:
             ap.error("--target android needs --ndk")
         key = "paired" if args.target == "host" else f"paired-android-{args.abi}"
-        results[key] = paired(args, args.root)
+        work = args.root if args.target == "host" else args.root / f"android-{args.abi}"   # beside the host run's
+        results[key] = paired(args, work)
         print(json.dumps(results[key]["runs"], indent=1))
     store.write_text(json.dumps(results, indent=1))
     if args.render:
