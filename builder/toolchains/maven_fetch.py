@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from pathlib import Path
 
 from builder import hashing
@@ -36,17 +37,23 @@ def fetch_jar(coordinate: str, m2_repo: Path, base_url: str, timeout: float = 60
     if dest.is_file():
         return dest
     url = jar_url(base_url, coordinate)
-    part, sha_part = dest.with_name(dest.name + ".part"), dest.with_name(dest.name + ".sha1.part")
-    log.info("downloading %s", url)
-    download(url, part, timeout=timeout)
-    download(url + ".sha1", sha_part, timeout=timeout)
-    published = sha_part.read_text(encoding="ascii", errors="replace").split()[:1]
-    got = hashing.file_digests(part, ("sha1",))["sha1"]
-    sha_part.unlink()
-    if published != [got]:
-        part.unlink()
-        want = published[0] if published else "(empty)"
-        raise ToolchainError(f"refusing {url}: its sha1 {got} is not the repository's {want}",
-                             hint="the download was deleted; if it happens again the repository serves another file")
-    os.replace(part, dest)
-    return dest
+    # Names per process and thread: two builders fetching the same jar at once each write their own, and the rename
+    # is atomic (the same bytes, checked, whichever lands last); what a failed or interrupted one wrote is removed.
+    me = f"{os.getpid()}-{threading.get_ident()}"
+    part, sha_part = dest.with_name(f"{dest.name}.{me}.part"), dest.with_name(f"{dest.name}.sha1.{me}.part")
+    try:
+        log.info("downloading %s", url)
+        download(url, part, timeout=timeout)
+        download(url + ".sha1", sha_part, timeout=timeout)
+        published = sha_part.read_text(encoding="ascii", errors="replace").split()[:1]
+        got = hashing.file_digests(part, ("sha1",))["sha1"]
+        if published != [got]:
+            want = published[0] if published else "(empty)"
+            raise ToolchainError(f"refusing {url}: its sha1 {got} is not the repository's {want}",
+                                 hint="the download was deleted; if it happens again the repository serves another "
+                                      "file")
+        os.replace(part, dest)
+        return dest
+    finally:
+        part.unlink(missing_ok=True)
+        sha_part.unlink(missing_ok=True)

@@ -294,3 +294,22 @@ def test_maven_fetch_checks_the_repositorys_sha1_and_writes_maven_layout(tmp_pat
     before = len(state.requests)
     fetch_jar("com.facebook.soloader:nativeloader:0.10.4", m2, base, timeout=10)
     assert len(state.requests) == before                      # present: nothing downloaded
+
+
+def test_maven_fetch_of_one_jar_at_once_from_two_threads(tmp_path, server):
+    import hashlib
+    from concurrent.futures import ThreadPoolExecutor
+
+    from builder.toolchains.maven_fetch import fetch_jar
+
+    base, state = server
+    jar = b"PK\x03\x04 stand-in nativeloader " * 4096
+    path = "/mirror/com/facebook/soloader/nativeloader/0.10.4/nativeloader-0.10.4.jar"
+    state.files[path] = jar
+    state.files[path + ".sha1"] = hashlib.sha1(jar).hexdigest().encode() + b"\n"
+    m2 = tmp_path / "m2"
+    with ThreadPoolExecutor(2) as pool:
+        got = list(pool.map(lambda _: fetch_jar("com.facebook.soloader:nativeloader:0.10.4", m2, base, timeout=10),
+                            range(2)))
+    assert got[0] == got[1] and got[0].read_bytes() == jar
+    assert sorted(p.name for p in got[0].parent.iterdir()) == ["nativeloader-0.10.4.jar"]   # no .part left
