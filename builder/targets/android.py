@@ -115,8 +115,8 @@ class Android:
             artifacts += more
         manifests = ManifestStep(title=f"package {planning.MANIFEST_CONTENT}", artifacts=tuple(artifacts))
         sdk: list[Step] = []
-        if config.java is not None and config.java.install_api is not None:
-            sdk_root = config.java.android_jar.parent.parent.parent
+        if config.java is not None and config.java.install_api is not None and config.java.install_sdk_root:
+            sdk_root = config.java.install_sdk_root
             sdk = [PlatformInstallStep(title=f"install android.jar of API {config.java.install_api} into {sdk_root} "
                                              "(pinned sha1 + sha256)", api=config.java.install_api, sdk_root=sdk_root,
                                        download_dir=config.cache_dir / "downloads")]

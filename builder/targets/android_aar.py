@@ -54,6 +54,7 @@ class JavaToolchain:
     jars: tuple[Path, ...]          # the recipe's dependencies, then compile_only, in its order
     maven_repo: Path                # where the Maven folder's dependencies were found (for the user's Gradle)
     install_api: int | None = None  # --install-ndk found android.jar missing: install this compileSdk first
+    install_sdk_root: Path | None = None   # ... into this SDK folder (android_jar is where it will be)
     fetch: tuple[str, ...] = ()     # --install-ndk found these jars missing: download them into maven_repo first
     maven_url: str = ""             # ... from this Maven repository
 
@@ -72,7 +73,7 @@ def java_toolchain(request: BuildRequest, recipe: Recipe, env: Environment,
                                    hint=INSTALL_HINT + off))
     sdks = sdk_roots(request.android_sdk, env.environ, env.home)
     android_jar = locate_android_jar(sdks, java.compile_sdk, env.environ, env.home)
-    install_api = None
+    install_api, into = None, None
     if android_jar is None and request.install_ndk:     # installed first, like the NDK, from a pinned archive
         from ..toolchains.ndk import default_sdk_root
         from ..toolchains.platform_install import load_platforms, platform_dir
@@ -109,7 +110,7 @@ def java_toolchain(request: BuildRequest, recipe: Recipe, env: Environment,
         return None
     from ..toolchains.maven_fetch import MAVEN_CENTRAL
 
-    return JavaToolchain(javac, android_jar, tuple(jars), m2, install_api, tuple(fetch),
+    return JavaToolchain(javac, android_jar, tuple(jars), m2, install_api, into if install_api else None, tuple(fetch),
                          request.maven_url or MAVEN_CENTRAL)
 
 
