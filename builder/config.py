@@ -142,7 +142,8 @@ def resolve(request: BuildRequest, env: Environment) -> BuildConfig:
     return BuildConfig(
         target=target, recipe=recipe, source=spec,
         source_path=_source_path(request, recipe, env).resolve(),
-        submodules=recipe.submodules_for(request.target, features, system_libs, skipped),
+        submodules=recipe.submodules_for(request.target, features, system_libs, skipped,
+                                         jni=toolchain.java is not None),   # the JNI project's: an AAR
         patches=tuple(sorted(recipes_mod.patches_dir(recipe).glob("*.patch"))), slices=slices,
         features=features, system_libs=system_libs, ops_file=ops_file, user_defines=request.defines,
         ndk=toolchain.ndk, java=toolchain.java, api_level=request.api_level or t.api_level, stl=t.stl,

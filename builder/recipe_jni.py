@@ -30,6 +30,7 @@ class JniSpec:
     library_lite: str                   # the JNI library's name (lib<name>.so)
     library_full: str
     extra_libraries: tuple[str, ...] = ()   # other shared libraries the project installs (fbjni)
+    submodules: tuple[str, ...] = ()        # what only the JNI project compiles (fbjni): fetched when an AAR is made
 
     def library(self, lite: bool) -> str:
         return self.library_lite if lite else self.library_full
@@ -84,7 +85,7 @@ def parse_jni(get: Any, defines: Any, strings: Any) -> JniSpec:
     return JniSpec(project=get("project", str), defines=defines("defines"), full_defines=defines("full_defines"),
                    libs_dir=get("libs_dir", str), include_dir=get("include_dir", str),
                    library_lite=get("library_lite", str), library_full=get("library_full", str),
-                   extra_libraries=strings("extra_libraries"))
+                   extra_libraries=strings("extra_libraries"), submodules=strings("submodules"))
 
 
 def parse_java(get: Any, strings: Any, where: str) -> JavaSpec:

@@ -212,10 +212,12 @@ class Recipe:
                              hint=f"targets: {', '.join(self.targets)}") from None
 
     def submodules_for(self, target: str, features: frozenset[str] = frozenset(),
-                       system_libs: frozenset[str] = frozenset(), skipped: frozenset[str] = frozenset()
-                       ) -> tuple[str, ...]:
-        """The submodules a build needs: the target's, plus enabled features', minus system libs' and skipped."""
-        needed = list(self.target(target).submodules)
+                       system_libs: frozenset[str] = frozenset(), skipped: frozenset[str] = frozenset(),
+                       jni: bool = False) -> tuple[str, ...]:
+        """The submodules a build needs: the target's (and its JNI project's when ``jni``: an AAR is made), plus
+        enabled features', minus system libs' and skipped."""
+        t = self.target(target)
+        needed = [*t.submodules, *(t.jni.submodules if jni and t.jni is not None else ())]
         for name in sorted(features):
             needed.extend(self.features[name].submodules)
         replaced = {p for lib in system_libs for p in self.system_libs[lib].replaces} | set(skipped)

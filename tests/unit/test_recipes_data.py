@@ -104,6 +104,17 @@ def test_submodules_are_paths_from_gitmodules_style(tag):
             assert not any(p.startswith("android/") for p in t.submodules)
 
 
+@pytest.mark.parametrize("tag", ["v1.13.1", "v2.6.0"])
+def test_the_jni_projects_submodules_come_only_with_an_aar(tag):
+    r = load_recipe(tag)
+    jni = r.targets["android"].jni
+    assert jni is not None and jni.submodules == ("android/libs/fbjni",)
+    assert "android/libs/fbjni" not in r.submodules_for("android")            # --no-aar: libtorch only
+    with_aar = r.submodules_for("android", jni=True)
+    assert "android/libs/fbjni" in with_aar and list(with_aar) == sorted(with_aar)
+    assert set(with_aar) - set(r.submodules_for("android")) == {"android/libs/fbjni"}
+
+
 # ---------------------------------------------------------------- golden captures
 
 def _golden_cases():
