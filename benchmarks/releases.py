@@ -73,7 +73,7 @@ def render(rows: list[dict[str, Any]]) -> str:
              "torch).", "",
              "| release | target | build | Ninja steps | build wall | summed edge time | libtorch_cpu.a | program "
              "(stripped) | link | checked vs torch | note |", "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in sorted(rows, key=lambda r: (r["target"], r["what"], r["release"])):
+    for r in rows:                                           # in the order the rows were first given
         lines.append(f"| {r['release']} | {r['target']} | {r['what']} | {r.get('edges', '-'):,} | "
                      f"{_min(r.get('wall_seconds'))} | {_min(r.get('edge_seconds'))} | {_mib(r['libtorch_cpu'])} | "
                      f"{_mib(r['stripped'])} | {r['link']} | {_checked(r)} | {r['note'] or ''} |")
