@@ -231,22 +231,46 @@ def paired(args: argparse.Namespace, root: Path) -> dict[str, Any]:
             print(f"[{name}] " + " ".join(f"{k}={shlex.quote(v)}" for k, v in shown_.items()) + " " + shlex.join(argv))
         raise SystemExit(0)
     procs = {n: start(n, a, e, s, logs / f"install-only-{n}.log", REPO) for n, (a, e, s) in runs.items()}
-    result = wait_all(procs)
-    for name, (argv, env_, _s) in runs.items():
+    record = {"waited": wait_all(procs), "argv": {n: r[0] for n, r in runs.items()},
+              "shown": {n: r[2] for n, r in runs.items()}, "theirs": theirs, "script": script_rel}
+    (logs / "install-only-runs.json").write_text(json.dumps(record, indent=1))   # kept: --collect redoes the rest
+    try:
+        return collect(args, root, record)
+    finally:
+        if args.baseline:
+            run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(root / "baseline-repo")])
+
+
+def collect(args: argparse.Namespace, root: Path, record: dict[str, Any]) -> dict[str, Any]:
+    """Steps, installed files and the comparison of the finished runs ``record`` holds (their wait4 figures)."""
+    logs, theirs = root / "logs", record["theirs"]
+    result: dict[str, Any] = {n: dict(v) for n, v in record["waited"].items()}
+    for name, argv in record["argv"].items():
         if result[name]["exit"] == 0:
-            result[name] |= outputs(name, argv, env_, theirs, root, logs)
+            result[name] |= outputs(name, argv, clean_env(**record["shown"][name]), theirs, root, logs)
     if all(result[n]["exit"] == 0 for n in ("builder", theirs)):
         ours = set((logs / "install-only-builder.files").read_text().split())
         their_files = set((logs / f"install-only-{theirs}.files").read_text().split())
         result["only_builder"], result[f"only_{theirs}"] = sorted(ours - their_files), sorted(their_files - ours)
         result["cpu_ratio"] = round(result["builder"]["cpu_seconds"] / result[theirs]["cpu_seconds"], 3)
-    if args.baseline and result["baseline"]["exit"] == 0 and result["builder"]["exit"] == 0:
+    if "baseline" in result and result["baseline"]["exit"] == 0 and result["builder"]["exit"] == 0:
         result["cpu_ratio_baseline"] = round(result["builder"]["cpu_seconds"] / result["baseline"]["cpu_seconds"], 3)
-    if args.baseline:
-        run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(root / "baseline-repo")])
     return {"runs": result, "baseline": args.baseline, "jobs": args.jobs, "mirror": args.mirror,
-            "target": args.target, "abi": args.abi if args.target == "android" else None, "script": script_rel,
-            "theirs": theirs, "argv": {n: r[0] for n, r in runs.items()}}
+            "target": args.target, "abi": args.abi if args.target == "android" else None,
+            "script": record["script"], "theirs": theirs, "argv": record["argv"]}
+
+
+def built_folder(plan: dict[str, Any]) -> Path:
+    """The folder the run built in. The plan names it after the recipe's commit; with --allow-unpinned on a mirror
+    whose tag is another commit, the run keys it by that commit instead (same name up to the key): the one such
+    folder in the fresh out folder."""
+    planned = Path(plan["slices"][0]["build_dir"])
+    if (planned / ".ninja_log").is_file():
+        return planned
+    found = [d for d in planned.parent.glob(planned.name.rsplit("-", 1)[0] + "-*") if (d / ".ninja_log").is_file()]
+    if len(found) != 1:
+        raise SystemExit(f"cannot tell which of {found or 'no folder'} in {planned.parent} the run built")
+    return found[0]
 
 
 def outputs(name: str, argv: list[str], env: dict[str, str], theirs: str, root: Path, logs: Path) -> dict[str, Any]:
@@ -254,8 +278,9 @@ def outputs(name: str, argv: list[str], env: dict[str, str], theirs: str, root: 
     if name == theirs:
         build, install = root / "bm-build", root / "bm-build" / "install"
     else:
-        sl = json.loads(run([*argv, "--dry-run", "--json"], env=env, cwd=REPO, capture_output=True).stdout)
-        build, install = Path(sl["slices"][0]["build_dir"]), Path(sl["slices"][0]["install_dir"])
+        build = built_folder(json.loads(run([*argv, "--dry-run", "--json"], env=env, cwd=REPO,
+                                            capture_output=True).stdout))
+        install = build / "install"
     files = file_list(install)
     (logs / f"install-only-{name}.files").write_text("\n".join(files) + "\n")
     return {"steps": ninja_steps(build), "installed_files": len(files),
@@ -320,6 +345,8 @@ def main() -> int:
                     "ANDROID_NDK)")
     ap.add_argument("--show", action="store_true", help="paired: print the commands (after the untimed clone), "
                     "run nothing")
+    ap.add_argument("--collect", action="store_true", help="paired: only collect the figures of the finished runs "
+                    "recorded in ROOT/logs/install-only-runs.json (after a failure past the builds)")
     args = ap.parse_args()
     args.root.mkdir(parents=True, exist_ok=True)
     store = args.root / "install_only.json"
@@ -333,7 +360,10 @@ def main() -> int:
             ap.error("--target android needs --ndk")
         key = "paired" if args.target == "host" else f"paired-android-{args.abi}"
         work = args.root if args.target == "host" else args.root / f"android-{args.abi}"   # beside the host run's
-        results[key] = paired(args, work)
+        if args.collect:
+            results[key] = collect(args, work, json.loads((work / "logs" / "install-only-runs.json").read_text()))
+        else:
+            results[key] = paired(args, work)
         print(json.dumps(results[key]["runs"], indent=1))
     store.write_text(json.dumps(results, indent=1))
     if args.render:
