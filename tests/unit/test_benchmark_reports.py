@@ -60,3 +60,21 @@ def test_android_sections_are_per_release(scripts: dict[str, ModuleType]) -> Non
     markers = scripts["real_android"].markers
     assert markers("v1.13.1") == ("<!-- android:begin -->", "<!-- android:end -->")   # the section already in the doc
     assert markers("v2.6.0") == ("<!-- android-v2.6.0:begin -->", "<!-- android-v2.6.0:end -->")
+
+
+def test_paired_finds_the_folder_the_run_keyed_by_another_commit(scripts: dict[str, ModuleType], tmp_path: Path
+                                                                 ) -> None:
+    built_folder = scripts["install_only"].built_folder
+    build = tmp_path / "out" / "build"
+    plan = {"slices": [{"build_dir": str(build / "host-host-recipe0commit")}]}
+    (build / "host-host-mirror0commit").mkdir(parents=True)
+    (build / "host-host-mirror0commit" / ".ninja_log").write_text("# ninja log v5\n")
+    assert built_folder(plan) == build / "host-host-mirror0commit"      # --allow-unpinned: keyed by the mirror's
+    (build / "host-host-recipe0commit").mkdir()
+    (build / "host-host-recipe0commit" / ".ninja_log").write_text("# ninja log v5\n")
+    assert built_folder(plan) == build / "host-host-recipe0commit"      # the planned one, when it was built
+    (build / "host-host-recipe0commit" / ".ninja_log").unlink()
+    (build / "host-host-other0commit").mkdir()
+    (build / "host-host-other0commit" / ".ninja_log").write_text("# ninja log v5\n")
+    with pytest.raises(SystemExit, match="cannot tell which"):
+        built_folder(plan)
