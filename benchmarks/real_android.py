@@ -371,7 +371,7 @@ def render(results: dict[str, Any]) -> None:
             lines += [f"| {name} | {size:,} |" for name, size in sorted(aar["members"].items())]
             lines += ["", "The release's own Gradle build of pytorch_android_lite (android/pytorch_android/build.gradle, "
                       "CMakeLists.txt) packages the same members: AndroidManifest.xml, classes.jar, jni/<abi>/"
-                      "{libpytorch_jni_lite,libfbjni,libc++_shared}.so, headers/ (addFolderToAar, build.gradle:104-150),"
+                      "{libpytorch_jni_lite,libfbjni,libc++_shared}.so, headers/ (its build.gradle's addFolderToAar),"
                       " R.txt and res/ (src/main/res); builder adds proguard.txt (keep rules for the JNI-called "
                       "classes)."]
             version = aar["file"].removesuffix(".aar").split("-", 1)[1]
