@@ -159,17 +159,23 @@ def lib_sizes(install: Path) -> dict[str, int]:
 
 
 # ------------------------------------------------------------------------------------------------ phases
+def _recipe() -> Any:
+    """TAG's recipe, read by this checkout's builder."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    from builder.recipes import load_recipe
+
+    return load_recipe(TAG)
+
+
 def phase_standin(root: Path, mirror: Path, results: dict[str, Any]) -> dict[str, Any]:
-    sys.path.insert(0, str(REPO))
+    recipe = _recipe()                                  # (puts this checkout on sys.path for the fixtures too)
     from tests.fixtures.standin_android import make_standin_android
     from tests.fixtures.standin_ndk import make_standin_ndk, vulkan_available
 
     missing = vulkan_available()
     if missing:
         return {"status": "failed", "error": missing}
-    from builder.recipes import load_recipe
-
-    recipe = load_recipe(TAG)
     java = recipe.targets["android"].java
     if recipe.ndk_default is None or java is None:
         return {"status": "failed", "error": f"{TAG}'s recipe has no ndk_default or android Java spec"}
@@ -184,10 +190,7 @@ def phase_standin(root: Path, mirror: Path, results: dict[str, Any]) -> dict[str
 
 
 def phase_model(root: Path, mirror: Path, results: dict[str, Any]) -> dict[str, Any]:
-    sys.path.insert(0, str(REPO))
-    from builder.recipes import load_recipe
-
-    cap = min(8, load_recipe(TAG).bytecode_max or 8)
+    cap = min(8, _recipe().bytecode_max or 8)
     code, text, secs = run([sys.executable, HERE / "mobilenet_model.py", root / "model", "--bytecode-max", cap],
                            root / "logs" / "model.log")
     return {"status": "ok" if code == 0 else "failed", "seconds": round(secs, 1)}

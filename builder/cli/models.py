@@ -44,12 +44,10 @@ def ops(models: Annotated[list[Path], typer.Argument(help="TorchScript (.pt) or 
     """Root operators of models, merged, validated against the release, in its SELECTED_OP_LIST format."""
     from ..errors import UsageError
     from ..models.ops import (
-        OpList,
         check_names,
         collect_ops,
         format_op_list,
         load_known_ops,
-        merge_op_lists,
         tracing_supported,
         validate_ops,
         write_op_list,
@@ -70,8 +68,7 @@ def ops(models: Annotated[list[Path], typer.Argument(help="TorchScript (.pt) or 
     oplist = collect_ops(models)
     if trace is not None and recipe is not None:
         oplist = _add_traced(oplist, models, recipe, trace, inputs, shapes)
-    if added:
-        oplist = merge_op_lists([oplist, OpList.from_names(added, "--op")])
+    oplist = oplist.with_roots(added)
     err = _console(stderr=True)
     if checkout is not None:
         for warning in validate_ops(oplist.names, load_known_ops(checkout), tuple(custom_op or ())):

@@ -83,6 +83,10 @@ class OpList:
     def merge(self, other: OpList) -> OpList:
         return merge_op_lists((self, other))
 
+    def with_roots(self, names: Sequence[str], source: str = "--op") -> OpList:
+        """This list plus ``names`` as root operators (what ``--op`` adds), their source named ``source``."""
+        return self.merge(OpList.from_names(names, source)) if names else self
+
     @property
     def traced(self) -> tuple[str, ...]:
         """Operators that are only called by other operators."""
@@ -386,17 +390,14 @@ def ops_file_for(models: Sequence[Path], cache: Path, extra: Sequence[str] = ())
     """``--model`` on a build command: the models' root operators (and ``--op``'s) as a plain op list in the cache,
     named by what the build reads from it (the operators), not by its comments, which name the models as they were
     spelled: the same model by a relative or an absolute path, from any folder, is the same file and build folder."""
-    oplist = collect_ops(models)
-    if extra:
-        oplist = merge_op_lists([oplist, OpList.from_names(extra, "--op")])
-    return _cached_list(oplist, "plain", cache)
+    return _cached_list(collect_ops(models).with_roots(extra), "plain", cache)
 
 
 def ops_file_with(path: Path, extra: Sequence[str], cache: Path) -> Path:
     """``--ops FILE --op NAME`` on a build command: the file's list plus the operators as roots, in the file's
     format, written to the cache (the user's file is not touched)."""
     oplist, fmt = load_op_list(path)
-    return _cached_list(merge_op_lists([oplist, OpList.from_names(extra, "--op")]), fmt, cache)
+    return _cached_list(oplist.with_roots(extra), fmt, cache)
 
 
 def _cached_list(oplist: OpList, fmt: OpListFormat, cache: Path) -> Path:

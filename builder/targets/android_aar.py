@@ -110,7 +110,7 @@ def java_toolchain(request: BuildRequest, recipe: Recipe, env: Environment,
         return None
     from ..toolchains.maven_fetch import MAVEN_CENTRAL
 
-    return JavaToolchain(javac, android_jar, tuple(jars), m2, install_api, into if install_api else None, tuple(fetch),
+    return JavaToolchain(javac, android_jar, tuple(jars), m2, install_api, into, tuple(fetch),
                          request.maven_url or MAVEN_CENTRAL)
 
 
