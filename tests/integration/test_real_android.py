@@ -26,8 +26,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.real_pytorch,
               pytest.mark.skipif(not (MIRROR / "pytorch" / "pytorch.git").is_dir(),
                                  reason=f"no real PyTorch Android mirror at {MIRROR} (BUILDER_REAL_ANDROID_MIRROR)")]
 
-# What v1.13.1's Android configuration compiles (recipes/v1.13.1.toml cites the CMake lines for each).
-ANDROID_SUBMODULES = {"android/libs/fbjni", "third_party/FP16", "third_party/FXdiv", "third_party/NNPACK",
+# What v1.13.1's Android configuration compiles (recipes/v1.13.1.toml cites the CMake lines for each); fbjni
+# (android/libs/fbjni) joins only when the plan makes an AAR, and these plans are libtorch's (aar=False).
+ANDROID_SUBMODULES = {"third_party/FP16", "third_party/FXdiv", "third_party/NNPACK",
                       "third_party/VulkanMemoryAllocator", "third_party/XNNPACK", "third_party/cpuinfo",
                       "third_party/eigen", "third_party/flatbuffers", "third_party/fmt", "third_party/pocketfft",
                       "third_party/psimd", "third_party/pthreadpool"}
