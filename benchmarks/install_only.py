@@ -50,6 +50,7 @@ sys.path[:0] = [str(REPO), str(HERE)]
 
 from bench_mobile import define_difference, tool_dir  # noqa: E402
 from doc_section import replace_section  # noqa: E402
+from ninja_log import ninja_figures  # noqa: E402
 
 from builder import install_graph  # noqa: E402
 
@@ -185,16 +186,6 @@ def wait_all(procs: dict[str, subprocess.Popen[bytes]]) -> dict[str, dict[str, A
     return out
 
 
-def ninja_steps(build: Path) -> int:
-    """Edges Ninja ran (its log, one line per output: an edge's outputs share start, end and command hash)."""
-    edges = set()
-    for line in (build / ".ninja_log").read_text().splitlines():
-        parts = line.split("\t")
-        if len(parts) == 5:
-            edges.add((parts[0], parts[1], parts[4]))
-    return len(edges)
-
-
 def file_list(install: Path) -> list[str]:
     return sorted(str(p.relative_to(install)) for p in install.rglob("*") if p.is_file() or p.is_symlink())
 
@@ -283,7 +274,7 @@ def outputs(name: str, argv: list[str], env: dict[str, str], theirs: str, root: 
         install = build / "install"
     files = file_list(install)
     (logs / f"install-only-{name}.files").write_text("\n".join(files) + "\n")
-    return {"steps": ninja_steps(build), "installed_files": len(files),
+    return {"steps": ninja_figures(build).get("edges", 0), "installed_files": len(files),
             "libraries": [f for f in files if f.startswith("lib/")], "build_dir": str(build)}
 
 

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from doc_section import replace_section
+from ninja_log import ninja_figures
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -127,31 +128,6 @@ def slices_of(root: Path, mirror: Path, abis: tuple[str, ...], out: str, *extra:
         raise SystemExit(f"builder --json failed: {text[-2000:]}")
     plan = json.loads(text[text.index("{"):])
     return {s["name"]: s for s in plan["slices"]}
-
-
-def ninja_figures(build_dir: Path) -> dict[str, Any]:
-    """Edges, summed edge time and wall time from .ninja_log. Lines are written as edges finish (end times rise
-    within one ninja run; a smaller end time starts the next run, e.g. a resumed build); an edge with several
-    outputs has one line per output (same start, end and command hash)."""
-    log = build_dir / ".ninja_log"
-    if not log.is_file():
-        return {}
-    seen: set[tuple[str, str, str, int]] = set()
-    summed, wall, last_end, runs = 0.0, 0.0, 0, 1
-    for line in log.read_text().splitlines()[1:]:
-        parts = line.split("\t")
-        if len(parts) < 5:
-            continue
-        start, end = int(parts[0]), int(parts[1])
-        if end < last_end:
-            wall, last_end, runs = wall + last_end / 1000, 0, runs + 1
-        last_end = max(last_end, end)
-        key = (parts[0], parts[1], parts[4], runs)
-        if key not in seen:
-            seen.add(key)
-            summed += (end - start) / 1000
-    wall += last_end / 1000
-    return {"edges": len(seen), "edge_seconds": round(summed), "wall_seconds": round(wall), "invocations": runs}
 
 
 def lib_sizes(install: Path) -> dict[str, int]:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from doc_section import replace_section
-from real_android import ninja_figures
+from ninja_log import ninja_figures
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
