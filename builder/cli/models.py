@@ -114,7 +114,7 @@ def export(model: Annotated[Path, typer.Argument(help="TorchScript model (.pt)."
            output: Annotated[Path, typer.Option("-o", "--output", help="Lite-interpreter file to write.")],
            tag: Tag = None,
            backend: Annotated[str, typer.Option(help="cpu, vulkan or metal (where the release has it).")] = "cpu",
-           optimize: Annotated[bool, typer.Option("--optimize/--no-optimize", help="Run optimize_for_mobile.")] = True) -> None:
+           optimize: Annotated[Optional[bool], typer.Option("--optimize/--no-optimize", help="Run optimize_for_mobile (default: where this torch can; a CPU export from a torch without XNNPACK is written unoptimized, and says so).")] = None) -> None:
     """Export a model for a release's lite interpreter (bytecode the release reads; backported if needed)."""
     from ..models.export import ExportTarget, export_model
     from ..recipes import load_release
@@ -125,7 +125,8 @@ def export(model: Annotated[Path, typer.Argument(help="TorchScript model (.pt)."
     res = export_model(model, output, target, optimize=optimize, backend=backend)
     note = f" (backported from v{res.torch_bytecode_version})" if res.backported else ""
     _console().print(f"wrote {res.output}: bytecode v{res.bytecode_version}{note} for {recipe.tag}, "
-                     f"{len(res.ops)} operators, torch {res.torch_version}")
+                     f"{len(res.ops)} operators, torch {res.torch_version}"
+                     + (f"; not optimized: {res.not_optimized}" if res.not_optimized else ""))
 
 
 @app.command()

@@ -57,6 +57,7 @@ class ExportResult:
     backend: str
     torch_version: str
     ops: tuple[str, ...]
+    not_optimized: str = ""        # why optimize_for_mobile was left out when it was not asked for explicitly
 
     @property
     def backported(self) -> bool:
@@ -90,14 +91,25 @@ def bytecode_version(model: Path) -> int:
         raise UsageError(f"cannot read the bytecode version of {model}: {_torch.first_line(exc)}") from None
 
 
-def export_model(model: Path | Any, output: Path, target: ExportTarget, *, optimize: bool = True,
+def export_model(model: Path | Any, output: Path, target: ExportTarget, *, optimize: bool | None = None,
                  backend: str = "cpu", example_inputs: Sequence[Any] | None = None) -> ExportResult:
-    """Export a .pt file or an nn.Module / ScriptModule to a lite-interpreter file for ``target``."""
+    """Export a .pt file or an nn.Module / ScriptModule to a lite-interpreter file for ``target``.
+
+    ``optimize``: True runs optimize_for_mobile (an error if this torch cannot), False never; None (the default)
+    runs it where this torch can: a CPU export from a torch built without XNNPACK (e.g. the 2.13 CPU wheel) is
+    written unoptimized and ``not_optimized`` says why. Other backends always need it."""
     _check_request(target, backend, optimize)
     t = _torch.torch()
     scripted = _script(model, example_inputs)
-    if optimize:
-        scripted = _optimize(scripted, backend, t.__version__)
+    not_optimized = ""
+    if optimize is not False:
+        try:
+            scripted = _optimize(scripted, backend, t.__version__)
+        except _NoXnnpack as exc:
+            if optimize or backend != "cpu":
+                raise
+            not_optimized = f"torch {t.__version__} in this Python has no XNNPACK, which optimize_for_mobile needs"
+            log.info("%s: exporting without optimize_for_mobile (%s)", output, exc)
     tmp = atomic.sibling_temp(output)
     older = tmp.with_name(tmp.name + "-backport")
     try:
@@ -117,7 +129,8 @@ def export_model(model: Path | Any, output: Path, target: ExportTarget, *, optim
         tmp.unlink(missing_ok=True)
         older.unlink(missing_ok=True)
     log.info("exported %s: bytecode v%d (torch %s wrote v%d)", output, version, t.__version__, produced)
-    return ExportResult(output, version, produced, optimize, backend, str(t.__version__), ops)
+    return ExportResult(output, version, produced, optimize is not False and not not_optimized, backend,
+                        str(t.__version__), ops, not_optimized)
 
 
 def _save_lite(scripted: Any, tmp: Path, output: Path) -> None:
@@ -131,13 +144,13 @@ def _save_lite(scripted: Any, tmp: Path, output: Path) -> None:
         raise UsageError(f"cannot save {output} for the lite interpreter: {_torch.first_line(exc)}") from None
 
 
-def _check_request(target: ExportTarget, backend: str, optimize: bool) -> None:
+def _check_request(target: ExportTarget, backend: str, optimize: bool | None) -> None:
     if backend not in BACKENDS:
         raise UsageError(f"unknown backend {backend!r}{did_you_mean(backend, BACKENDS)}")
     if backend not in target.backends:
         have = ", ".join(sorted(target.backends)) or "none"
         raise UsageError(f"the target release has no {backend} backend (it has: {have})")
-    if backend != "cpu" and not optimize:
+    if backend != "cpu" and optimize is False:
         raise UsageError(f"--backend {backend} works through optimize_for_mobile; drop --no-optimize")
     if target.bytecode_max < target.bytecode_min:
         raise UsageError(f"bytecode range is empty: max {target.bytecode_max} < min {target.bytecode_min}")
@@ -165,6 +178,10 @@ def _script(model: Path | Any, example_inputs: Sequence[Any] | None) -> Any:
         raise UsageError(f"the model cannot be {how}: {_torch.first_line(exc)}") from None
 
 
+class _NoXnnpack(UsageError):
+    """optimize_for_mobile cannot run: this torch was built without XNNPACK."""
+
+
 def _optimize(scripted: Any, backend: str, torch_version: str) -> Any:
     from torch.utils.mobile_optimizer import optimize_for_mobile
 
@@ -174,7 +191,7 @@ def _optimize(scripted: Any, backend: str, torch_version: str) -> Any:
     except Exception as exc:  # noqa: BLE001 - torch raises many types (RuntimeError, ValueError, C++ errors)
         text = str(exc)
         if "XNNPACK" in text:
-            raise UsageError(f"optimize_for_mobile needs XNNPACK, which torch {torch_version} in this "
+            raise _NoXnnpack(f"optimize_for_mobile needs XNNPACK, which torch {torch_version} in this "
                              "Python was built without; export without it: --no-optimize") from None
         if f"custom class type {backend}." in text or f"op for {backend}_prepack::" in text:
             raise UsageError(f"optimize_for_mobile(backend={BACKENDS[backend]}) needs a torch built with "

@@ -155,3 +155,20 @@ def test_recipes_show_is_readable_for_every_release(cli_env):
         assert res.exit_code == 0 and res.output.startswith(f"{tag}: commit"), (tag, res.output[-500:])
         assert "targets:" in res.output and "size levers" in res.output
     assert runner.invoke(app, ["recipes", "show", "v1.13.1", "--json"]).output.lstrip().startswith("{")
+
+
+def test_export_default_optimizes_where_this_torch_can_and_says_when_not(cli_env, monkeypatch):
+    import torch
+    import torch.utils.mobile_optimizer as mo
+
+    def no_xnnpack(*args, **kwargs):
+        raise RuntimeError("Mobile optimization only available with XNNPACK at the moment.")
+
+    monkeypatch.setattr(mo, "optimize_for_mobile", no_xnnpack)       # what the torch 2.13 CPU wheel does
+    torch.jit.script(torch.nn.ReLU()).save(str(cli_env.cwd / "relu.pt"))
+    res = runner.invoke(app, ["export", "relu.pt", "-o", "relu.ptl", "--tag", "v2.6.0"], env={"COLUMNS": "300"})
+    assert res.exit_code == 0, res.output
+    assert "for v2.6.0" in res.output and "not optimized: torch" in res.output and "XNNPACK" in res.output
+    assert (cli_env.cwd / "relu.ptl").is_file()
+    res = runner.invoke(app, ["export", "relu.pt", "-o", "o.ptl", "--tag", "v2.6.0", "--optimize"])
+    assert res.exit_code == 2 and "--no-optimize" in res.output and not (cli_env.cwd / "o.ptl").exists()

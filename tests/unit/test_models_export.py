@@ -88,7 +88,7 @@ def _has_xnnpack() -> bool:
 @pytest.mark.skipif(_has_xnnpack(), reason="this torch has XNNPACK: optimize_for_mobile works")
 def test_optimize_without_xnnpack_is_one_line_offering_no_optimize(tmp_path):
     with pytest.raises(UsageError) as info:
-        export.export_model(ConvNet(), tmp_path / "o.ptl", V1_13_1)
+        export.export_model(ConvNet(), tmp_path / "o.ptl", V1_13_1, optimize=True)
     message = str(info.value)
     assert "XNNPACK" in message and "--no-optimize" in message and "\n" not in message
     assert "Traceback" not in message and "INTERNAL ASSERT" not in message
@@ -104,7 +104,12 @@ def test_xnnpack_error_path_when_forced(tmp_path, monkeypatch):
 
     monkeypatch.setattr(mo, "optimize_for_mobile", broken)
     with pytest.raises(UsageError, match="needs XNNPACK.*--no-optimize"):
-        export.export_model(ConvNet(), tmp_path / "o.ptl", V1_13_1)
+        export.export_model(ConvNet(), tmp_path / "o.ptl", V1_13_1, optimize=True)
+    # not asked for explicitly: the file is written unoptimized and the result says why
+    result = export.export_model(ConvNet(), tmp_path / "o.ptl", V1_13_1)
+    assert result.output.is_file() and not result.optimized and "XNNPACK" in result.not_optimized
+    with pytest.raises(UsageError, match="needs XNNPACK"):          # other backends always need optimize_for_mobile
+        export.export_model(ConvNet(), tmp_path / "v.ptl", V1_13_1, backend="vulkan")
 
 
 def test_other_optimize_failures_are_one_line(tmp_path, monkeypatch):
