@@ -248,7 +248,18 @@ def collect(args: argparse.Namespace, root: Path, record: dict[str, Any]) -> dic
         result["cpu_ratio_baseline"] = round(result["builder"]["cpu_seconds"] / result["baseline"]["cpu_seconds"], 3)
     return {"runs": result, "baseline": args.baseline, "jobs": args.jobs, "mirror": args.mirror,
             "target": args.target, "abi": args.abi if args.target == "android" else None,
+            "ndk": ndk_label(args.ndk) if args.target == "android" else None,
             "script": record["script"], "theirs": theirs, "argv": record["argv"]}
+
+
+def ndk_label(ndk: str | None) -> str | None:
+    """What the NDK says it is (source.properties: Pkg.Desc, Pkg.Revision), so a stand-in is labelled as one."""
+    props = Path(ndk or "") / "source.properties"
+    if not ndk or not props.is_file():
+        return ndk
+    fields = dict(line.split("=", 1) for line in props.read_text().splitlines() if "=" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    return f"{fields.get('Pkg.Desc', 'NDK')} {fields.get('Pkg.Revision', '?')} at {ndk}"
 
 
 def built_folder(plan: dict[str, Any]) -> Path:
@@ -296,15 +307,21 @@ def render(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _n(value: int | None) -> str:
+    return "?" if value is None else f"{value:,}"
+
+
 def render_paired(p: dict[str, Any]) -> list[str]:
     theirs, runs = p.get("theirs", "build_mobile"), p["runs"]
     what = f"android {p['abi']}" if p.get("target") == "android" else "host"
+    if p.get("ndk"):
+        what += f" (NDK: {p['ndk']}; Debian cross compilers behind it, Linux ELF outputs)" if "STAND-IN" in p["ndk"] else f" (NDK: {p['ndk']})"
     lines = [f"Cold builds of {TAG} for {what} started together (own empty caches; CPU = the process tree's, wait4):",
              "", "| run | exit | Ninja steps | wall | CPU | installed files |", "|---|---|---|---|---|---|"]
     for name, r in runs.items():
         if isinstance(r, dict) and "exit" in r:
-            lines.append(f"| {name} | {r['exit']} | {r.get('steps', '?')} | {r['seconds']:,.0f} s | "
-                         f"{r['cpu_seconds']:,.0f} s | {r.get('installed_files', '?')} |")
+            lines.append(f"| {name} | {r['exit']} | {_n(r.get('steps'))} | {r['seconds']:,.0f} s | "
+                         f"{r['cpu_seconds']:,.0f} s | {_n(r.get('installed_files'))} |")
     if "cpu_ratio" in runs:
         lines += ["", f"builder / {theirs}.sh CPU: **{runs['cpu_ratio']:.3f}** (goal <= 0.90). Installed only by "
                   f"builder: {len(runs['only_builder'])} files; only by {theirs}.sh: {len(runs[f'only_{theirs}'])} "

@@ -78,3 +78,17 @@ def test_paired_finds_the_folder_the_run_keyed_by_another_commit(scripts: dict[s
     (build / "host-host-other0commit" / ".ninja_log").write_text("# ninja log v5\n")
     with pytest.raises(SystemExit, match="cannot tell which"):
         built_folder(plan)
+
+
+def test_paired_android_report_labels_a_stand_in_ndk(scripts: dict[str, ModuleType], tmp_path: Path) -> None:
+    ndk = tmp_path / "ndk"
+    ndk.mkdir()
+    (ndk / "source.properties").write_text("Pkg.Desc = Android NDK (STAND-IN for builder tests; not Google's NDK)\n"
+                                           "Pkg.Revision = 19.2.5345600\n")
+    label = scripts["install_only"].ndk_label(str(ndk))
+    assert label.startswith("Android NDK (STAND-IN") and "19.2.5345600" in label
+    android = {"runs": {"builder": _run(60, steps=1303), "build_android": _run(100, steps=4133)},
+               "baseline": None, "target": "android", "abi": "arm64-v8a", "theirs": "build_android", "ndk": label,
+               "argv": {"builder": ["builder", "android"]}}
+    text = scripts["install_only"].render({"paired-android-arm64-v8a": android})
+    assert "STAND-IN" in text and "Linux ELF" in text and "| 1,303 |" in text and "| 4,133 |" in text
