@@ -38,7 +38,7 @@ def ops(models: Annotated[list[Path], typer.Argument(help="TorchScript (.pt) or 
         op: Annotated[Optional[list[str]], typer.Option("--op", help="Add this release operator as a root (what your own C++ calls; `builder bench` names the ones its benchmark program needs).")] = None,
         tag: Tag = None,
         source: Annotated[Optional[Path], typer.Option(help="Release checkout to validate against.")] = None,
-        trace: Annotated[Optional[Path], typer.Option("--trace", help="A full host build of the release (install or build folder): run the models on it and add every operator they call (tracing format).")] = None,
+        trace: Annotated[Optional[Path], typer.Option("--trace", help="A full host build of the release (install or build folder; not one made with --ops/--model): run the models on it and add every operator they call (tracing format).")] = None,
         inputs: Annotated[Optional[Path], typer.Option(help="With --trace: inputs (.pt tensor/list, or builder tensor file).")] = None,
         shapes: Annotated[str, typer.Option(help="With --trace: random inputs of these shapes.")] = "1x3x224x224") -> None:
     """Root operators of models, merged, validated against the release, in its SELECTED_OP_LIST format."""
@@ -94,10 +94,12 @@ def _add_traced(oplist: OpList, models: list[Path], recipe: Recipe, build: Path,
     release's tracer always adds): the tracing-based list a TRACING_BASED build needs."""
     from ..models.ops import OpList, merge_op_lists
     from ..models.runner import compile_runner, find_install
-    from ..models.verify import model_inputs, trace_ops
+    from ..models.verify import check_traceable, model_inputs, trace_ops
 
+    install = find_install(_install_dir(build))
+    check_traceable(install.root, recipe.tag)
     work = _verify_work()
-    runner = compile_runner(find_install(_install_dir(build)), work, environ=machine().environ)
+    runner = compile_runner(install, work, environ=machine().environ)
     values = model_inputs(inputs, shapes)
     lists = [oplist]
     for model in models:

@@ -211,6 +211,26 @@ def _run_on_device(runner: Runner, model: Path, in_path: Path, out_path: Path, t
     return read_tensors(out_path), (float(match.group(1)) if match else None)
 
 
+def check_traceable(install_root: Path, tag: str) -> None:
+    """Refuse to trace on a build made with an op list (its CMakeCache.txt beside the install says so): a plain
+    list turns on static dispatch (cmake/Codegen.cmake: "You have to run tracing-based selective build with dynamic
+    dispatch. Switching to STATIC_DISPATCH_BACKEND=CPU"), so operators call each other's kernels directly, past the
+    dispatcher and its RecordFunction, and a trace sees only the model's own operators; a traced list registers
+    only what it lists. Either way the trace would be short without failing. A folder with no CMakeCache.txt (an
+    install copied elsewhere) cannot be checked and is trusted."""
+    from .platform import read_cmake_cache
+
+    for cache_file in (install_root.parent / "CMakeCache.txt", install_root / "CMakeCache.txt"):
+        if cache_file.is_file():
+            selected = read_cmake_cache(cache_file).get("SELECTED_OP_LIST", "").strip()
+            if selected:
+                raise UsageError(f"--trace needs a full build of the release: {cache_file.parent} was built with "
+                                 f"an op list (SELECTED_OP_LIST={selected}), whose operators call each other past "
+                                 "the dispatcher, so a trace there sees only the model's own operators",
+                                 hint=f"build one without --ops/--model, e.g. builder host --tag {tag}, and pass that")
+            return
+
+
 def trace_ops(runner: Runner, model: Path, inputs: Sequence[Any], work_dir: Path,
               timeout: float = 600) -> frozenset[str]:
     """The operators ``model`` calls on this build (a full one: a selective build cannot call what it lacks),

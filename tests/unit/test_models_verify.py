@@ -158,3 +158,15 @@ def test_runner_source_is_shipped_and_cxx14_clean():
     assert "torch::jit::_load_for_mobile" in text and "BUILDER-TENSORS 1" in text
     for newer in ("std::optional", "std::string_view", "if constexpr", "[[nodiscard]]", "std::filesystem"):
         assert newer not in text
+
+
+def test_trace_refuses_a_build_made_with_an_op_list(tmp_path):
+    build = tmp_path / "build"
+    (build / "install").mkdir(parents=True)
+    verify.check_traceable(build / "install", "v2.6.0")             # no CMakeCache.txt: cannot tell, trusted
+    (build / "CMakeCache.txt").write_text("SELECTED_OP_LIST:STRING=\nTRACING_BASED:BOOL=OFF\n")
+    verify.check_traceable(build / "install", "v2.6.0")             # a full build
+    (build / "CMakeCache.txt").write_text("SELECTED_OP_LIST:STRING=/x/ops.yaml\nTRACING_BASED:BOOL=OFF\n")
+    with pytest.raises(UsageError, match=r"--trace needs a full build.*SELECTED_OP_LIST=/x/ops.yaml") as info:
+        verify.check_traceable(build / "install", "v2.6.0")
+    assert "builder host --tag v2.6.0" in (info.value.hint or "")
