@@ -77,9 +77,10 @@ def test_defaults_only_where_verified_and_never_lto():
         assert not r.size_levers["lto"].default and "IR" in r.size_levers["lto"].notes
         if "lightweight_dispatch" in r.size_levers:
             assert not r.size_levers["lightweight_dispatch"].default
-        if r.tag == "v2.6.0":      # verified on the real tree in session 9, each saying so
+        if r.tag == "v2.6.0":      # verified on the real tree in sessions 9-10, each saying so
             on = {n for n, lv in r.size_levers.items() if lv.default}
-            assert on == {"selected_ops", "gc_sections", "min_size_rel", "force_load_registrations", "strip"}
+            assert on == {"selected_ops", "gc_sections", "min_size_rel", "force_load_registrations", "strip",
+                          "traced_ops"}
             assert all("Verified at v2.6.0" in r.size_levers[n].notes for n in on)
         elif r.tag != "v1.13.1":   # nothing is measured elsewhere yet
             assert not any(lv.default for lv in r.size_levers.values()), r.tag
