@@ -53,6 +53,7 @@ from doc_section import replace_section  # noqa: E402
 from ninja_log import ninja_figures  # noqa: E402
 
 from builder import install_graph  # noqa: E402
+from builder.toolchains.ndk import read_properties  # noqa: E402
 
 TAG = "v1.13.1"          # the release whose figures issue 22 asks for (its recipe, patches and build_mobile.sh)
 DOC = REPO / "docs" / "benchmarks.md"
@@ -257,8 +258,7 @@ def ndk_label(ndk: str | None) -> str | None:
     props = Path(ndk or "") / "source.properties"
     if not ndk or not props.is_file():
         return ndk
-    fields = dict(line.split("=", 1) for line in props.read_text().splitlines() if "=" in line)
-    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    fields = read_properties(props.read_text(encoding="utf-8", errors="replace"))
     return f"{fields.get('Pkg.Desc', 'NDK')} {fields.get('Pkg.Revision', '?')} at {ndk}"
 
 

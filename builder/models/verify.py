@@ -220,15 +220,15 @@ def check_traceable(install_root: Path, tag: str) -> None:
     install copied elsewhere) cannot be checked and is trusted."""
     from .platform import read_cmake_cache
 
-    for cache_file in (install_root.parent / "CMakeCache.txt", install_root / "CMakeCache.txt"):
-        if cache_file.is_file():
-            selected = read_cmake_cache(cache_file).get("SELECTED_OP_LIST", "").strip()
-            if selected:
-                raise UsageError(f"--trace needs a full build of the release: {cache_file.parent} was built with "
-                                 f"an op list (SELECTED_OP_LIST={selected}), whose operators call each other past "
-                                 "the dispatcher, so a trace there sees only the model's own operators",
-                                 hint=f"build one without --ops/--model, e.g. builder host --tag {tag}, and pass that")
-            return
+    cache_file = install_root.parent / "CMakeCache.txt"
+    if not cache_file.is_file():
+        return
+    selected = read_cmake_cache(cache_file).get("SELECTED_OP_LIST", "").strip()
+    if selected:
+        raise UsageError(f"--trace needs a full build of the release: {cache_file.parent} was built with an op list "
+                         f"(SELECTED_OP_LIST={selected}), whose operators call each other past the dispatcher, so a "
+                         "trace there sees only the model's own operators",
+                         hint=f"build one without --ops/--model, e.g. builder host --tag {tag}, and pass that")
 
 
 def trace_ops(runner: Runner, model: Path, inputs: Sequence[Any], work_dir: Path,
